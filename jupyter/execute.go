@@ -1,0 +1,327 @@
+package jupyter
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// ErrKernelDied is the Cause of an *IncompleteError when the server
+// reported, while code ran, that the kernel died or is restarting (its
+// state is lost).
+var ErrKernelDied = errors.New("jupyter: kernel died")
+
+// ExecuteOptions tunes one Execute call. Callbacks run synchronously on
+// the calling goroutine, in arrival order, before Execute returns; a slow
+// callback delays reading the next message.
+type ExecuteOptions struct {
+	// Timeout bounds the whole call (connect, run, collect). Zero means
+	// DefaultExecuteTimeout (30 s); negative values are rejected. When it
+	// runs out the kernel is interrupted and Execute returns an
+	// *IncompleteError matching ErrTimeout.
+	Timeout time.Duration
+	// OnStdout receives each stdout stream chunk.
+	OnStdout func(chunk string)
+	// OnStderr receives each stderr stream chunk.
+	OnStderr func(chunk string)
+	// OnResult receives each execute_result and display_data output.
+	OnResult func(Result)
+	// OnError receives the exception the cell raised, if any.
+	OnError func(*ExecutionError)
+}
+
+const (
+	protocolVersion = "5.3"
+	username        = "wrenn-go-sdk"
+	closeWait       = time.Second
+)
+
+type msgHeader struct {
+	MsgID    string `json:"msg_id"`
+	MsgType  string `json:"msg_type"`
+	Username string `json:"username,omitempty"`
+	Session  string `json:"session,omitempty"`
+	Date     string `json:"date,omitempty"`
+	Version  string `json:"version,omitempty"`
+}
+
+type executeContent struct {
+	Code            string         `json:"code"`
+	Silent          bool           `json:"silent"`
+	StoreHistory    bool           `json:"store_history"`
+	UserExpressions map[string]any `json:"user_expressions"`
+	AllowStdin      bool           `json:"allow_stdin"`
+	StopOnError     bool           `json:"stop_on_error"`
+}
+
+type outgoing struct {
+	Header       msgHeader      `json:"header"`
+	ParentHeader struct{}       `json:"parent_header"`
+	Metadata     struct{}       `json:"metadata"`
+	Content      executeContent `json:"content"`
+	Buffers      []any          `json:"buffers"`
+	Channel      string         `json:"channel"`
+}
+
+type incoming struct {
+	MsgType      string          `json:"msg_type"`
+	Header       msgHeader       `json:"header"`
+	ParentHeader msgHeader       `json:"parent_header"`
+	Channel      string          `json:"channel"`
+	Content      json.RawMessage `json:"content"`
+}
+
+type streamContent struct {
+	Name string `json:"name"`
+	Text string `json:"text"`
+}
+
+type dataContent struct {
+	Data           map[string]json.RawMessage `json:"data"`
+	ExecutionCount *int                       `json:"execution_count"`
+}
+
+type errorContent struct {
+	Ename     string   `json:"ename"`
+	Evalue    string   `json:"evalue"`
+	Traceback []string `json:"traceback"`
+}
+
+type statusContent struct {
+	ExecutionState string `json:"execution_state"`
+}
+
+// Execute runs code in the kernel and returns what it produced.
+//
+// On the wire: it opens the kernel's channels WebSocket
+// (GET /api/kernels/{id}/channels?session_id=<fresh uuid>, with the
+// Config's Host header when set), sends one execute_request (protocol
+// 5.3, silent false, store_history true, allow_stdin false,
+// stop_on_error true) and reads until the kernel publishes status idle
+// for that request. It collects stream, execute_result, display_data and
+// error messages whose parent is the request; other messages and other
+// clients' traffic are ignored.
+//
+// An exception raised by the code is not an error of Execute: it is in
+// Execution.Error, with a nil error.
+//
+// If Timeout runs out, ctx ends, the connection breaks or the kernel
+// dies before idle, Execute sends POST /api/kernels/{id}/interrupt
+// (bounded by its own 10 s, even when ctx is already done) and returns
+// the partial Execution together with an *IncompleteError; the
+// Execution alone never looks complete. A refused handshake (for example
+// a proxy's 409, or 404 for an unknown kernel) is a *StatusError with a
+// nil Execution: nothing ran.
+func (c *Client) Execute(ctx context.Context, kernelID, code string, opts ExecuteOptions) (*Execution, error) {
+	path, err := kernelPath(kernelID)
+	if err != nil {
+		return nil, err
+	}
+	timeout := opts.Timeout
+	switch {
+	case timeout < 0:
+		return nil, &InvalidArgumentError{Name: "Timeout", Reason: "negative"}
+	case timeout == 0:
+		timeout = DefaultExecuteTimeout
+	}
+	execCtx, cancel := context.WithTimeoutCause(ctx, timeout, ErrTimeout)
+	defer cancel()
+
+	session, msgID := newUUID(), newUUID()
+	u := *c.wsBase
+	u.Path = c.wsBase.Path + path + "/channels"
+	u.RawQuery = url.Values{"session_id": {session}}.Encode()
+	hdr := http.Header{}
+	if c.host != "" {
+		hdr.Set("Host", c.host)
+	}
+	conn, resp, err := c.dialer.DialContext(execCtx, u.String(), hdr)
+	if err != nil {
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+			defer resp.Body.Close()
+			return nil, statusError(http.MethodGet, path+"/channels", resp)
+		}
+		if execCtx.Err() != nil {
+			return nil, fmt.Errorf("jupyter: connecting to kernel %s: %w (%w)", kernelID, context.Cause(execCtx), err)
+		}
+		return nil, fmt.Errorf("jupyter: connecting to kernel %s: %w", kernelID, err)
+	}
+	defer conn.Close()
+
+	// Unblock the read loop when the deadline passes or ctx ends.
+	fired := make(chan struct{})
+	stop := context.AfterFunc(execCtx, func() {
+		_ = conn.SetReadDeadline(time.Now())
+		close(fired)
+	})
+	defer func() {
+		if !stop() {
+			<-fired
+		}
+	}()
+
+	exec := &Execution{}
+	abort := func(cause error) (*Execution, error) {
+		if execCtx.Err() != nil {
+			cause = context.Cause(execCtx)
+		}
+		ie := &IncompleteError{Cause: cause}
+		if errors.Is(cause, ErrTimeout) {
+			ie.Timeout = timeout
+		}
+		ictx, icancel := context.WithTimeout(context.WithoutCancel(ctx), defaultInterruptTimeout)
+		defer icancel()
+		ie.InterruptErr = c.InterruptKernel(ictx, kernelID)
+		return exec, ie
+	}
+
+	if dl, ok := execCtx.Deadline(); ok {
+		_ = conn.SetWriteDeadline(dl)
+	}
+	req := outgoing{
+		Header: msgHeader{
+			MsgID:    msgID,
+			MsgType:  "execute_request",
+			Username: username,
+			Session:  session,
+			Date:     time.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
+			Version:  protocolVersion,
+		},
+		Content: executeContent{
+			Code:            code,
+			StoreHistory:    true,
+			UserExpressions: map[string]any{},
+			StopOnError:     true,
+		},
+		Buffers: []any{},
+		Channel: "shell",
+	}
+	if err := conn.WriteJSON(req); err != nil {
+		return abort(fmt.Errorf("sending execute_request: %w", err))
+	}
+
+	for {
+		mt, data, err := conn.ReadMessage()
+		if err != nil {
+			return abort(fmt.Errorf("reading kernel messages: %w", err))
+		}
+		if mt != websocket.TextMessage {
+			continue // binary frames carry buffers of comm messages
+		}
+		var m incoming
+		if err := json.Unmarshal(data, &m); err != nil {
+			return abort(fmt.Errorf("decoding kernel message: %w", err))
+		}
+		typ := m.MsgType
+		if typ == "" {
+			typ = m.Header.MsgType
+		}
+		if m.ParentHeader.MsgID != msgID {
+			// The server announces kernel death and restarts with
+			// messages that have no parent.
+			if typ == "status" && m.ParentHeader.MsgID == "" {
+				var st statusContent
+				if json.Unmarshal(m.Content, &st) == nil && (st.ExecutionState == "dead" || st.ExecutionState == "restarting") {
+					return abort(fmt.Errorf("%w (status %s)", ErrKernelDied, st.ExecutionState))
+				}
+			}
+			continue
+		}
+		done, err := exec.apply(typ, m.Content, opts)
+		if err != nil {
+			return abort(err)
+		}
+		if done {
+			_ = conn.WriteControl(websocket.CloseMessage,
+				websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(closeWait))
+			return exec, nil
+		}
+	}
+}
+
+// apply folds one message of our request into e and reports whether it
+// ends the execution (status idle).
+func (e *Execution) apply(typ string, content json.RawMessage, opts ExecuteOptions) (bool, error) {
+	decode := func(v any) error {
+		if err := json.Unmarshal(content, v); err != nil {
+			return fmt.Errorf("decoding %s content: %w", typ, err)
+		}
+		return nil
+	}
+	switch typ {
+	case "stream":
+		var s streamContent
+		if err := decode(&s); err != nil {
+			return false, err
+		}
+		if s.Name == "stderr" {
+			e.Logs.Stderr = append(e.Logs.Stderr, s.Text)
+			if opts.OnStderr != nil {
+				opts.OnStderr(s.Text)
+			}
+		} else {
+			e.Logs.Stdout = append(e.Logs.Stdout, s.Text)
+			if opts.OnStdout != nil {
+				opts.OnStdout(s.Text)
+			}
+		}
+	case "execute_result", "display_data":
+		var d dataContent
+		if err := decode(&d); err != nil {
+			return false, err
+		}
+		main := typ == "execute_result"
+		r, err := resultFromBundle(d.Data, main)
+		if err != nil {
+			return false, err
+		}
+		if main && d.ExecutionCount != nil {
+			e.ExecutionCount = *d.ExecutionCount
+		}
+		e.Results = append(e.Results, r)
+		if opts.OnResult != nil {
+			opts.OnResult(r)
+		}
+	case "execute_input":
+		var d dataContent
+		if err := decode(&d); err != nil {
+			return false, err
+		}
+		if d.ExecutionCount != nil {
+			e.ExecutionCount = *d.ExecutionCount
+		}
+	case "error":
+		var ec errorContent
+		if err := decode(&ec); err != nil {
+			return false, err
+		}
+		e.Error = &ExecutionError{Name: ec.Ename, Value: ec.Evalue, Traceback: strings.Join(ec.Traceback, "\n")}
+		if opts.OnError != nil {
+			opts.OnError(e.Error)
+		}
+	case "status":
+		var st statusContent
+		if err := decode(&st); err != nil {
+			return false, err
+		}
+		return st.ExecutionState == "idle", nil
+	}
+	return false, nil
+}
+
+// newUUID returns a random (version 4) UUID in its usual text form.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}

@@ -1,0 +1,157 @@
+package jupyter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Kernel is one running kernel as the server lists it.
+type Kernel struct {
+	ID             string    `json:"id"`
+	Name           string    `json:"name"`
+	LastActivity   time.Time `json:"last_activity"`
+	ExecutionState string    `json:"execution_state"` // "idle", "busy", "starting", ...
+	Connections    int       `json:"connections"`
+}
+
+// CreateKernelParams are the fields of POST /api/kernels.
+type CreateKernelParams struct {
+	// Name is the kernel spec; empty means the Config's KernelName
+	// (default "python3").
+	Name string
+}
+
+// ListKernels sends GET /api/kernels once and returns every kernel the
+// server runs, including kernels other clients started.
+func (c *Client) ListKernels(ctx context.Context) ([]Kernel, error) {
+	var ks []Kernel
+	if err := c.do(ctx, http.MethodGet, "/api/kernels", nil, &ks); err != nil {
+		return nil, err
+	}
+	return ks, nil
+}
+
+// GetKernel sends GET /api/kernels/{id} once. A kernel the server does
+// not know gives a *StatusError with StatusCode 404.
+func (c *Client) GetKernel(ctx context.Context, kernelID string) (Kernel, error) {
+	p, err := kernelPath(kernelID)
+	if err != nil {
+		return Kernel{}, err
+	}
+	var k Kernel
+	err = c.do(ctx, http.MethodGet, p, nil, &k)
+	return k, err
+}
+
+// CreateKernel sends POST /api/kernels with body {"name": ...} once, with
+// no retry, and returns the new kernel.
+func (c *Client) CreateKernel(ctx context.Context, params CreateKernelParams) (Kernel, error) {
+	name := params.Name
+	if name == "" {
+		name = c.kernelName
+	}
+	var k Kernel
+	if err := c.do(ctx, http.MethodPost, "/api/kernels", map[string]string{"name": name}, &k); err != nil {
+		return Kernel{}, err
+	}
+	if k.ID == "" {
+		return Kernel{}, fmt.Errorf("jupyter: POST /api/kernels: answer has no kernel id")
+	}
+	return k, nil
+}
+
+// InterruptKernel sends POST /api/kernels/{id}/interrupt once: the
+// server delivers SIGINT (or the kernel's interrupt message) and the
+// running cell ends with a KeyboardInterrupt.
+func (c *Client) InterruptKernel(ctx context.Context, kernelID string) error {
+	p, err := kernelPath(kernelID)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPost, p+"/interrupt", nil, nil)
+}
+
+// DeleteKernel sends DELETE /api/kernels/{id} once: the server shuts the
+// kernel down. If it is the kernel EnsureKernel remembered, the next
+// EnsureKernel starts a new one.
+func (c *Client) DeleteKernel(ctx context.Context, kernelID string) error {
+	p, err := kernelPath(kernelID)
+	if err != nil {
+		return err
+	}
+	if err := c.do(ctx, http.MethodDelete, p, nil, nil); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if c.kernelID == kernelID {
+		c.kernelID = ""
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// EnsureKernel returns the id of this Client's own kernel, starting it
+// on the first call. It never adopts a kernel it did not start (the
+// server may list kernels of other clients).
+//
+// The first call sends POST /api/kernels and retries it every
+// Config.RetryInterval on connection errors and 5xx answers until
+// Config.JupyterTimeout has passed (the server may still be starting),
+// then returns a *KernelWaitError (errors.Is(err, ErrTimeout)). A 4xx
+// answer, such as a port proxy's 409 for a paused capsule, is returned at
+// once as a *StatusError. Later calls return the remembered id without
+// sending anything. Concurrent calls wait for one another.
+func (c *Client) EnsureKernel(ctx context.Context) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.kernelID != "" {
+		return c.kernelID, nil
+	}
+	deadline := time.Now().Add(c.jupyterTimeout)
+	attempts := 0
+	for {
+		attempts++
+		actx, cancel := context.WithDeadline(ctx, deadline)
+		k, err := c.CreateKernel(actx, CreateKernelParams{})
+		cancel()
+		if err == nil {
+			c.kernelID = k.ID
+			return k.ID, nil
+		}
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("jupyter: starting a kernel: %w", ctx.Err())
+		}
+		if !retryable(err) {
+			return "", err
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return "", &KernelWaitError{Timeout: c.jupyterTimeout, Attempts: attempts, Last: err}
+		}
+		wait = min(wait, c.retryInterval)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return "", fmt.Errorf("jupyter: starting a kernel: %w (last error: %w)", ctx.Err(), err)
+		case <-t.C:
+		}
+		if !time.Now().Before(deadline) {
+			return "", &KernelWaitError{Timeout: c.jupyterTimeout, Attempts: attempts, Last: err}
+		}
+	}
+}
+
+// retryable reports whether a failed kernel start may succeed later:
+// 5xx answers and transport failures, not 4xx or bad answers.
+func retryable(err error) bool {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.Temporary()
+	}
+	var ce *connError
+	return errors.As(err, &ce)
+}
