@@ -155,8 +155,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		}
 		rd = bytes.NewReader(b)
 	}
-	u := *c.base
-	u.Path = c.base.Path + path
+	u := endpoint(c.base, path)
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
 		return fmt.Errorf("jupyter: build %s %s: %w", method, path, err)
@@ -209,3 +208,16 @@ func (e *connError) Error() string {
 }
 
 func (e *connError) Unwrap() error { return e.err }
+
+// endpoint appends an already escaped path to base.
+func endpoint(base *url.URL, escapedPath string) url.URL {
+	u := *base
+	u.RawPath = base.EscapedPath() + escapedPath
+	if p, err := url.PathUnescape(u.RawPath); err == nil {
+		u.Path = p
+	} else {
+		u.Path = base.Path + escapedPath
+		u.RawPath = ""
+	}
+	return u
+}

@@ -136,8 +136,7 @@ func (c *Client) Execute(ctx context.Context, kernelID, code string, opts Execut
 	defer cancel()
 
 	session, msgID := newUUID(), newUUID()
-	u := *c.wsBase
-	u.Path = c.wsBase.Path + path + "/channels"
+	u := endpoint(c.wsBase, path+"/channels")
 	u.RawQuery = url.Values{"session_id": {session}}.Encode()
 	hdr := http.Header{}
 	if c.host != "" {
@@ -149,7 +148,7 @@ func (c *Client) Execute(ctx context.Context, kernelID, code string, opts Execut
 			defer resp.Body.Close()
 			return nil, statusError(http.MethodGet, path+"/channels", resp)
 		}
-		if execCtx.Err() != nil {
+		if ended(execCtx) {
 			return nil, fmt.Errorf("jupyter: connecting to kernel %s: %w (%w)", kernelID, context.Cause(execCtx), err)
 		}
 		return nil, fmt.Errorf("jupyter: connecting to kernel %s: %w", kernelID, err)
@@ -170,7 +169,7 @@ func (c *Client) Execute(ctx context.Context, kernelID, code string, opts Execut
 
 	exec := &Execution{}
 	abort := func(cause error) (*Execution, error) {
-		if execCtx.Err() != nil {
+		if ended(execCtx) {
 			cause = context.Cause(execCtx)
 		}
 		ie := &IncompleteError{Cause: cause}
@@ -245,6 +244,21 @@ func (c *Client) Execute(ctx context.Context, kernelID, code string, opts Execut
 			return exec, nil
 		}
 	}
+}
+
+// ended reports whether ctx is done or its deadline has passed; in the
+// latter case it waits the instant until ctx is done, so that an I/O
+// deadline error that beat the context's timer is still attributed to
+// the context.
+func ended(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		<-ctx.Done()
+		return true
+	}
+	return false
 }
 
 // apply folds one message of our request into e and reports whether it
