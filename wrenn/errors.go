@@ -1,0 +1,189 @@
+package wrenn
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// Sentinels matched with errors.Is. An [*APIError] matches the sentinels that
+// fit its HTTP status and error code; other error types of this package match
+// the ones named in their documentation.
+var (
+	// ErrBadRequest: the server rejected the request as malformed
+	// (400 invalid_request), or the SDK refused to send input the server
+	// would reject (a [*ValidationError]).
+	ErrBadRequest = errors.New("wrenn: bad request")
+	// ErrValidation is matched by the same errors as ErrBadRequest; it exists
+	// for callers who think of bad input as a validation failure.
+	ErrValidation = errors.New("wrenn: validation failed")
+	// ErrUnauthorized: missing or invalid API key (401).
+	ErrUnauthorized = errors.New("wrenn: unauthorized")
+	// ErrForbidden: the key's team may not do this (403: forbidden,
+	// account_deactivated, no_team).
+	ErrForbidden = errors.New("wrenn: forbidden")
+	// ErrNotFound: the capsule, template, process or path does not exist
+	// (404 not_found; also file operations on a missing path, which the server
+	// reports as 502).
+	ErrNotFound = errors.New("wrenn: not found")
+	// ErrInvalidState: the capsule is not in the state the operation needs,
+	// for example exec on a paused capsule (409 invalid_state).
+	ErrInvalidState = errors.New("wrenn: capsule in wrong state")
+	// ErrConflict: the thing being created already exists (409 conflict,
+	// template_name_taken, name_reserved). Kept apart from ErrInvalidState
+	// although both arrive as 409.
+	ErrConflict = errors.New("wrenn: already exists")
+	// ErrTooLarge: the request body is over the server's limit (413 too_large).
+	ErrTooLarge = errors.New("wrenn: too large")
+	// ErrUnavailable: no host can serve the request right now (503
+	// no_hosts_available or host_unavailable); worth retrying later.
+	ErrUnavailable = errors.New("wrenn: service unavailable")
+	// ErrAgent: the host agent or the agent inside the capsule failed
+	// (agent_error, usually 502).
+	ErrAgent = errors.New("wrenn: agent error")
+	// ErrInternal: the control plane failed (500 internal_error, db_error,
+	// read_error, or any other 5xx without a more precise sentinel).
+	ErrInternal = errors.New("wrenn: internal server error")
+	// ErrTimeout: a deadline ran out on the server side (504, or 502
+	// agent_error reporting an exceeded deadline) or a command timed out
+	// ([*CommandTimeoutError]).
+	ErrTimeout = errors.New("wrenn: timed out")
+)
+
+// APIError is the error for every response outside 2xx, whether the body was
+// the JSON error envelope, plain text (an unknown route, a proxy) or empty.
+type APIError struct {
+	// StatusCode is the HTTP status.
+	StatusCode int
+	// Code is error.code of the JSON envelope ("not_found", "invalid_state",
+	// ...); empty when the body was not the envelope.
+	Code string
+	// Message is error.message of the envelope, or the trimmed text of a
+	// non-JSON body. Messages are not stable: branch on Code and StatusCode.
+	Message string
+	// RequestID is the X-Request-Id response header, when the server sent one.
+	RequestID string
+	// Method and Path identify the request (path only, no host, no query).
+	Method, Path string
+}
+
+// Error reports the request, the status, the code and the message.
+func (e *APIError) Error() string {
+	var b strings.Builder
+	b.WriteString("wrenn: ")
+	if e.Method != "" {
+		fmt.Fprintf(&b, "%s %s: ", e.Method, e.Path)
+	}
+	fmt.Fprintf(&b, "%d %s", e.StatusCode, http.StatusText(e.StatusCode))
+	if e.Code != "" {
+		fmt.Fprintf(&b, " (%s)", e.Code)
+	}
+	if e.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Message)
+	}
+	if e.RequestID != "" {
+		fmt.Fprintf(&b, " [request %s]", e.RequestID)
+	}
+	return b.String()
+}
+
+// Is reports whether target is one of this package's sentinels that the
+// status and code of e fall under.
+func (e *APIError) Is(target error) bool {
+	switch target {
+	case ErrBadRequest, ErrValidation:
+		return e.StatusCode == http.StatusBadRequest || e.Code == "invalid_request"
+	case ErrUnauthorized:
+		return e.StatusCode == http.StatusUnauthorized || e.Code == "unauthorized"
+	case ErrForbidden:
+		return e.StatusCode == http.StatusForbidden
+	case ErrNotFound:
+		return e.StatusCode == http.StatusNotFound || e.Code == "not_found"
+	case ErrInvalidState:
+		return e.Code == "invalid_state"
+	case ErrConflict:
+		switch e.Code {
+		case "conflict", "template_name_taken", "name_reserved":
+			return true
+		case "":
+			return e.StatusCode == http.StatusConflict
+		}
+		return false
+	case ErrTooLarge:
+		return e.StatusCode == http.StatusRequestEntityTooLarge || e.Code == "too_large"
+	case ErrUnavailable:
+		return e.StatusCode == http.StatusServiceUnavailable ||
+			e.Code == "no_hosts_available" || e.Code == "host_unavailable"
+	case ErrAgent:
+		return e.Code == "agent_error"
+	case ErrInternal:
+		switch e.Code {
+		case "internal_error", "db_error", "read_error":
+			return true
+		case "agent_error", "no_hosts_available", "host_unavailable":
+			return false
+		}
+		return e.StatusCode >= 500 && e.StatusCode != http.StatusServiceUnavailable &&
+			e.StatusCode != http.StatusGatewayTimeout
+	case ErrTimeout:
+		return e.StatusCode == http.StatusGatewayTimeout || e.isDeadline()
+	}
+	return false
+}
+
+// isDeadline reports an agent error caused by an exceeded deadline, which is
+// how the server reports a foreground command that ran out of time.
+func (e *APIError) isDeadline() bool {
+	if e.Code != "agent_error" {
+		return false
+	}
+	m := strings.ToLower(e.Message)
+	return strings.Contains(m, "deadline") || strings.Contains(m, "deadline_exceeded")
+}
+
+// ValidationError reports input that the SDK refused to send because the
+// server would reject it (or, for some capsule ids, crash on it). It matches
+// ErrValidation and ErrBadRequest.
+type ValidationError struct {
+	// Field names the parameter ("capsule id", "template", "name", ...).
+	Field string
+	// Value is the rejected value.
+	Value string
+	// Reason says what is wrong with it.
+	Reason string
+}
+
+// Error reports the field, the value and the reason.
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("wrenn: invalid %s %q: %s", e.Field, e.Value, e.Reason)
+}
+
+// Is matches ErrValidation and ErrBadRequest.
+func (e *ValidationError) Is(target error) bool {
+	return target == ErrValidation || target == ErrBadRequest
+}
+
+// DecodeError reports a response whose body could not be decoded as the
+// documented JSON (for example an HTML page from a proxy with status 200).
+type DecodeError struct {
+	// StatusCode and ContentType describe the response.
+	StatusCode  int
+	ContentType string
+	// Method and Path identify the request.
+	Method, Path string
+	// Snippet is the start of the body, for diagnosis.
+	Snippet string
+	// Err is the JSON decoder's error.
+	Err error
+}
+
+// Error reports what was expected and what arrived.
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("wrenn: %s %s: status %d: response is not the expected JSON (content-type %q, body starts %q): %v",
+		e.Method, e.Path, e.StatusCode, e.ContentType, e.Snippet, e.Err)
+}
+
+// Unwrap returns the decoder's error.
+func (e *DecodeError) Unwrap() error { return e.Err }
