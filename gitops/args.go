@@ -160,7 +160,8 @@ type CommitOptions struct {
 
 // CommitArgs builds
 // `git [-c user.name=N] [-c user.email=E] commit --message=M [--allow-empty]`.
-// The -c settings apply to both author and committer of this one commit.
+// The -c settings apply to both author and committer of this one commit;
+// GIT_AUTHOR_* and GIT_COMMITTER_* environment variables still take precedence.
 func CommitArgs(o CommitOptions) ([]string, error) {
 	const op = "commit"
 	if err := checkArg(op, "Message", o.Message, true); err != nil {
