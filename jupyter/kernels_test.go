@@ -1,0 +1,261 @@
+package jupyter
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// created answers POST /api/kernels with a new kernel.
+func created(id string) func(int, http.ResponseWriter) {
+	return func(_ int, w http.ResponseWriter) {
+		writeJSON(w, http.StatusCreated, map[string]any{"id": id, "name": "python3", "execution_state": "starting", "connections": 0})
+	}
+}
+
+func TestEnsureKernelStartsItsOwnKernel(t *testing.T) {
+	f := newFake(t)
+	f.create = created("mine")
+	c := f.client(t, Config{})
+	for i := range 2 {
+		id, err := c.EnsureKernel(context.Background())
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if id != "mine" {
+			t.Errorf("call %d: kernel %q, want mine (never the listed stranger)", i, id)
+		}
+	}
+	if n := f.count("GET", "/api/kernels"); n != 0 {
+		t.Errorf("listed kernels %d times; EnsureKernel must not adopt listed kernels", n)
+	}
+	if diff := cmp.Diff([]string{`{"name":"python3"}`}, f.createBody); diff != "" {
+		t.Errorf("POST bodies (-want +got):\n%s", diff)
+	}
+}
+
+func TestEnsureKernelRetriesServerErrors(t *testing.T) {
+	f := newFake(t)
+	f.create = func(attempt int, w http.ResponseWriter) {
+		if attempt < 3 {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		created("k3")(attempt, w)
+	}
+	c := f.client(t, Config{RetryInterval: time.Millisecond, KernelName: "py"})
+	id, err := c.EnsureKernel(context.Background())
+	if err != nil || id != "k3" {
+		t.Fatalf("EnsureKernel = %q, %v; want k3", id, err)
+	}
+	if diff := cmp.Diff([]string{`{"name":"py"}`, `{"name":"py"}`, `{"name":"py"}`}, f.createBody); diff != "" {
+		t.Errorf("POST bodies (-want +got):\n%s", diff)
+	}
+}
+
+// flakyTransport fails the first n requests without an HTTP answer.
+type flakyTransport struct {
+	n    atomic.Int32
+	next http.RoundTripper
+}
+
+func (ft *flakyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if ft.n.Add(-1) >= 0 {
+		return nil, errors.New("connection refused")
+	}
+	return ft.next.RoundTrip(r)
+}
+
+func TestEnsureKernelRetriesConnectionErrors(t *testing.T) {
+	f := newFake(t)
+	f.create = created("k")
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	ft := &flakyTransport{next: tr}
+	ft.n.Store(2)
+	c := f.client(t, Config{HTTPClient: &http.Client{Transport: ft}, RetryInterval: time.Millisecond})
+	id, err := c.EnsureKernel(context.Background())
+	if err != nil || id != "k" {
+		t.Fatalf("EnsureKernel = %q, %v; want k after two connection errors", id, err)
+	}
+}
+
+func TestEnsureKernelReturnsClientErrorsAtOnce(t *testing.T) {
+	f := newFake(t)
+	f.create = func(_ int, w http.ResponseWriter) {
+		http.Error(w, "sandbox is not running (status: paused)", http.StatusConflict)
+	}
+	c := f.client(t, Config{RetryInterval: time.Millisecond})
+	_, err := c.EnsureKernel(context.Background())
+	want := &StatusError{Method: "POST", Path: "/api/kernels", StatusCode: 409, Body: "sandbox is not running (status: paused)"}
+	var se *StatusError
+	if !errors.As(err, &se) {
+		t.Fatalf("error %v (%T), want *StatusError", err, err)
+	}
+	if diff := cmp.Diff(want, se); diff != "" {
+		t.Errorf("StatusError (-want +got):\n%s", diff)
+	}
+	if n := len(f.createBody); n != 1 {
+		t.Errorf("%d attempts, want 1", n)
+	}
+	if want := "jupyter: POST /api/kernels: HTTP 409: sandbox is not running (status: paused)"; err.Error() != want {
+		t.Errorf("message %q, want %q", err.Error(), want)
+	}
+}
+
+func TestEnsureKernelGivesUpAfterJupyterTimeout(t *testing.T) {
+	f := newFake(t)
+	f.create = func(_ int, w http.ResponseWriter) { http.Error(w, "bad gateway", http.StatusBadGateway) }
+	c := f.client(t, Config{JupyterTimeout: 200 * time.Millisecond, RetryInterval: 20 * time.Millisecond})
+	start := time.Now()
+	_, err := c.EnsureKernel(context.Background())
+	elapsed := time.Since(start)
+	var kw *KernelWaitError
+	if !errors.As(err, &kw) || !errors.Is(err, ErrTimeout) {
+		t.Fatalf("error %v, want *KernelWaitError matching ErrTimeout", err)
+	}
+	var se *StatusError
+	if !errors.As(err, &se) || se.StatusCode != 502 {
+		t.Errorf("last error %v, want the 502", kw.Last)
+	}
+	if kw.Attempts < 2 || kw.Attempts != len(f.createBody) {
+		t.Errorf("Attempts = %d, server saw %d", kw.Attempts, len(f.createBody))
+	}
+	if elapsed < 200*time.Millisecond || elapsed > 5*time.Second {
+		t.Errorf("gave up after %s, want about 200ms", elapsed)
+	}
+}
+
+func TestEnsureKernelStopsWhenContextEnds(t *testing.T) {
+	f := newFake(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	f.create = func(_ int, w http.ResponseWriter) {
+		cancel()
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+	}
+	c := f.client(t, Config{RetryInterval: time.Hour})
+	_, err := c.EnsureKernel(ctx)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want context.Canceled", err)
+	}
+}
+
+func TestEnsureKernelStopsWhileWaitingToRetry(t *testing.T) {
+	f := newFake(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	attempted := make(chan struct{}, 1)
+	f.create = func(_ int, w http.ResponseWriter) {
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+		select {
+		case attempted <- struct{}{}:
+		default:
+		}
+	}
+	c := f.client(t, Config{RetryInterval: time.Hour})
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.EnsureKernel(ctx)
+		done <- err
+	}()
+	<-attempted
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want context.Canceled", err)
+	}
+}
+
+func TestEnsureKernelRejectsAnswerWithoutID(t *testing.T) {
+	f := newFake(t)
+	f.create = func(_ int, w http.ResponseWriter) { writeJSON(w, 201, map[string]any{"name": "python3"}) }
+	c := f.client(t, Config{RetryInterval: time.Millisecond})
+	if _, err := c.EnsureKernel(context.Background()); err == nil || len(f.createBody) != 1 {
+		t.Fatalf("error %v after %d attempts; want one failed attempt", err, len(f.createBody))
+	}
+}
+
+func TestKernelRESTCalls(t *testing.T) {
+	f := newFake(t)
+	f.create = created("mine")
+	c := f.client(t, Config{})
+	ctx := context.Background()
+
+	ks, err := c.ListKernels(ctx)
+	if err != nil {
+		t.Fatalf("ListKernels: %v", err)
+	}
+	wantList := []Kernel{{ID: "stranger", Name: "python3", LastActivity: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), ExecutionState: "idle", Connections: 1}}
+	if diff := cmp.Diff(wantList, ks); diff != "" {
+		t.Errorf("ListKernels (-want +got):\n%s", diff)
+	}
+	k, err := c.CreateKernel(ctx, CreateKernelParams{Name: "other"})
+	if err != nil || k.ID != "mine" {
+		t.Fatalf("CreateKernel = %+v, %v", k, err)
+	}
+	got, err := c.GetKernel(ctx, "mine")
+	if err != nil || got.ExecutionState != "busy" {
+		t.Fatalf("GetKernel = %+v, %v", got, err)
+	}
+	if err := c.InterruptKernel(ctx, "mine"); err != nil {
+		t.Fatalf("InterruptKernel: %v", err)
+	}
+	if id, err := c.EnsureKernel(ctx); err != nil || id != "mine" {
+		t.Fatalf("EnsureKernel = %q, %v", id, err)
+	}
+	if err := c.DeleteKernel(ctx, "mine"); err != nil {
+		t.Fatalf("DeleteKernel: %v", err)
+	}
+	if _, err := c.EnsureKernel(ctx); err != nil {
+		t.Fatalf("EnsureKernel after delete: %v", err)
+	}
+	var calls []string
+	for _, r := range f.seen() {
+		calls = append(calls, r.Method+" "+r.URL.Path)
+	}
+	want := []string{
+		"GET /api/kernels", "POST /api/kernels", "GET /api/kernels/mine", "POST /api/kernels/mine/interrupt",
+		"POST /api/kernels", "DELETE /api/kernels/mine", "POST /api/kernels",
+	}
+	if diff := cmp.Diff(want, calls); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(`{"name":"other"}`, f.createBody[0]); diff != "" {
+		t.Errorf("CreateKernel body (-want +got):\n%s", diff)
+	}
+}
+
+func TestKernelCallsRejectEmptyID(t *testing.T) {
+	c, err := New(Config{BaseURL: "http://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	calls := map[string]func() error{
+		"GetKernel":       func() error { _, err := c.GetKernel(ctx, ""); return err },
+		"InterruptKernel": func() error { return c.InterruptKernel(ctx, "") },
+		"DeleteKernel":    func() error { return c.DeleteKernel(ctx, "") },
+	}
+	for name, call := range calls {
+		if err := call(); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("%s(\"\") = %v, want ErrInvalidArgument", name, err)
+		}
+	}
+}
+
+func TestRESTErrors(t *testing.T) {
+	f := newFake(t)
+	c := f.client(t, Config{})
+	ctx := context.Background()
+	if err := c.DeleteKernel(ctx, "x/../../nowhere"); err != nil {
+		t.Fatalf("DeleteKernel with an escaped id: %v", err)
+	}
+	f.srv.Close()
+	_, err := c.ListKernels(ctx)
+	if err == nil || !retryable(err) {
+		t.Errorf("ListKernels on a closed server = %v, want a retryable connection error", err)
+	}
+}
