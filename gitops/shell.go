@@ -27,8 +27,9 @@ func shellSafe(s string) bool {
 
 // Quote returns s as a single POSIX shell word that the shell expands back to
 // exactly s. Strings made only of letters, digits and _-./,:@%+ are returned
-// unchanged; anything else is wrapped in single quotes, each embedded single
-// quote written as '\''. Every byte survives (newlines, $, backticks, invalid
+// unchanged; anything else is wrapped in single quotes, and each embedded
+// single quote ends the quoted run, appears escaped as \' and starts a new
+// run. Every byte survives (newlines, $, backticks, invalid
 // UTF-8) except NUL, which no shell word can hold; Script rejects it.
 func Quote(s string) string {
 	if shellSafe(s) {
