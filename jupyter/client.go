@@ -23,6 +23,7 @@ const (
 	DefaultExecuteTimeout   = 30 * time.Second
 	DefaultKernelName       = "python3"
 	defaultInterruptTimeout = 10 * time.Second
+	defaultInterruptGrace   = 5 * time.Second
 	maxErrorBody            = 64 << 10
 )
 
@@ -77,6 +78,7 @@ type Client struct {
 	jupyterTimeout time.Duration
 	retryInterval  time.Duration
 	kernelName     string
+	interruptGrace time.Duration
 
 	mu       sync.Mutex // guards kernelID and serialises EnsureKernel
 	kernelID string
@@ -122,6 +124,7 @@ func New(cfg Config) (*Client, error) {
 		jupyterTimeout: cfg.JupyterTimeout,
 		retryInterval:  cfg.RetryInterval,
 		kernelName:     cfg.KernelName,
+		interruptGrace: defaultInterruptGrace,
 	}
 	if c.http == nil {
 		c.http = &http.Client{}

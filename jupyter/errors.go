@@ -119,6 +119,11 @@ type IncompleteError struct {
 	Timeout time.Duration
 	// InterruptErr is nil when the interrupt request succeeded.
 	InterruptErr error
+	// KernelIdle is true when, after the interrupt, the kernel reported
+	// the request finished (status idle) within the grace period, so it
+	// is free for the next call. Output that arrived meanwhile (usually a
+	// KeyboardInterrupt error) is in the partial Execution.
+	KernelIdle bool
 }
 
 func (e *IncompleteError) Error() string {

@@ -113,11 +113,13 @@ type statusContent struct {
 // An exception raised by the code is not an error of Execute: it is in
 // Execution.Error, with a nil error.
 //
-// If Timeout runs out, ctx ends, the connection breaks or the kernel
-// dies before idle, Execute sends POST /api/kernels/{id}/interrupt
-// (bounded by its own 10 s, even when ctx is already done) and returns
-// the partial Execution together with an *IncompleteError; the
-// Execution alone never looks complete. A refused handshake (for example
+// If Timeout runs out or ctx ends before idle, Execute sends
+// POST /api/kernels/{id}/interrupt (bounded by its own 10 s, even when
+// ctx is already done), waits up to 5 s more for the kernel to report
+// the request finished (so the next call finds it free), and returns the
+// partial Execution together with an *IncompleteError. If the connection
+// breaks or the kernel dies, it interrupts and returns at once. The
+// Execution alone never looks complete: check the error. A refused handshake (for example
 // a proxy's 409, or 404 for an unknown kernel) is a *StatusError with a
 // nil Execution: nothing ran.
 func (c *Client) Execute(ctx context.Context, kernelID, code string, opts ExecuteOptions) (*Execution, error) {
@@ -153,33 +155,32 @@ func (c *Client) Execute(ctx context.Context, kernelID, code string, opts Execut
 		}
 		return nil, fmt.Errorf("jupyter: connecting to kernel %s: %w", kernelID, err)
 	}
-	defer conn.Close()
-
-	// Unblock the read loop when the deadline passes or ctx ends.
-	fired := make(chan struct{})
-	stop := context.AfterFunc(execCtx, func() {
-		_ = conn.SetReadDeadline(time.Now())
-		close(fired)
-	})
+	frames := make(chan frame)
+	stopReader := make(chan struct{})
+	readerDone := make(chan struct{})
+	go readFrames(conn, frames, stopReader, readerDone)
 	defer func() {
-		if !stop() {
-			<-fired
-		}
+		close(stopReader)
+		_ = conn.Close()
+		<-readerDone
 	}()
 
 	exec := &Execution{}
-	abort := func(cause error) (*Execution, error) {
+	var incomplete *IncompleteError // set once the call is giving up
+	giveUp := func(cause error) {
+		if incomplete != nil {
+			return
+		}
 		if ended(execCtx) {
 			cause = context.Cause(execCtx)
 		}
-		ie := &IncompleteError{Cause: cause}
+		incomplete = &IncompleteError{Cause: cause}
 		if errors.Is(cause, ErrTimeout) {
-			ie.Timeout = timeout
+			incomplete.Timeout = timeout
 		}
 		ictx, icancel := context.WithTimeout(context.WithoutCancel(ctx), defaultInterruptTimeout)
 		defer icancel()
-		ie.InterruptErr = c.InterruptKernel(ictx, kernelID)
-		return exec, ie
+		incomplete.InterruptErr = c.InterruptKernel(ictx, kernelID)
 	}
 
 	if dl, ok := execCtx.Deadline(); ok {
@@ -204,46 +205,102 @@ func (c *Client) Execute(ctx context.Context, kernelID, code string, opts Execut
 		Channel: "shell",
 	}
 	if err := conn.WriteJSON(req); err != nil {
-		return abort(fmt.Errorf("sending execute_request: %w", err))
+		giveUp(fmt.Errorf("sending execute_request: %w", err))
+		return exec, incomplete
 	}
 
+	ctxDone := execCtx.Done()
+	var grace <-chan time.Time
 	for {
-		mt, data, err := conn.ReadMessage()
-		if err != nil {
-			return abort(fmt.Errorf("reading kernel messages: %w", err))
-		}
-		if mt != websocket.TextMessage {
-			continue // binary frames carry buffers of comm messages
-		}
-		var m incoming
-		if err := json.Unmarshal(data, &m); err != nil {
-			return abort(fmt.Errorf("decoding kernel message: %w", err))
-		}
-		typ := m.MsgType
-		if typ == "" {
-			typ = m.Header.MsgType
-		}
-		if m.ParentHeader.MsgID != msgID {
-			// The server announces kernel death and restarts with
-			// messages that have no parent.
-			if typ == "status" && m.ParentHeader.MsgID == "" {
-				var st statusContent
-				if json.Unmarshal(m.Content, &st) == nil && (st.ExecutionState == "dead" || st.ExecutionState == "restarting") {
-					return abort(fmt.Errorf("%w (status %s)", ErrKernelDied, st.ExecutionState))
-				}
+		select {
+		case <-ctxDone:
+			// Interrupt, then give the kernel a moment to confirm it
+			// stopped (its idle status), so the next call finds it free.
+			ctxDone = nil
+			giveUp(context.Cause(execCtx))
+			if incomplete.InterruptErr != nil {
+				return exec, incomplete
 			}
-			continue
-		}
-		done, err := exec.apply(typ, m.Content, opts)
-		if err != nil {
-			return abort(err)
-		}
-		if done {
+			t := time.NewTimer(c.interruptGrace)
+			defer t.Stop()
+			grace = t.C
+		case <-grace:
+			return exec, incomplete
+		case f := <-frames:
+			if f.err != nil {
+				giveUp(fmt.Errorf("reading kernel messages: %w", f.err))
+				return exec, incomplete
+			}
+			idle, err := exec.handle(f, msgID, opts)
+			if err != nil {
+				giveUp(err)
+				return exec, incomplete
+			}
+			if !idle {
+				continue
+			}
 			_ = conn.WriteControl(websocket.CloseMessage,
 				websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(closeWait))
+			if incomplete != nil {
+				incomplete.KernelIdle = true
+				return exec, incomplete
+			}
 			return exec, nil
 		}
 	}
+}
+
+// frame is one WebSocket message or the read error that ended the stream.
+type frame struct {
+	typ  int
+	data []byte
+	err  error
+}
+
+// readFrames hands every message read from conn to out until a read
+// fails or stop is closed; it closes done when it returns.
+func readFrames(conn *websocket.Conn, out chan<- frame, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	for {
+		typ, data, err := conn.ReadMessage()
+		select {
+		case out <- frame{typ: typ, data: data, err: err}:
+		case <-stop:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// handle applies one frame to e. It reports whether it was the idle
+// status ending our request, and returns an error for malformed messages
+// and for the death of the kernel.
+func (e *Execution) handle(f frame, msgID string, opts ExecuteOptions) (bool, error) {
+	if f.typ != websocket.TextMessage {
+		return false, nil // binary frames carry buffers of comm messages
+	}
+	var m incoming
+	if err := json.Unmarshal(f.data, &m); err != nil {
+		return false, fmt.Errorf("decoding kernel message: %w", err)
+	}
+	typ := m.MsgType
+	if typ == "" {
+		typ = m.Header.MsgType
+	}
+	if m.ParentHeader.MsgID != msgID {
+		// The server announces kernel death and restarts with messages
+		// that have no parent.
+		if typ == "status" && m.ParentHeader.MsgID == "" {
+			var st statusContent
+			if json.Unmarshal(m.Content, &st) == nil && (st.ExecutionState == "dead" || st.ExecutionState == "restarting") {
+				return false, fmt.Errorf("%w (status %s)", ErrKernelDied, st.ExecutionState)
+			}
+		}
+		return false, nil
+	}
+	return e.apply(typ, m.Content, opts)
 }
 
 // ended reports whether ctx is done or its deadline has passed; in the

@@ -194,7 +194,7 @@ func TestExecuteTimeoutInterruptsAndReturnsPartialOutput(t *testing.T) {
 	f := newFake(t)
 	f.kernel = func(k *fakeKernel) {
 		k.reply("stream", map[string]any{"name": "stdout", "text": "tick\n"})
-		k.waitClosed() // an endless loop: never idle
+		k.untilInterrupted() // an endless loop
 	}
 	c := f.client(t, Config{})
 	got, err := c.Execute(context.Background(), "k1", "while True: pass", ExecuteOptions{Timeout: 300 * time.Millisecond})
@@ -210,13 +210,17 @@ func TestExecuteTimeoutInterruptsAndReturnsPartialOutput(t *testing.T) {
 	if errors.Is(err, context.Canceled) {
 		t.Errorf("a timeout matches context.Canceled")
 	}
-	if ie.Timeout != 300*time.Millisecond || ie.InterruptErr != nil {
+	if ie.Timeout != 300*time.Millisecond || ie.InterruptErr != nil || !ie.KernelIdle {
 		t.Errorf("IncompleteError = %+v", ie)
 	}
 	if want := "jupyter: execution incomplete: timed out after 300ms; kernel interrupted"; err.Error() != want {
 		t.Errorf("message %q, want %q", err.Error(), want)
 	}
-	if diff := cmp.Diff(&Execution{Logs: Logs{Stdout: []string{"tick\n"}}}, got); diff != "" {
+	want := &Execution{
+		Logs:  Logs{Stdout: []string{"tick\n"}},
+		Error: &ExecutionError{Name: "KeyboardInterrupt", Traceback: "KeyboardInterrupt"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("partial execution (-want +got):\n%s", diff)
 	}
 	if id := <-f.interrupted; id != "k1" {
@@ -228,7 +232,7 @@ func TestExecuteContextCancelInterrupts(t *testing.T) {
 	f := newFake(t)
 	f.kernel = func(k *fakeKernel) {
 		k.reply("stream", map[string]any{"name": "stdout", "text": "started\n"})
-		k.waitClosed()
+		k.untilInterrupted()
 	}
 	c := f.client(t, Config{})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -240,7 +244,11 @@ func TestExecuteContextCancelInterrupts(t *testing.T) {
 	if errors.Is(err, ErrTimeout) {
 		t.Errorf("a cancellation matches ErrTimeout")
 	}
-	if diff := cmp.Diff(&Execution{Logs: Logs{Stdout: []string{"started\n"}}}, got); diff != "" {
+	want := &Execution{
+		Logs:  Logs{Stdout: []string{"started\n"}},
+		Error: &ExecutionError{Name: "KeyboardInterrupt", Traceback: "KeyboardInterrupt"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("partial execution (-want +got):\n%s", diff)
 	}
 	if id := <-f.interrupted; id != "k1" {
@@ -250,13 +258,18 @@ func TestExecuteContextCancelInterrupts(t *testing.T) {
 
 func TestExecuteCallerDeadlineIsNotOurTimeout(t *testing.T) {
 	f := newFake(t)
-	f.kernel = func(k *fakeKernel) { k.waitClosed() }
+	f.kernel = func(k *fakeKernel) { k.waitClosed() } // ignores the interrupt
 	c := f.client(t, Config{})
+	c.interruptGrace = 50 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	_, err := c.Execute(ctx, "k1", "loop", ExecuteOptions{Timeout: time.Minute})
 	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrTimeout) {
 		t.Fatalf("error %v, want context.DeadlineExceeded and not ErrTimeout", err)
+	}
+	var ie *IncompleteError
+	if !errors.As(err, &ie) || ie.KernelIdle {
+		t.Errorf("error %+v, want KernelIdle false: the kernel never confirmed", err)
 	}
 	<-f.interrupted
 }

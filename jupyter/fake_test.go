@@ -31,7 +31,8 @@ type fakeJupyter struct {
 	mu          sync.Mutex
 	requests    []*http.Request
 	createBody  []string
-	interrupted chan string // kernel ids, buffered
+	interrupted chan string   // kernel ids, buffered
+	kernelIntr  chan struct{} // tells the running fake kernel, buffered
 }
 
 // fakeKernel is the server end of one channels connection.
@@ -42,11 +43,12 @@ type fakeKernel struct {
 	query   string
 	msgID   string
 	session string
+	intr    <-chan struct{}
 }
 
 func newFake(t *testing.T) *fakeJupyter {
 	t.Helper()
-	f := &fakeJupyter{t: t, interrupted: make(chan string, 16)}
+	f := &fakeJupyter{t: t, interrupted: make(chan string, 16), kernelIntr: make(chan struct{}, 16)}
 	f.create = func(int, http.ResponseWriter) {}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
@@ -124,7 +126,7 @@ func (f *fakeJupyter) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		hdr, _ := req["header"].(map[string]any)
-		k := &fakeKernel{t: f.t, conn: conn, req: req, query: r.URL.RawQuery}
+		k := &fakeKernel{t: f.t, conn: conn, req: req, query: r.URL.RawQuery, intr: f.kernelIntr}
 		k.msgID, _ = hdr["msg_id"].(string)
 		k.session, _ = hdr["session"].(string)
 		if f.kernel != nil {
@@ -132,6 +134,7 @@ func (f *fakeJupyter) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	case r.Method == http.MethodPost && strings.HasSuffix(p, "/interrupt"):
 		f.interrupted <- strings.TrimSuffix(strings.TrimPrefix(p, "/api/kernels/"), "/interrupt")
+		f.kernelIntr <- struct{}{}
 		if f.interruptStatus != 0 {
 			http.Error(w, "cannot interrupt", f.interruptStatus)
 			return
@@ -177,4 +180,13 @@ func (k *fakeKernel) waitClosed() {
 			return
 		}
 	}
+}
+
+// untilInterrupted plays a cell that runs until the kernel is
+// interrupted, then ends with KeyboardInterrupt like IPython.
+func (k *fakeKernel) untilInterrupted() {
+	<-k.intr
+	k.reply("error", map[string]any{"ename": "KeyboardInterrupt", "evalue": "", "traceback": []string{"KeyboardInterrupt"}})
+	k.idle()
+	k.waitClosed()
 }
