@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -53,6 +54,15 @@ type ExecutionError struct {
 	Name      string // exception class, e.g. "ZeroDivisionError"
 	Value     string // exception message
 	Traceback string // traceback lines joined by "\n"; may hold ANSI colour codes
+}
+
+// ansiEscape matches the terminal colour sequences IPython puts in
+// tracebacks.
+var ansiEscape = regexp.MustCompile("\x1b\\[[0-9;?]*[A-Za-z]")
+
+// PlainTraceback returns Traceback without terminal escape sequences.
+func (e *ExecutionError) PlainTraceback() string {
+	return ansiEscape.ReplaceAllString(e.Traceback, "")
 }
 
 func (e *ExecutionError) Error() string {

@@ -167,3 +167,10 @@ func FuzzExecutionApply(f *testing.F) {
 		}
 	})
 }
+
+func TestPlainTracebackStripsColours(t *testing.T) {
+	e := &ExecutionError{Traceback: "\x1b[0;31mZeroDivisionError\x1b[0m: x\n\x1b[1;32m      1\x1b[0m 1/0"}
+	if diff := cmp.Diff("ZeroDivisionError: x\n      1 1/0", e.PlainTraceback()); diff != "" {
+		t.Errorf("plain traceback (-want +got):\n%s", diff)
+	}
+}
