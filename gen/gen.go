@@ -991,6 +991,9 @@ type TooLarge = Error
 // Unauthorized Envelope of every JSON error.
 type Unauthorized = Error
 
+// UpgradeBadRequest Envelope of every JSON error.
+type UpgradeBadRequest = Error
+
 // GetCapsuleStatsParams defines parameters for GetCapsuleStats.
 type GetCapsuleStatsParams struct {
 	// Range Window of the series; defaults to 1h.
@@ -4656,11 +4659,11 @@ type ExecStreamResult struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *UpgradeBadRequest
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r ExecStreamResult) GetJSON400() *BadRequest {
+func (r ExecStreamResult) GetJSON400() *UpgradeBadRequest {
 	return r.JSON400
 }
 
@@ -5882,11 +5885,11 @@ type ProcessStreamResult struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *UpgradeBadRequest
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r ProcessStreamResult) GetJSON400() *BadRequest {
+func (r ProcessStreamResult) GetJSON400() *UpgradeBadRequest {
 	return r.JSON400
 }
 
@@ -5923,11 +5926,11 @@ type PtySessionResult struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON400 the response for an HTTP 400 `application/json` response
-	JSON400 *BadRequest
+	JSON400 *UpgradeBadRequest
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
-func (r PtySessionResult) GetJSON400() *BadRequest {
+func (r PtySessionResult) GetJSON400() *UpgradeBadRequest {
 	return r.JSON400
 }
 
@@ -7489,11 +7492,14 @@ func ParseExecStreamResult(rsp *http.Response) (*ExecStreamResult, error) {
 		break // No content-type
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest UpgradeBadRequest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON400 = &dest
+
+	case rsp.StatusCode == 400:
+		// Content-type (text/plain) unsupported
 
 	}
 
@@ -8538,11 +8544,14 @@ func ParseProcessStreamResult(rsp *http.Response) (*ProcessStreamResult, error) 
 		break // No content-type
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest UpgradeBadRequest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON400 = &dest
+
+	case rsp.StatusCode == 400:
+		// Content-type (text/plain) unsupported
 
 	}
 
@@ -8567,11 +8576,14 @@ func ParsePtySessionResult(rsp *http.Response) (*PtySessionResult, error) {
 		break // No content-type
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
-		var dest BadRequest
+		var dest UpgradeBadRequest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON400 = &dest
+
+	case rsp.StatusCode == 400:
+		// Content-type (text/plain) unsupported
 
 	}
 
@@ -8865,172 +8877,173 @@ func ParseDeleteSnapshotResult(rsp *http.Response) (*DeleteSnapshotResult, error
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rchs31uCrnOJ+VZGmmhR1sTOWfvk68cROVJY82Wzaqwa7D0WMuoEeAC2JcWlrn2YfbJ/kKxwAfSGb",
-	"ImVLzkzsqpQjkt24HByc++XjIJVFKQUKoweHHwclU6xAg4o+PWelrnJ8/cJ+yFCnipeGSzE4DD8Bzw4h",
-	"SfNhAlOZ5/IKM5jMYe8R2L9VyjTChGncfwzpjCmW2qFH8DQWBcunUhWYAc+Aa2BCX6HCDK64mcHBeAwJ",
-	"F5cs59mZwn9VqE0yisUgGnA7fcnMbBANBCtwcDjg2SAa2Ke4wmxwaFSF0UCnMyyY25QxqOxr/zvNh7+N",
-	"h0/Y8PcPH/ce3fzXIBqYeWnH0EZxcT64uYkGx0qmqPUJ5pgaqZY3/5T2NNwdQ8WF2d8DTY9qYFC6dy0Q",
-	"Sp4dARNzM+PiHDDXWD/HTSwmczDsHLa0tK9VCvM5iKpAxVP6IWVCSAMTBJZlCrV2oDXsfHslIHRY8m3g",
-	"WNzwjX1Yl1JopFN/xrK/MYNXbG4/pVIYFMb+ycoy5ymzQNj5p7aQ+Nga9r8UTgeHg/+x02DUjvtV77xU",
-	"Sio3VReSCTtHYc7Q/p4cgpkhzKQ2QF+DVPQNF8PUo5v7fsp4jlkUCy7SvMoseKdS4bmSlcgArzEFwwuU",
-	"lT0SkUHBtbYPWWBpkAKmPMdYyBIV7UZbgN5EdufvHK59gZ0vYvchtK9EBBOZzSOYcswzC4h/VajmcMny",
-	"Ckd2ra+kmvAsQ/ElDilNZSXMWYYsNfySGcwS2Pr7L6cgp8Cg9TVUGtV2BImQZwZZkcRiK1XIDNK9lpUB",
-	"BvYHoCVfm227t2QaNpPAlj3x+mQsZRDSxIJ54iIFmBnXoFDLSqW47Y/utbBXnOVuE1/i9Nx8HnUjSLJJ",
-	"87dCltWf7AbbaA5bWrBSz6SBDHM0CFLk8+2R2wYhxYlhBr8gDmo7n79/4ao5yAMX9C09Ad2zEYiZjsVW",
-	"YW+s/QCJqoTg4jyJ7AFVBbpnIClZpTFLtkeQpFJMc56aBK5mSIPHgu68wlIqo8HMmAEtC3SEk+UWmnPA",
-	"a65NuKk/SfPKXvYvACMhzdnUztWFTwQGizK3UJGqJvuZRAc2Wq2lSg5dLcqP/MJfF2WOBQqD2R9NYOvl",
-	"8rAmv8U8p9WeoLrkKb4X7JLxnE1y/CIAP7NL1Gf1pAlsCenWPeVGR4Ex0DcZz2gLToBwBAJjIdBcSXXh",
-	"6It98KwS7QFbR/mddiPNmAUGVNo+EgvPdgOFOZXyDVPnXwICRsqz3M7lT8yzCGIJgNcp3and8Rje8md0",
-	"Tu8Fq8xMKv77F8GpqjWd5VuOvUbgyYkFOV6XVvqAVGGGwnCW6xEJV350J2ikF45nv7zG9J2XQUhiU5bK",
-	"GO4EkrTIeuSWaFBy+t7yTGYGhwMnjA2iQcGueVEVg8ODvScHTx5/v/fkUTQouHBfjmuZzxLxc1R2LM1E",
-	"NpHXZ7x/KsPO+0Sntpj1W3uMiBbtluje/lDPKif/xNTYUb0Q3bNjYpnZGTOdDWbM4NBKNstiazQ4tyhy",
-	"xstlcfXnghvLm4neYlGauUf/Sil75TWqS1Qg0P6rkeTT7VHfHHSP+qYI7Bf+8TaIq0cgl+btHdSBfAHF",
-	"7qpS9A2cM23OSDRBD8nuJG8YcZ1UqgwzoAe5mS+suxIXQl4JO8Fm50CzVqV9Jtv89AospJqfFZPOKwGh",
-	"l/G1QMMyZugSsyzjdkssP+5g0dIk3e2/q4RdDVyi0lYIBl2lM2AakgtUAvMz/4MVaKZcYapYeoGq+ToW",
-	"nru0HkRxmdWfe1GAdJelq6ANUw3G95wTPWApixMsmqEnaGV/opNTrsKTm5+XlWwqvY4Y+qt64h62FMFz",
-	"/+Xlnga5oC1NXTEN/lbDVMmiF2G90nKmMe27YgFDgVVGDkmkgtPTN1ZE05hKkekjGEPGiX/ZS9wBwmpc",
-	"ukxLB4C1zy4QPCJuHn4tiIQR21jd3VzUpnALV+YWQvkWjeKpXqaXpeTegMENFmsP041zbF8isLvpmFJs",
-	"bj8rJhybXz+GfkfPrmMgtzEKN1sU9nDL9i3y9Wzek/E7YLB+7l+xTBTZxV2wXx/TC5uCiV5pgITKL3rT",
-	"2U7cG4sQDEALew/7qKdYB8bnDdAWiA2/tAKX5YkkNB0BA6e91HeZlGENM5ZPgRsNDsvJ0iAkPD9+b+9d",
-	"94zqi3Dmhl5gDVyYxwe9d9MrVGc054bv0O2720SL4O3MujRi1LefdRA/DojWhfdbK6sxkFb2sATT0gLY",
-	"H0PG5voWOD40+O4Nah0quA5GJ/X96ALpmCmW55gD0SirAAkE9BpbaWU3KYZOsptU6QWaZcjlbIJ5l0Ru",
-	"xh8XqWPnCJbHWg3XJTLrwPW5w9TH9emDLJyjB1Wzwk84ykr3kZYppvM099aUESQkqnBxnhDxSGZ8YqVo",
-	"Mq8xFciQlU2F03E1esPxkvR+BIm3LtFI2siyDMMYVAUXLHeiFwqrBP02KFFkbnNhFZ0dO5o3iAbNouhR",
-	"GtcOQ9qhVatI+WvBo0Gd58TkPVRaltVb7nQXYi9wyqrcaDASHu3uOTGSTbQ3DluQlFJzK+EfQW1VC4KI",
-	"JqqieIaby0Jtse42HhWEvJ9YgfcmukkFOVmRPl2EWw2/3QeH3k3flSAUOPGDr8QB57+4G8i7Ele/e8rI",
-	"ZmNbHrnJXkfY3afkrhbV+m58bW7uTv9SXGIuSwQ5BatVz+HvJz//BHRnlkkzhkHWWmOeyWyZXLnXV66O",
-	"3lkWGmWGfcw4nXGBQ4UssxgI9rER/IPlFeqOPqNkZVEEC24OY7HkzICtg/F4O4Kuqch+u7tNemOPR6Hl",
-	"NYi6LoGD8b7zKQRLbCy2DsYH9ruuBTtqmZftC6zAWkAhfTUg9xn9ZNiFH/+JHasxu8HWwe6+G75r5o/F",
-	"ajv/gpH/kQNA+8tYbD0a70bwaLxnf1qySjoILBs/H433tzt6c9tuoDU77znKH6qCieYgDV6bI8dDjP0i",
-	"gkzSx4liIp2BFP6W334dCG2aWXuRjmx5K+45U+ddXr1W3JjURsLlPZ6QTcB7KJoHiQV6c/DeeA+YASlS",
-	"bO1uImWOjMy63ri4IG8pea5YYcmHqkQEuZQXmEFVWjgdPz39wYGSgZ5hnoNb/Yi4oXiD4tzMBoe7PaeV",
-	"XvVM1phByRF0BFdSXVg6lXFF3tw5bCnMmaXTdkU7SsoV9jkUl/ozLEJLK8FroxiguORKChI2L5nixJtG",
-	"fVYcbyZdM2rW4kpJqWQ6TKDMKw1/hRleQ8bPudF3N5C8alzAbp6GoRbIhLZahWe2m7KzDuoX2S34vsZ2",
-	"vWAhmiEkaZEllj+0DPxR4yRV55WFdz8Yssp54M42lndRpDLzwvaCpXXCND4+8N445GaGyiI0soKMVhbP",
-	"nVX//emr4V+PYCLNzD+grXgZC2Pf1IaJjKkMSpZlmIEbtityVmY6/OvA3mn7W6/IiNfcnPUzp5fXnKiX",
-	"qfQRDHdr92HtfLPLveB57gzGDDQ/t1LvZhLUGgeANhkqteonWZlPcg/4V+vh2/vvHnPrCFch4QmdycvL",
-	"XrPGibPxGwlpzkkAFBQoseOPmtGtqUHpzzeoKEksUqasbgpJyS0j7xh2x9tH9kG7l2QncXtJwL4xhyRj",
-	"hlnOZzlQZEmokbC/Bz/yZxb7ZWXKyjSuI0IyUFjmLMXMjmshksSC5VdsrqFeRg2oBLaGu8CmBlV95tuN",
-	"OuRfsIzbLoQ2ynVjapgqVqBD0+7NDdb121F0A8y6TzeV++ZjfaPodFYiUq2mfVjH1+nX2xGLmG2PpO3Q",
-	"yQrahGJRyxJPsF3EtC13VG7Qp5WZRcCnwMR8e1kyvru4sMpX2A+4zeAS3Ur7A3RkuR44lvcZls5Q15Te",
-	"IWxu+X2Lli2DYnkDsvyMc33Fc3wpjOpRDSwPLXuBWPTS5WNUZASQAibcaGK+sGWfhbgaj/cew/j777//",
-	"frtDiD/nEhQy41O+wln0XvDrtk690om3mlkGZXRp//JKYD8PoDC8Xj7vWTtmFH0G/5RchCBHe95oz+A7",
-	"DbWAZ5/qZfplDWbd53MSw9obCnaPjTdvqK6u1dD+l/QOrPnvuKEYoedFzsXFmbFakumTm9FZFywKTKUC",
-	"/4I+8mKOlvklZuDeX73XgOyLYZd+uDpUyKKbG+s7DfalI9AyvUCjI3j1+tXPOoIML3mKFAcYi4mSFyiA",
-	"lkSmscRjRjKC9xoh6W4woZtbSuPe6AozU54Tkw5C+iAa+MHWX0vCsCgEb3oiQ+fgL1n3uAPmRf5udq/A",
-	"qut9zMxspSLWj7D2FeBC86zjvTzqoqcLqkz+TxIOFNg540Ibp5qs1YMWgEFLWbWJ92UuWY8I/bbKDS+t",
-	"+lfREw7BEjtWAvR9UWkDpcIU/WYSe2Lux2XySqe5rFJwsoFQMI2bwb79naYAUnuIVpTg50IqzDrEZcIF",
-	"I5TYkFK8QG248CGPS/Bfr5d7TKJd9IHyB2S5m7e7bb3CVJ3IC6sR2O3TOqQwSuZQ5kyg42U6ULZ+FcWH",
-	"APSwRDfU0A3lH9vADhe8zGHgvl3+yPP8hPhpm1OevP7bj6/fvBlE9q/Tl+/e9ioeb7g2L7haeWEyLPsO",
-	"bkx3YddpRTnXBnhRYMaZQUhnPM8UiiP4iX7S9v94ibm+N1YYsOle7lsNglXKrGVW/s+N/OyNkLHO5RJG",
-	"7lvWW3aBa5c1v8Naeuae98/cihNY1uzL6qxMe5jgeLg7HkegU+Y1UXuDLp8fv3eO425kiqwmecvtJqpi",
-	"4k424/ribDI3fe7AZ/ZrYHkuUwoo8RawVJbzoRTDK8UNgh2A6NSGUk+Bxar53qGlSMIET7e3WvzjbVtc",
-	"3cTrxgvUhhXlWSX49TrZLbWnnVbEdjQryhw1FGwOemY5txSbbWxRIO4uIaqPsQ2ADvRXI4aPa2iRmkfF",
-	"IBrsjulfS4/37D+P7T+79OfewayX+PiMk9diKlfbTNcF9VlwfL6idK/aap85MCzcioeVMOz83MrGDgCo",
-	"N2B1tf2k72Q8JC0p6xF6wiwbU7D2wayjYc3ovQsz8+dSCEw30qHb+rORoHDIjFUc7QcGOV0J1IF1LmiK",
-	"vbGqyypw6pezqRK8Kor12MxXuMEWjU4j+MXqPcmUGZYnYFTlxAuNZliVPq2HGKr71r4dizSXGvVRrTFz",
-	"43+m/X8XjFVAwn2IwimkpRFkXIpFKgvUEUwq/yapCKANm2uQJYo7mX9o8WtUH2eaVNUKn8PiSdzFSBO5",
-	"la06iH7r31Mx9+AcGjn0FsDj018dhkV0FzN09sUQUJlxXTKTUg6GFLFI7HzJyBv0rODrzLh1eIEHNw2W",
-	"uL+dua3MmeVQeG1iQT8609yDGt3qU1qG/gNQuM3MTRQ34QCzaKCzq+oNotjUnmPP3g649g4edUzmKDLM",
-	"RnBqpQeHFaQ20ZVr3ZUen/Udz2MJ5e1iN8X4ZrIVW38tyspsYn67wLk2lk7oEfhcq4DGXEOmKLpltBIt",
-	"G/1ubvA2w0XYJqeF3cfNtrrNJjv02o79qkslN7YsXtiZPgsTf3Y4vgkuBtpBslYEzABlk+0+JgeBJ0XB",
-	"9XGPB+Ov4X2czHGvX23J4eLiQPbHQBmoXSZ+5PPkhCTXx3z9IX0+ubBC/e+4CUp5AwdUgpyppOpeupAQ",
-	"K4mHGKLlRacy10ukdvdxm9Q+fvRofy2VVfLqXsZZBKJyINjYCyBdVKBdzQqgbuwkaQt4licyEHhVy3QQ",
-	"ArcOIS2yWOxMuNiZMD2L4K9jSGVeFUJHsHcAdjEjSCqNingyS1MsjZei/MHFYst7z1zkAJy+fPc25Hdq",
-	"NOFgz/klCqtMJigudS9/vj+HzH3hhg+p+PxQiKXjfCisW+V6igb2FNf7kW+71CdezlhLjiIKiYkav2mV",
-	"Wu4wrXIIw8CWywhzjzT6S4+f7sGVxqQ084WEsHawyBFUGkkxaOlKo034QBDM7qIEORGy7wRa2Q5LVoHa",
-	"FLB3YP/dH2e9OND4Re9KRixXEXP4BScnTsGhGL0mTKIqzxXLMLjySU1yElCTpAkzZBmqETwlOuKdeYzS",
-	"+uHvv5y6CBUuYvGoMdRYva1SCOdI9RZq17tb1lY8YJWZ2fFdGqrX8+LBdh+FMfLC1TRYe3R21M3PjYbt",
-	"O7PTVsTv52dh3hLM3LHYjGGr0hXL8znJn03U7faG8SoPkQCYypL7/DQv/FcqbXmBbk3obCC60n9qd2i3",
-	"1uO/VJXjg+GRobwSmLWCkWt3JlEPlif9qrVl6I0Zc+NMgM0ij0/ts6ujre/zgPsdhi1PYW2q7GTS1RC+",
-	"DdN/8ufTXf3u8PFBK6P2yNMWlpcz5uvSUGyH6HylI0hGSQTJWUKZ9kM6l1bFnd/Y8Penw/81Hj750Pw5",
-	"Oht++DiOHu/3VeBpFnq6cOMtIO32fUR3L/18H8JhF/x7ShZLt7jXP3e3VEKabmUmoZEbzLlw1LRSevXW",
-	"nMDWxL2uiYKLapUx3yWVXD4/fq+pUI4G//SmvglPLtcCU7HirJhssJa3zz5hIQuA84tob35pBcuQpKzE",
-	"tFLczE/smXo5t+Q/4ryfC58iK+Dp8Wu4wHkEyZUSZ13JZH+vlareimiF5zNML6w87vVay66fIVMkmF2g",
-	"OLLcM0TCXeCcBHo4GO9a3v7u5cmpD7tv1X9y/LqpAPU/h0+PXw9/xJbv2e2FYqlprrAr9+lVgPLffzkd",
-	"LHKI957tw5Zbk6XQj2EmK+XIGN0CosA0VjPnzJjSlY7g3qexHBnj2cpwylJXnEmZ4Fn6RaEQwevsXcVP",
-	"j19HlgG0TcMTnLFL1L7oB1xxhSN42i5hw+BVk7oOBU+V/Mdb8KGYR6CthMvyWFB+BhVb0qANz3MqgmJF",
-	"SgZxCN2MB7A1peIW5I6CpAnpTKwwE4vnUlxaSUcKfRiLIRy7cAl71mVJxjay4AuQJftX5QoZwPt3b1zR",
-	"m4LNfdQkc9FCpcIpv44FLMxrwasPd3ZYWY6uLKxGGV7usJLTMobwrikYwr2WbjcYUfGQ0lnBzZWEYiGK",
-	"AjolsQDeu4AWaEPHDuYVS8JXn3Yosxpdx7SGn0snkkAoLtYeIMepAVnVB04TNGLFkavhAoulKUSmIRFV",
-	"nic0xWlw5rlB3716Dvv7+098PL6LsfNiKkWCcFKu7ZvksNCkNbgoLJ+vk3yMnUU2Hhx+jCndIR4cxoP/",
-	"/3//XzyI4pD40Hx3c5MQpJ7VaRR2vB9OT499qDIYeY4UVE2rcbLxiAJXj8AP5+OooZWfMYJjJa+5C1xy",
-	"117BlOX5hKUXGlImQoYDDds2sQNssTrkzeGRk8zpd0gOxgdQsnOk2Vw+TQQMrpQU51CgmckMmLDjuKM9",
-	"GD9yWGUvrZkpxJaO0SBM0C/cgnbHu8GRIyzWzaxSRMdsB6aFkHqgwRGGSeMqT5qoyr9YySL86aKOjs38",
-	"LwmhhuPAI3jl1A/tFdWWquOTKEupnJd8OGEi84k03OSWUHlK4wnG0+PXrRCTw8F4tDt6RJF/JQpW8sHh",
-	"YH80Hu372C1iFTuzOramNybup2DZ65TCoSEd5F5ng0P7qo/RWajGtzce31tFHz9DT0mf06UgH24PdNTh",
-	"j4PD3z5EA10VBVNz4t4WsgtkOueXKFBrpytry5g9gD7YsXYud3c8tPUtILtCqvWktIks6Ep27qOjRuBT",
-	"+zQZquo818at5O5SIDAjf9UP4dF43CrS5rCgewY51yaM/rnHsJHwGOr/LHuWlw7oJVmP7QpbhQg88bSc",
-	"CtV3rSpjB+PdVXPXu9rpFI2il/bXv9SUHbyJBo8cUG5/o1uZj/CpxqA3XHtmhKz4TkPaQD8gT/3VBxLO",
-	"dZ9bYS7SmZJCVjrUyyrzOZDXl8xci3XtfCJoBFo6RqPQVMrqm55mc92UsrMCBXE38oxNrPAhDGwxAzky",
-	"bSD5eENc9wXX3qPecqK2VsNEirkTXyZSmsAqgiVHy1g405wGPZNVnlGAzxUYFNqedEhdikXA6N4iqbA1",
-	"YZnn9vavukqdFRC3j2JxMN7vJFquSMVs8i+PwHKMbvZl4C5h9O0jd78W8iXtt7s7j8Z7S3mQBAJfx3Px",
-	"eOju8tqORGPvx+L2wnAzRubtolsczlIxoZClM/v4dt+tT9tJ6r5wKmoT0mbvhfD2JsLfdBUYoyq8WaI6",
-	"u/e3hkBsVlD/pevhKckGV7xVN/XLEZ+D8cH6N+o6kZ9IrexbuxtN067qSK/tbQS3UGmXXtkABD0VGbsk",
-	"1aEayUp0x1g42X6ausCSd3SoMdTLmH3VnKYwRcpKlnIzj2B/PMzYHKgMj0vAJY0eXD0eS8BcZZJYkE+A",
-	"jeAZfW5lwvgYPyu0hYq9jSmShllP/AJhogJBgSrdyvXP0XTqK0WdIti/LYLgFy4yeRVYr1tWN6V1lzwP",
-	"pJ1T0d5GOQ9Viza7sO3SSTcfHlAs7Gy/jzwgK4gzcm14qv/N6cJnCyV2u8MrnmGN3a3Nb3aLqmCE7L1F",
-	"tdVry2pgBTJdKcy2m+lKVPD+9DlkbD6CF2ze3JGMGeYEXG+Lb7uKEyPJB2xkxuaWhStZ0Bd7T6icUhBK",
-	"uNlMiMgsIXFWuHo0p2PZmaJY6JIJV7npyR7NcMcL52y1ay7cKzJD045+/fXXX4dv3w5fvFh1w7zxtMH7",
-	"tbbX3mKDG85GNtrN53rIO+xA2XN5XzCez4EQ8s9+cd1Wa970/Pi9q/7ugtanXi60cu9mt/gjz27c7c2x",
-	"r9DjL1JdkBrqQntciWyfX6ywREaWnEPIUBsl51TMulFZY1EXtSdDjoa98YHLpHIBeTzzIaqXXPOJfU43",
-	"b6+7wUtCO91MqtSyJKEvSOckbvdWIonFFknVbZG6v75y3733YGhL2p3LcNCfFqXkHLOjlpnxm1z6hwqY",
-	"/kzWCZZRP++rT7TW9Unecyb3oIZH3nLrlPGNcR622h0Utm/TW6UCJiSZZbumh+3bOdbg4cWwNQraN+xf",
-	"wMe/oaFyiGuwcUHG6JuveWSn6Xxz86GPLezgtStB8+nDrrJmucIwTg33JYDyOdk5qNjQduRs9qESEfnE",
-	"lHSdGlz+bSxapXC2kqYwUgJTlmvcblvJrhg3umaOeM2NS5UOhTbIrzaTecimgK298Xh7BE/bLVd8XR7Y",
-	"8noQhbluxyJwtiUeA4XzkjmemCHLci4woghsN2fI3bD8NEfy8rUD14ONAprqQqttf7Fo6ppQuJfdxN72",
-	"UdgSD3FOgeS5NBtvzsOs/b5CVmwmPlMTl9oW5/gXHa6zwi1w54Pxk8VqZk4/8Dt1onVtUKtrb3d49nKf",
-	"A8udezh5H5WzKP1cFgUT2QOZwdqlwTayfo3veWqfQdpDYVs3JnUwgCkXXM8wI4q759jtvaxlRd+DnlW1",
-	"SmctYPCfjQ0cjJ9swgZa3XG+Goveu0oQMSKsjEKyb4v6etrdqpS3sXqz06rMs9Je8d55U7WjirXv12fz",
-	"MR9EmtShJ0R1fFyLi0+hGmE+oMynQ7jgUK7b7l4KO06aTD/L1usXY+FeCW6YpImU9bWmHDOp6pgVF6oK",
-	"j0Bvu8i1WCxNNurOL8tkXYmemhk4Lc1HKPjYhIU6XD4GVh+GOlr1OparZc0qcaF9hJ0rehWRMunSHwkO",
-	"p8+PA1PiUsSiaanlErZcLavbHOK1ABy6GMWixWMi6I3U3QYrC1ySAmqPJDha0W5xFIufXYxwI3zXvoRu",
-	"Zz+yFFFoBFUHXcWDHPwWJe1dd2sXPH9X3KQzF1RDcUN1XEKppJGpzD+NTnad3t1wsN8+3EQfO6FU9M3N",
-	"h5V3lo7RJ6lSgSQndRA4WvfpC0muU27/zEOC9L3Lry9dKQcSwSyxumL5BUiVoXKph01VS2405tOm0Via",
-	"Vxlmo1g87XTsA5ceI8Ww9WqPTPkJJpGD8ZNW8VondXXlrB7TSCw+T87KXZmNB5KxFuqYfGExa7GEyApd",
-	"1pf7+CbEfDVCDEV6MGhXy9pURHEEq7jIuHoginW7Luc0N0uJ6tgCIkuuIaFlisxy0RZ52u4nNe3eh1sd",
-	"UhiLbpdDZ1Vd1AYDW13WCmOxmlz1a4X94RR95Kpw5XceiFwtFir7wvRqsbbQKtub79xUH9iflHI9cN/A",
-	"Gv0PFySBhR6f0NeYtPGXeIEhmIBi8fVFd7RhJzKSKkumqIv3XQmrhfzD0NVGjLMzRZ1V1zKdwvMqZ4oe",
-	"8Y4zF67LtKVqCxQtopM/GB+sN8E1ZLvXExDs/b2WtweXAS3QX/EHize7d6oqU4Nm2NgJepzeq0oe9lNU",
-	"e9zfaVf24ZsY+NXQrxfySlCiCfNOBV9F9a4kq5CX+FBES0hBfIh6a1FB1B5lc2NC9O+idTqYHTOfYfBv",
-	"QnMO+qKj7EL/1B7/bwRitbGbTh+YkwdISmiEBqPw7sTCMa0HFHMsO9sbjy2ZSGWx3JXWzuzcNvoQ2KJM",
-	"FIsFoShUUyh4dsXmVJRF0/gUE1En3FlNVFWCCoDGghIUfOm7nArB+mxTF6XKf0fQaPdlMJSn4wYKStNu",
-	"omrDqh3IuDj/fJr2uU5Jt5R338SlRlyKnK/gmw/ws8jiPUszjlxRHwt33ZgGFg7KX6hPJV1Uz/fhaNdS",
-	"0XSy3LcIWKtw+qHPYnXfeL9ck8YEtFTdUCkCi3N/8DxvRzqS94wSpu0FGp7OS+/aCwnQE4sWTM1H8JN0",
-	"IM15sT50+S7yVqeB20MKX+4gf7HAWUvG6pzsHaqDEmq8tDs4hWL1/q3TkOe/ggAR0m5MCH3F/U8V3+wm",
-	"DYpv4ttXKb455Omjh8FXPammU1Sux+zdqOEDkkFnVtNtoUr7yANPv+w+GqckJUEFuc3lJZ3WcXKqKb5A",
-	"jkoiW85HvTsew1v+bL3xihJDAiGIWjIj5j6wlQz4t4aPHcHB7n67q2UPzVvhOOiWm6g9HlTfoe3luAfS",
-	"ePWNKH69RPFgd4N1nUr5xuLv10pFtxzJxCx0z/NUZPsOFLRwDQtWhni94ZfYJFtSkoerShp6Jod4IfeQ",
-	"NlQQNmRs0qOxcE2VqTMDbBQfa+lESNRcJGnLoUpOPXZZNj50f8ZEWOGOb+lMJO1WS1p/k11yiW6Ux9Jk",
-	"A/g2EJuljC4kiY6L+8kS7bSi+CJ5omHXK1RVjxTf8hT+I/2Lx++jkDBnxR5qIhOuuZz+AYkWdK0fTvlV",
-	"8sqKNQVTVk9PHBFJ2tqvI4YuFlxTyZBUitQlwsdCUXyrb0yD2IyATOXzERBhbXXLhbQyR+1gboOx4Bou",
-	"sHQkV6GuChzBcybAsAsMJcr663+sCjS5NZGAKOSmtTpcpEpwvZ9L1BRoHAsjmxop27cS1g3zAwlyf3ye",
-	"ledif9J0q2+660rad+LLii5LPZZhEyWktBCFSAEXCl193LuEXJReWbl/YvYjYqmbpExvp2s1TE+c6DZB",
-	"CpOvjBw6TL8vgvKQIpcF213yhk95gURK0XzTub5SP6JGV1qMC6prxc2c0hTVXW5ru19Yr960nKBlZYTp",
-	"UjJZKCoaCMuWi3bn4jymGtzZ0Oe76O2IumV7M0UzKtGe49NfQ48IPYKfpIFzFK6A6c8nrSZqn3ClHzy9",
-	"MOfaHNcAfUD+3m4Bt4LHG6oH22k7940yfE2R6M21ChnBZqZkde6acrsyoF9Euwnr2PmoMSe76q0lRyjV",
-	"KvF9bClLfCaFrBTFS1KN/CMyVTv7CDXpIbuJkAIjl6QWC98iqmOkWSISdbi5f7/WWaxgEQuqV1zybMew",
-	"8z8ohvKC57m/6+ssMK4psGucIbKuJSZAY4U1xiX/bWyOabUg7jPG9Mgqfm0Z5vwS1bfAp69V+3BowOp7",
-	"Npnb+0UuKXZ+7+QoWvuwv1onnizdhYJ9VkKxS2h1OcUue7jdn6aVDtxJJO7LCj7yZLD9oPY1oVnmylxk",
-	"XKdM1U0QN8rmha2QzduTyBv55N1tsub4VM9SyaxKLZF27ZaoPxEX50cgZCwUljmbj+Bpq2q3o6zt5F/f",
-	"tbTO+RVzn+8bixfoxwuF0gmXOgUzRnB7lm6o1bFZmq4f9M+Qqfu01Vc3SOd+e999uVTd+7uOZn73a3fa",
-	"n5y/5Yv9ta5ULBbbScEt3aS2Kb8/9BNLgp+o1emO+H3TWizpNjuezC3tG8EbZhav8WEsktD40965uqGh",
-	"/2D5cNJ3p5smaUkstlzZF7fNep3bbgjXxdKP99Il5Ceh2XHiyEfi+z8msNX0d9w+cs85mkF9dUl/C43T",
-	"ixGc+r6XsZi4Xu4UdclExlTTkFS4VovO4e5UvtOmpafFTSsyaB+A5W5Tt3mypweeivh9EnlyGVgOpLGw",
-	"1HME7wLgqdIBtamo6zyzc9dEQEiPHMwAy/P7zf4vzfzEbe4/m6aQMEJWB2x1R/5j0v2dP+HhHCiL5hVQ",
-	"6GKdnbnxd1TyyFsOeJm4FifUDOLT7Y4dT++n+TGosGLwWN+L98LB+Y93XyyYrr9pEF+NBvHMlfvu+q/c",
-	"LeRGQ9017Tb7Z3hos94cI3BN4UNGLkGdGcwO27yDrBC+tqOmzjJOwaVeF3ftz3FSL3CNyk9sqWkfSJyX",
-	"a7jgIltZztd319voGnZ7An523MVG/ULqVpUbNAwhM2fY/n90U5DmEMu80r7Ybmh0WP/aQusGiVf3DHm6",
-	"5OPjOlwdCt3XPEPA6RRTE2r6Ul8K90wsSJi6YirTjillobDp9tHyJew0ZtbAtY9+v5Lqwi5EQyUy14eX",
-	"5LYhzf5o6NrW1fURXZewTKK7bhmWaIVQ30nEy8dNgShXPirEEeyOh3tjuFP/kBB2KlUj3lmVt+l65ioc",
-	"utYi/Rx8SyPCBHN5tR1KENeX/HaX4eeVrXAlG04aoncrtXgaTmdSmbrfue9H5Y6ESBrlhZKebUVgcuk0",
-	"RS5JXgnoeGafOLOAF8kIXpA519W1zFs9WRwVbbr5LRAkKzK6qOc2VQrdMI2qenuXf3jIHiYBoH9QE5OG",
-	"AvZTPKtaBuh+q9HxKTU6CG9DDfXk0NKyRVJLvXaIFAlnf+rF+kMKFvN9MpZIuR2Cknn6Sn206aZATka8",
-	"QK6FVFAHLnw9wt1ppUQruoMLZ7DCSlO92sDy1rHDRTFv56M9sVtdThtwi5r+77f7RsFWwJxY1AcfQe35",
-	"blo5b/dXq19qGkV0H1JqjmUZ4AR9RzRXL+lW4dFtr8UPNqk+b1/5Vnv+1p4LjrPdctVXC2a3MeTTdtuy",
-	"WmAvXfkCzx59U+wu97mr/E7NsG9uPtzd6vPBvmBFg771/yCpU59rL7nlDfHXc2pN6itc77CS+w6v1Ey3",
-	"UrnvnNvb2pXsMB6SfeH7ArWuOwK2WzmOGoj5TozLXU+8UQFyPsV0nuYY1ZErUSeyhec+FMVnFLQGr7XJ",
-	"5eFPa7pPuaABDaBgmddQw8ut8Rpsuflw898BAAD//w==",
+	"7L3pchs5tiD8Kif43YiSbiQparG7Lf3yettddpXCkru+mkqPEswERbQygWwAKZnl0MQ8zTzYPMkEzgFy",
+	"IZOLbMnVt+yICpdIZmI5ODj78mmQqqJUkktrBsefBiXTrOCWa/z0nJWmyvnrF+5Dxk2qRWmFkoPj8BOI",
+	"7BiSNB8mMFV5rm54BpM5HDwC97dOmeEwYYYfPoZ0xjRL3dAjeBrLguVTpQuegchAGGDS3HDNM7gRdgZH",
+	"4zEkQl6zXGQXmv+r4sYmo1gOooFw05fMzgbRQLKCD44HIhtEA/eU0DwbHFtd8Whg0hkvGG3KWq7da/8z",
+	"zYe/jYdP2PD3D58OHt3+xyAa2HnpxjBWC3k5uL2NBqdapdyYM57z1Cq9vPmnuKfh/hgqIe3hARh81ACD",
+	"kt51QChFdgJMzu1MyEvgueH1c8LGcjIHyy5hxyj3WqV5PgdZFVyLFH9ImZTKwoQDyzLNjSHQWna5uxIQ",
+	"Jix5HTgWN3zrHjalkobjqT9j2X8xy2/Y3H1KlbRcWvcnK8tcpMwBYe+fxkHiU2vY/9B8Ojge/H97DUbt",
+	"0a9m76XWStNUXUgm7JJLe8Hd78kx2BmHmTIW8GtQGr8Rcph6dKPvp0zkPItiKWSaV5kD71RpfqlVJTPg",
+	"H3kKVhRcVe5IZAaFMMY95IBlQEmYipzHUpVc426MA+ht5Hb+jnDtK+x8EbuPoX0lIpiobB7BVPA8c4D4",
+	"V8X1HK5ZXvGRW+srpSciy7j8GoeUpqqS9iLjLLXimlmeJbDz91/OQU2BQetrqAzXuxEkUl1Yzookljup",
+	"5sxyvNeqssDA/QC45I921+0tmYbNJLDjTrw+GUcZpLKxZJ64KAl2JgxoblSlU77rj+61dFec5bSJr3F6",
+	"NJ9H3QiSbNL8rTnL6k9ug200hx0jWWlmykLGc245KJnPd0e0DUSKM8ss/4o4aNx8/v6Fq0aQByHxW3wC",
+	"umcjOc9MLHcKd2PdB0h0JaWQl0nkDqgqOD0DSckqw7NkdwRJquQ0F6lN4GbGcfBY4p3XvFTaGrAzZsGo",
+	"ghPhZLmD5hz4R2FsuKk/KfvKXfavACOp7MXUzdWFTwSWF2XuoKJ0TfYzxQlsuFpHlQhdHcqP/MJfF2XO",
+	"Cy4tz/5oAlsvV4Q1+S3mOa72jOtrkfL3kl0zkbNJzr8KwC/cEs1FPWkCO1LRuqfCmigwBvwmExlugQQI",
+	"IhA8lpLbG6WviL64By8q2R6wdZQ/GBppxhwwoDLukVh6thsozLlSb5i+/BoQsEpd5G4uf2KeRSBLAP4x",
+	"xTu1Px7DW/EMz+m9ZJWdKS1+/yo4VbWmc3yL2GsEnpw4kPOPpZM+INU849IKlhtaaXmpWcYfkNNGA8dX",
+	"9sqciYW3ewSfRbmuYcE1GczgkiNV4vD3s59/WhZLAS8XTLiTQWLJ5Bwq2uUIntZnh1TN01QGBKdf+ORM",
+	"pVfchhdoKhZLXP3QbQRiJ5aAh1Y8QGy8DfKcF9jSK5J9Xn7k6Tsvy6Hkqx21toIEu7TIesAQDUqB37uN",
+	"Mzs4HpBQO4gGBfsoiqoYHB8dPDl68vgvB08eRYNCSPpyXMvOjhlecu3GMkxmE/XxQvRPZdll30m0xdXf",
+	"2mNEuGhaIr39oZ5VTf7JU+tG9cpIz45R9MgumO1sMGOWD52EuCz+R4NLB+cLUS6L/T8XwjoZB/kWL0o7",
+	"92Sk0tqRTsP1NdcgufvXcJTzd0d9cyA96psiiDHwj7dB7D8BtTRv76AE8oWrelfVrG/gnBl7gSIe95Ds",
+	"TvKGIfdOlc54BvigsPOFdVfySqob6SbY7hxw1qp0z2Tbn17BC6XnF8Wk80pA6GV8LbhlGbNIH1iWCbcl",
+	"lp92sGhpku7231XSrQauuTZOmQBTpTNgBpIrriXPL/wPTjCcCs1TzdIrrpuvY+m5dOtBLq+z+nMvCqAO",
+	"uHQVjGW6wfiec8IHHIUmAa0ZmugX0rmp0OHJ7c/LSYiV2USl/VU9o4eRWJMUtbzc8yBftaXSG2bA32qY",
+	"alX0IqxX/i4MT/uuWMBQYJVVQxRN4fz8jRN1DU+VzMwJjCETKAe4S9wBwmpcuk5LAsDGZxcIHhI3D78W",
+	"RMKIbazubi5qU7iFK7OGUL7lVovULNPLUglvCBKWFxsPk8Y5dS8h2Gk6pjWbu8+aSRKXNo9h3uGzmxjI",
+	"OkZBs0VhD2u275CvZ/OejN8Bg81z/4pjopxd3QX7zSm+sC2Y8JUGSFz7RW872xm9sQjBALSw97CPeopN",
+	"YHzeAG2B2IhrJ7g6nojS3AkwIC2wvstoVDAwY/kUhDVAWI4WG6ng+el7d++6Z1RfhAsaeoE1CGkfH/Xe",
+	"Ta+YXuCcW76Dt+9uEy2CtzPr0ohR3342Qfw0IFoX3m+drMZAOdnDEUxHC+BwDBmbmzVwfGjw3RvUOlRw",
+	"E4zO6vvRBdIp0yzPeQ5Io5wiKTlwr/mWTnZTckiS3aRygvky5HI24XmXRG7HHxepY+cIlsdaDdclMkvg",
+	"+tJh6uP6/EEWztGDqlnhZxxlZfpIy5Sn8zT3VqkRJCiqCHmZIPFIZmLipGg0UzIdyJCTTSXZCgz3Bvgl",
+	"6f0EEm+lw5GMVWUZhrFcF0KynEQvLp0S9Nug5DKjzYVVdHZMNG8QDZpF4aM4rhsG1VanVqES3YJHgzrP",
+	"kcl7qLT05jV3uguxF3zKqtxpsQoe7R+QGMkmxhvZHUhKZYST8E+gtk4GQcQgVdEi49vLQm2xbh2PCkLe",
+	"T6zg9ya6KQ05WuM+X4RbDb/9B4febd+VQBQ484OvxAHyA90N5F2Jq9/NZ1WzsR2P3Gj3ROzuU3JXi2p9",
+	"N74223enfymvea5KDmoKTquekwkG78wyaeZhkI1momcqWyZX9PrK1eE7y0KjyngfM05nQvKh5ixzGAju",
+	"sRH8g+UVNx19RqvKoQgvhD2O5bJtaedoPN6NoGtyc9/u76Le2OOZaXlfoq5r5Wh8SL6ZYNGO5c7R+Mh9",
+	"1/UERC0zvXuBFbwWUFBfDch9gT9ZduXHf+LGasyXsHO0f0jDd90lsVztL1lwljwiALS/jOXOo/F+BI/G",
+	"B+6nJesuQWDZiPxofLjb0ZvbdgNj2GXPUf6tKphsDtLyj/aEeIh1X0SQKfw40UymM1DS3/L11wHRppm1",
+	"F+nQlrfinjN92eXVG8WNSW0kXN7jGdoEvKeneRBZoDerH4wPgFlQMuWt3U2UyjlD87g3Li7IW1pdalY4",
+	"8qErGUGu1BXPoCodnE6fnv/txNtDzYznOdDqR8gN5RsuL+1scLzfc1rpTc9kjRkUHWoncKP0laNTmdDo",
+	"FZ/DjuY5c3TarWhPK7XCPsfltfkCi9DSSvhHqxlweS20kihsXjMtkDeN+qw43ky6YdSsxZWSUqt0mECZ",
+	"Vwb+CjP+ETJxKay5u4HkVeNKp3kahlpwJo3TKjyz3ZaddVC/yNbg+wbb9YKFaMYhSYsscfyh5SiJGmez",
+	"vqwcvPvBkFXkybzYWt7lMlWZF7YXLK0TZvjjI+/V5MLOuHYIzVmBRiuH52T1f3/+avjXE5goO/MPGCde",
+	"xtK6N41lMmM6g5JlGc+Ahu2KnJWdDv86cHfa/dYrMvKPwl70M6eXHwVSL1uZExju127Y2onplnsl8pwM",
+	"xgyMuHRS73YS1AYHgLEZ13rVT6qyn+Ue8K/Ww7f33z3m1hGuQsIzPJOX171mjTOy8VsFaS5QAJQYcLLn",
+	"j5rhralB6c83qChJLFOmnW4KSSkcI+8Ydse7J+5Bt5dkL6G9JODemEOSMcsc53McKHIk1Co4PIAfxTOH",
+	"/aqyZWUbFxwiGWhe5izlmRvXQSSJJctv2NxAvYwaUAnsDPeBTS3X9ZnvNuqQf8ExbrcQ3KgwjalhqlnB",
+	"CU27NzdY19ej6BaYdZ9uKvrmU32j8HRWIlKtpn3YxNfx1/WIhcy2R9ImdHKCNqJY1LLEI2wXMW2HjooG",
+	"fVrZWQRiCkzOd5cl47uLC6t8hf2A2w4u0VraH6Cjys3AcbzPsnTGTU3pCWFzx+9btGwZFMsbUOUXnOsr",
+	"kfOX0uoe1cDx0LIXiEUvXT7lGo0ASsJEWIPMF3bcsxBX4/HBYxj/5S9/+ctuhxB/ySUoVCamYoWz6L0U",
+	"H9s69Uon3mpmGZTRpf2rG8n7eQCGM/byec/aeYZRfPBPJWQIFnXnzd0Z/GCgFvDcU71Mv6zBbPp8TnJY",
+	"e0PB7bHx5g31zUc9dP8lvQMb8TvfUoww8yIX8urCOi3J9snNnKwLDgWmSoN/wZx4Mceo/JpnQO+v3mtA",
+	"9sUwBz9cHXLl0I3G+sGAe+kEDAYmmAhevX71s4kg49ci5RhPGcuJVldcAi4JTWOJx4xkBO8Nh6S7wQRv",
+	"bqksvdEVZqYiRyYdhPRBNPCDbb6WiGFRCIL1RAbPwV+y7nEHzIv83exegVXX+5TZ2UpFrB9h3SsgpBFZ",
+	"x3t50kVPCk5N/lcSDhTYJRPSWFJNNupBC8DApazaxPsyV6xHhH5b5VaUTv2r8AlCsMSNlQB+X1TGQql5",
+	"yv1mEndi9OMyecXTXFYpBNpAMMqHZnBv/2AwENcdohMlxKVUmmcd4jIRkiFKbEkpXnBjhfSho0vw36yX",
+	"e0zCXfSB8m+c5TRvd9tmhak6UVdOI3Dbx3UoabXKocyZ5MTLTKBs/SqKDwHoYYk01JCG8o9tYYcLXuYw",
+	"cN8ufxR5fob8tM0pz17/14+v37wZRO6v85fv3vYqHm+EsS+EXnlhMl72HdwY78I+aUW5MBZEUfBMMMsh",
+	"nYk801yewE/4k3H/59c8N/fGCgM23ct9q0GwSpl1zMr/uZWfvREyNrlcwsh9y3rLrvjGZc3vsJaeuef9",
+	"M7fiBJY1+7K6KNMeJjge7o/HEZiUeU3U3aDr56fvyXHcjUxR1SRvud1kVUzoZDNhri4mc9vnDnzmvgaW",
+	"5yrFgBJvAUtVOR8qObzRwnJwAyCd2lLqKXixar533FEkaYOn21st/vG2La5u43UTBTeWFeVFJcXHTbJb",
+	"6k47rZDtGFaUOTdQsDmYmePcSm63sUWBuLuEqD7GNgA60F+NGD6uoUVqHhWDaLA/xn8dPT5w/zx2/+zj",
+	"nwdHs17i4zN3XsupWm0z3RTU58Dx5YrSvWqrfebAsHAnHlbSsstLJxsTALjZgtXV9pO+k/GQdKSsR+gJ",
+	"s2xNwdoHs4mGNaP3LszOnyspebqVDt3Wn60CzYfMOsXRfWCQ45XgJrDOBU2xN1Z1WQVO/XK2VYJXRbGe",
+	"2vkKN9ii0WkEvzi9J5kyy/IErK5IvDDcDqvSp0chQ6Vv3duxTHNluDmpNWZh/c+4/x+CsQpQuA9ROIVy",
+	"NAKNS7FMVcFNBJPKv0mxy8ayuQFVcnkn8w8ufoPqQ6ZJXa3wOSyexF2MNBGtbNVB9Fv/nsq5B+fQqqG3",
+	"AJ6e/0oYFuFdzDjZF0NAZSZMyWyKuSxKxjJx8yUjb9Bzgi+ZcevwAg9uHCyhv8nchkHh6IGKJf5IprkH",
+	"NbrVp7QM/QegcNuZmzBuggCzaKBzq+oNotjWnuPO3g248Q6edEzmXGY8G8G5kx4IK1BtwivXuis9Pus7",
+	"nscSyrvFbovxzWQrtv5alpXdxvx2xefGOjphRuBz1gIaCwOZxuiW0Uq0bPS7ueXrDBdhmwIXdh832+k2",
+	"2+zQazvuqy6V3NqyeOVm+iJM/JlwfBtcDLQDZa0ImAXMytt/jA4CT4qC6+MeD8Zfw/s4mdNev9qSw4Xi",
+	"QA7HgJm8XSZ+4vMNpULXx3zzIX05uXBC/e98G5TyBg6oJDpTUdW9ppAQJ4mHGKLlRacqN0ukdv9xm9Q+",
+	"fvTocCOV1ermXsZZBKImEGztBVAUFehWswKoWztJ2gKe44kMJL+pZToIgVvHkBZZLPcmQu5NmJlF8Ncx",
+	"pCqvCmkiODgCt5gRJJXhGnkyS1NeWi9F+YOL5Y73nlHkAJy/fPc25HQZbsPBXoprLp0ymXB5bXr58/05",
+	"ZO4LN3xIxZeHQiwd50Nh3SrXUzRwp7jZj7zuUp95OWMjOYowJCZq/KZV6rjDtMohDAM7lBFGjzT6S4+f",
+	"7sGVxqS084WEsHawyAlUhqNi0NKVRtvwgSCY3UUJIhGy7wRa2Q5LVoHaFHBw5P49HGe9OND4Re9KRhxX",
+	"kfNWcibG6DVhEj5XM7jyUU0iCahJdoUZZxnXI3iKdMQ78xiWR4C//3JOESpCxvJRY6hxelulQxKorF3v",
+	"tKydeMAqO3PjU36s1/PiwW4fhbHqimpDbDw6N+r254bD9p3ZeSvi98uzMNcEM3csNmPYqUzF8nyO8mcT",
+	"dbu7ZbzKQyQApqoUPj/NC/+VTlteoLUJnQ1EV/pP3Q7d1nr8l7oiPhgeGaobybNWMHLtzkTqwfKkX7V2",
+	"DL0xY26dCbBd5PG5e3Z1tPV9HnC/w7DlKaxNlZ1MuhrC6zD9J38+3dXvDx8ftTJqTzxtYXk5Y76+D8Z2",
+	"yM5XJoJklESQXCRYsWCI59KqXPQbG/7+dPg/xsMnH5o/RxfDD5/G0ePDvkpGzULPF268A6Tbvo/o7qWf",
+	"70M47IJ/T6ti6Rb3+ufulkqI063MJLRqizkXjhpXiq+uzQlsTdzrmiiErFYZ8ymp5Pr56XuDBYcM+Ke3",
+	"9U14crkRmJoVF8Vki7W8ffYZC1kAnF9Ee/NLK1iGJGYlppUWdn7mztTLuaX4kc/7ufA5ZwU8PX0NV3we",
+	"QXKj5UVXMjk8aKWqtyJa4fmMp1dOHvd6rWPXzzjTKJhdcXniuGeIhLvicxTo4Wi873j7u5dn5z7svlVH",
+	"i/h1U0nr/x8+PX09/JG3fM+0F4ylxrnCrujTqwDlv/9yPljkEO8924cdWpOj0I9hpipNZAxvAVJgHKuZ",
+	"c2ZtSZUqhPdpLEfGeLYynLKUilxpGzxLv2guZfA6e1fx09PXkWMAbdPwhM/YNTe+eArcCI21K1qlgBi8",
+	"alLXoRCpVv94Cz4U8wSMk3BZHkvMz8CiVQaMFXmOxWScSMkgDqGb8QB2plgkBN1RkDQhnYkTZmL5XMlr",
+	"J+koaY5jOYRTCpdwZ12WaGxDC74EVbJ/VVTIAN6/e0NlNgo291GTjKKFSs2n4mMsYWFeB15zvLfHynJ0",
+	"42A1yvj1HisFLmMYqm7ARGXCa+lugxEWYSnJCm5vFBQLURTQKS0G8J4CWqANHTeYVywRX33aocpqdB3j",
+	"Gn4uSSSBUKStPUDOpxZUVR84TtCIFSdUCwcWS1PIzEAiqzxPcIrz4MyjQd+9eg6Hh4dPfDw+xdh5MRUj",
+	"QQQq1+5NdFgY1BooCsvn6ySfYrLIxoPjTzGmO8SD43jwf//3/4kHURwSH5rvbm8ThNSzOo3Cjfe38/NT",
+	"H6oMVl1yDKrG1ZBsPMLA1RPww/k4amjlZ4zgVKuPggKX6NprmLI8n7D0ykDKZMhwwGHbJnaAHVaHvBEe",
+	"kWSOv0NyND6Ckl1ynI3yaSJgcKOVvISC25nKgEk3Dh3t0fgRYZW7tHamOW/pGA3C1LVgcEH74/3gyJEO",
+	"62ZOKcJjdgPjQlA9MECEYdK4ypMmqvI/nWQR/qSoo1M7/88EUYM48AhekfphvKLaUnV8EmWpNHnJhxMm",
+	"M59II2zuCJWnNJ5gPD193QoxOR6MR/ujRxj5V3LJSjE4HhyOxqNDH7uFrGJvVsfW9MbE/RQse52SQjgk",
+	"Qe51Njh2r/oYnYWqhgfj8b2VGvIz9FQQOl8K8hHuQEcd/jg4/u1DNDBVUTA9R+7tILtApnNxzSU3hnRl",
+	"4xizB9AHN9be9f6eh7ZZA7IbjjWztLGRA13JLn101Ah8ap9BQ1Wd59q4leguBQIz8lf9GB6Nx61id4QF",
+	"3TPIhbFh9C89hq2Ex1D/Z9mzvHRAL9F67FbYKkTgiafjVFz/0KrWdjTeXzV3vau9TvEtfOlw80tN+cbb",
+	"aPCIgLL+jW6FQ8SnGoPeCOOZEWfFDwbSBvoBeeqvPqBwbvrcCnOZzrSSqjKh7liZzwG9vmjmWqwP6BNB",
+	"IzCKGI3mttJO3/Q0W5imJKATKJC7oWds4oQPaWGHWcg5MxaST7fIdV8I4z3qLSdqazVMpjwn8WWilA2s",
+	"IlhyjIolmeYMmJmq8gwDfG7AcmncSYfUpVgGjO4tNgs7E5Z5bu/+qqv9OQFx9ySWR+PDTqLlilTMJv/y",
+	"BBzH6GZfBu4SRt89ofu1kC/pvt3fezQ+WMqDRBD4eqiLx4N3V9R2JBz7MJbrC+zNGJq3i26RPUfFpOYs",
+	"nbnHd/tufdpOUvcFaLmxIW32XghvbyL8bVeBsbrit0tUZ//+1hCIzQrqv3Q9PCXZ4oq3quJ9PeJzND7a",
+	"/EZdb/MzqZV7a3+radrVMfG1g63gFioW4ytbgKCnsmWXpBKqoayEd4yFk+2nqQssec+EGkO9jNlXzWkK",
+	"U6SsZKmw8wgOx8OMzQHL8FACLmr0QPV4HAGjyiSxRJ8AG8Ez/NzKhPExfk5oC5WPG1MkDrOZ+AXChAWC",
+	"AlVay/Uvue3UV4o6xcR/WwTBL0Jm6iawXlpWN6V1Hz0PqJ1j8eNGOQ9Vi7a7sO3SSbcfHlAs7Gy/jzxw",
+	"ViBnFMaK1Pyb04UvFkrcdoc3IuM1drc2v90tqoIRsvcW1VavHaeBFZyZSvNst5mu5Brenz+HjM1H8ILN",
+	"mzuSMctIwPW2+LarOLEKfcBWZWzuWLhWBX5x8ATLKQWhRNjthIjMERKywtWjkY7lZopiaUomqXLTkwOc",
+	"4Y4Xjmy1Gy7cKzRD445+/fXXX4dv3w5fvFh1w7zxtMH7jbbX3mKDW86GNtrt53rIO0yg7Lm8L5jI54AI",
+	"+We/uLTVmjc9P31PVfQpaH3q5UIn9253iz+J7JZub877Cj3+ovQVqqEU2kOlxn1+seYlZ2jJOYaMG6vV",
+	"HIuCNyprLOvmAGjIMXAwPqJMKgrIE5kPUb0WRkzcc6Z5e9MNXhLa8WZipZYlCX1BOkdxu7cSSSx3UKpu",
+	"i9T9dar77r0HQ1vS7lyGo/60KK3mPDtpmRm/y6V/qIDpz2STYBn18776RGtdH+U9MrkHNTzylltSxrfG",
+	"edhpd6LYXae3Kg1MKjTLdk0Pu+s51uDhxbANCtp37F/Ax//iFsshbsDGBRmjb77mkb2mg9Dthz62sMc/",
+	"Ugmazx92lTWLCsOQGu5LAOVztHNgsaHdiGz2oRIR+sS0oo4XlH8by1YpnJ2kKYyUwJTlhu+2rWQ3TFhT",
+	"M0f+UVhKlQ6FNtCvNlN5yKaAnYPxeHcET9uta3xdHtjxehCGue7GMnC2JR4DBXnJiCdmnGW5kDzCCGya",
+	"M+RuOH6ac/TytQPXg40CmupCq21/sWzqmmC4l9vEwe5J2JIIcU6B5FGajTfn8az9vuas2E58xmY4tS2O",
+	"+BceLlnhFrjz0fjJYjUz0g/8Tkm0rg1qde3tDs9e7hfhuHMPJ++jcg6ln6uiYDJ7IDNYuzTYVtav8T1P",
+	"7TNIeyhs68akBAOYCinMjGdIcQ+I3d7LWlb0PehZVat01gIG/9nYwNH4yTZsoNVl6Jux6L2rJBIjxMoo",
+	"JPu2qK+n3a1KeVurN3utyjwr7RW+94khqlj7fn02X2gKktShJ0h1fFwLxadgjTAfUObTISg4VJi2uxfD",
+	"jpMm08+x9frFWNIrwQ2TNJGyvtYUMZOqjlmhUFV4BGaXItdiuTTZqDu/KpNNJXpqZkBamo9Q8LEJC3W4",
+	"fAysOQ51tOp1LFfLmlXyyvgIOyp6FaEySemPCIfz56eBKQklY9m0JqOELapltc4hXgvAoRtULFs8JoLe",
+	"SN1dcLLANSqg7kiCo5W7LY5i+TPFCPf2oGl3SERLEYZGYHXQVTyI4Lcoae/TrV3w/N0Im84oqAbjhuq4",
+	"hFIrq1KVb08nlzv8LPi+u1Fhv324jT51Iqrwm9sPK68unqbPVcU6SSR8IFRa1+orCbBT4f7MQ570vYux",
+	"L6miA0pijmbdsPwKlM64pgzEprilsIbn06ZvW5pXGc9GsXzaaYAIlCWj5LD1ao9o+RmWkaPxk1YNWxK+",
+	"uuJWj4Ukll8mbuVUbeOBRK2FciZfWdparCSyQqX1VT++yzLfjCyDAR8M2kWztpVUiGAVV5nQD0Sx1qt0",
+	"pMA5SlSHGCBZov6Ojjcyx0xb5Gm3n9S0W0nudEhhLLtNI8m4uqgUBu66rBzGcjW56lcO+6Mq+shVQVV4",
+	"HohcLdYr+8r0arHE0CoTnG/gVB/Yn5RyPXAbxhr9jxckgYWWqdDX57Vxm3iBIViCYvntBXm0YSczlCpL",
+	"prEp+l0Jq4P8w9DVRoxzM0WdVdcyneaXVc40PuL9ZxS1y4yjagsULcKTPxofbbbENWS71yEQzP69BrgH",
+	"lwEd0F+JBws7u3eqqlLL7bAxF/T4vldVPuynqO64fzBU/eG7GPjN0K8X6kZivgnzvgVfTPWuJKtQ1/yh",
+	"iJZUEvkQttjCuqg9yubWhOjfReskmJ0yn2jwb0JzjvqCpNxC/9SO/+8EYrXNG08fGMkDKCU0QoPV/O7E",
+	"gpjWA4o5jp0djMeOTKSqWG5O62Ym7405BrYoE8VyQSgKRRUKkd2wOdZmMTg+hkbUeXdOE9WVxDqgscQ8",
+	"BV8BL8d6sD7plIJVxe8cDHf7sjxUqRMWCszWboJrw6oJZEJefjlN+1LfJC3l3XdxqRGXInIZfHcFfhFZ",
+	"vGdphsgVtrOg68YMsHBQ/kJ9LunCsr4PR7uWaqej5b5FwFr10499Mit9491zTTYT4FJNQ6UQLOT+EHne",
+	"DnhEJxrmTbsLNDyfl97DF/KgJw4tmJ6P4CdFIM1FsTmC+S7yVqeP20MKX3SQvzjgbCRjdWr2HpZDCaVe",
+	"2o2cQs16/9Z5SPdfQYAQabcmhL7w/ueKb26Tlsvv4ts3Kb4R8vTRw+CynlTTKdfUavZu1PABySCZ1Uxb",
+	"qDI+AMHTL7ePximJuVBBbqP0pPM6XE43NRjQUYlki1zV++MxvBXPNhuvMD8kEIKoJTPy3Me3ogF/bRTZ",
+	"CRztH7abW/bQvBWOg27VidrjgWUe2l6OeyCNN9+J4rdLFI/2t1jXuVJvHP5+q1R0h0gmz0ITPU9Fdu9A",
+	"QQvqW7Ay0uuNuOZNziXmelBx0tA6OYQN0UPGYl3YkLiJj8aSeitjgwbYKkzW0YmQr7lI0pYjlkg9pmQb",
+	"H8E/YzKscM93dkaSttaS1t9rF12iW6WzNEkBvhvEdpmjC7mi4+J+kkU7HSm+Srpo2PUKVdUjxfd0hf+W",
+	"/sXT91HIm3NiD/aSCddcTf+AfAu81g+n/Gp148SagmmnpydERJK29kvEkELCDVYOSZVMKR8+lhrDXH1/",
+	"Gs6bETjT+XwESFhbTXMhrexJO6bb8lgKA1e8JJKruakKPoLnTIJlVzxUKusvA7Iq0GRtPgFSyG1LdlCk",
+	"SnC9XypuMN44llY1pVJ21xLWLdMEEXJ/fLqV52J/0qyr77rrStp35quLLks9jmEjJcTsEM05BlxoTmVy",
+	"7xJyUXpl5f6J2Y+cl6bJzfR2ulbf9IREtwnHaPnKqiFh+n0RlIcUuRzY7pI+fC4KjqSU2+861zfqRzSc",
+	"KowJieWthJ1jtqK+y21ttw3r1ZuW87ScjDBdyikLtUUDYdmhaHchL2MsxZ0NfdqL2Y2wabY3UzSjIu05",
+	"Pf81tIowI/hJWbjkkuqY/nzW6qX2GVf6wbMMc2HsaQ3QB+Tv7U5wK3i8xbKwne5z3ynDtxSJ3lyrkBhs",
+	"Z1pVl9Sbm6qBfhXtJqxj75PhOdpV11YewYyrxLezxWTxmZKq0hgviaXyT9BUTfYR7NWDdhOpJI8oVy2W",
+	"vlNUx0izRCTqcHP/fq2zOMEilli2uBTZnmWXf1AM5ZXIc3/XN1lgqDcw9c+QWdcSE6CxwhpDOYBbm2Na",
+	"nYj7jDE9sopfW8Zzcc3198Cnb1X7IDRg9T2bzN39QpcUu7x3chRtfNhfrTNPlu5Cwb4or5jyWim1mJKI",
+	"221qWlnBnXzivuTgE08G2w8aXxqaZVTtIhMmZbruhbhVUi/shKTennzeyOfw7qI1x6d6llplVeqINHVd",
+	"wjZFQl6egFSx1LzM2XwET1vFu4mytnOAffPSOvVXzn3abyxfcD9eqJeOuNSpmzGC9cm6oWTHdtm6ftA/",
+	"UcLu01aX3SCk+13+8PUydu/vVtr53W/feX+q/o4v/de6WbFcbC4Fa3pL7WK2f+gulgR3UavvHbL9ptFY",
+	"0m19PJk7EjiCN8wu3ubjWCahDai7enV7Q//BseOk72o3LdOSWO5QERjaZr3OXRqCelr68V5Sen4SWh8n",
+	"REUS3w0ygZ2m2+PuCT1HpAO77KIaF9qoFyM4910wYzmhzu4YfMlkxnTTnlRS40Xyu5Pmd940+HS46SQH",
+	"4+Ow6FJ1Wyl7suCJid8nUilKxCKQxtIR0RG8C4DHugfYtKKu+swuqaWAVB45mAWW5/dbC6C08zPa3J+C",
+	"tKBogjYI3mqZ/Mck/5N34eHcKYvGFtCcIp/J+Pg71+rE2xFEmVDfE+wQ8flWyI7f9/O8GlhtMfiv78WX",
+	"QXD+450ZC4bs7/rEN6NPPKMa4F1vFt1CYQ3UrdTWWUPDQ9s17BgBdYoP+bkIdWZ5dtxmIWiT8AUfDbab",
+	"IXUXG2DctWnHWb3ADQYA5E5NT0FkwMLAlZDZyhq/vuXeVtew2yjwi6MwtmoiUvev3KKLCBo9w/b/W3cK",
+	"aQ6xzCvjK/CG7of1ry20bpB4dSORp0seP2HC1cFAfiMyDnw65akNhX6xWQU9E0uUqW6YzgwxpSxUO909",
+	"Wb6EnW7NBoTxsfA3Sl+5hRioZEbNeVF8G+Lsj4bUy64umkitwzLF6bplvOROFvXtRbyY3FSNoppSIapg",
+	"fzw8GMOdmoqEIFSlGynPKcBNKzQqe0j9Rvo5+I7hHCY8Vze7oS5xfcnXOxC/rIgFFXA4a4jeWmrxNJzO",
+	"pLJ1E3TfpIqOBEkaZomi1u0kYXTwNJUvUV4J6HjhnrhwgJfJCF6gcZeKXeatRi1ERZsWfwsEyYmMFAPd",
+	"pkqhRabVVW9D8w8P2dgkAPQP6mzSUMB+iuc0zADd7xU7PqdiB+JtKKyeHDtatkhqsQEPkiJJ1qherD/G",
+	"0DHfPGOJlLshMLWnr/BHm25KLtCkF8i1VBrqMIZvR7g7r7RsxXoISXYrXhksYhtY3iZ2uCjm7X1yJ7bW",
+	"AbUFt6jp/2G7mRTsBMyJZX3wEdR+8Ka/825/CfulTlJI9yHFjlmOAU64b5NG1ZPWCo+0vRY/2KYkvXvl",
+	"e0H6tY0YiLOtueqrBbN1DPm83cusFthLKmbg2aPvlN3lPneV37FD9u3th7tbfT64F5xo0Lf+vyls30c9",
+	"J3e8Wf7jHPuV+rLXe6wUvu0rdtitdO7b6fb2e0U7jIdkXzC/5MbUbQLb/R1HDcR8e8blVijeqAC5mPJ0",
+	"nuY8quNYok6ci8h9YIrPL2gNXmuTy8Of13QfM0MDGkDBMq+hhpdb4zXYcvvh9v8FAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
