@@ -181,8 +181,8 @@ func (c *Conn) SendText(b []byte) error {
 // Recv returns the next message. It fails with an error wrapping
 // ErrPeerClosed when the server ended the connection, ErrKeepalive when the
 // connection went silent, ErrFrameTooLarge past the read limit, ErrClosed
-// after Close, the context's cause when the Dial context ended, or ctx's
-// error when this ctx ends first (the connection stays open then).
+// after Close, the context's cause when the Dial context ended, or the
+// cause of ctx when it ends first (the connection stays open then).
 func (c *Conn) Recv(ctx context.Context) ([]byte, error) {
 	select {
 	case b := <-c.in:
@@ -192,7 +192,7 @@ func (c *Conn) Recv(ctx context.Context) ([]byte, error) {
 	case <-c.done:
 		return nil, c.cause
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, context.Cause(ctx)
 	}
 }
 

@@ -1,0 +1,445 @@
+package stream
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/gorilla/websocket"
+)
+
+func TestWebSocketURL(t *testing.T) {
+	tests := []struct {
+		name, base, path, want string
+	}{
+		{"http becomes ws", "http://127.0.0.1:8080", ExecPath("cl-abc"), "ws://127.0.0.1:8080/v1/capsules/cl-abc/exec/stream"},
+		{"https becomes wss", "https://app.wrenn.dev", PTYPath("cl-abc"), "wss://app.wrenn.dev/v1/capsules/cl-abc/pty"},
+		{"path prefix kept", "https://app.wrenn.dev/api", ExecPath("cl-abc"), "wss://app.wrenn.dev/api/v1/capsules/cl-abc/exec/stream"},
+		{"trailing slash on prefix", "https://app.wrenn.dev/api/", ExecPath("cl-abc"), "wss://app.wrenn.dev/api/v1/capsules/cl-abc/exec/stream"},
+		{"selector escaped", "http://h", ProcessPath("cl-abc", "a b/c"), "ws://h/v1/capsules/cl-abc/processes/a%20b%2Fc/stream"},
+		{"escaped prefix kept", "http://h/my%2Fapi", "/v1/x", "ws://h/my%2Fapi/v1/x"},
+		{"ws accepted", "ws://h", "/x", "ws://h/x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u, err := DialConfig{BaseURL: tt.base, Path: tt.path}.WebSocketURL()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, u.String()); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestWebSocketURLRejectsBadBase(t *testing.T) {
+	for _, base := range []string{"ftp://h", "http://", "://nope", "http://h/%zz"} {
+		if _, err := (DialConfig{BaseURL: base, Path: "/x"}).WebSocketURL(); err == nil {
+			t.Errorf("%q: no error", base)
+		}
+	}
+}
+
+// echoServer upgrades, records the request, and hands the connection to fn.
+func echoServer(t *testing.T, fn func(ws *websocket.Conn)) (*httptest.Server, *http.Request) {
+	t.Helper()
+	var req http.Request
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		req = *r
+		wg.Add(1)
+		mu.Unlock()
+		defer wg.Done()
+		ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		fn(ws)
+	}))
+	t.Cleanup(func() {
+		srv.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		wg.Wait()
+	})
+	return srv, &req
+}
+
+func readUntilClosed(ws *websocket.Conn) {
+	for {
+		if _, _, err := ws.ReadMessage(); err != nil {
+			return
+		}
+	}
+}
+
+func TestDialSendsHeadersAndKeepsCallerHeaderUntouched(t *testing.T) {
+	leakCheck(t)
+	srv, req := echoServer(t, readUntilClosed)
+	extra := http.Header{"X-Trace": {"t1"}}
+	c, err := Dial(context.Background(), DialConfig{
+		BaseURL: srv.URL, Path: "/p", APIKey: testKey, Header: extra, UserAgent: "wrenn-go/test",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	got := []string{req.Header.Get("X-API-Key"), req.Header.Get("User-Agent"), req.Header.Get("X-Trace")}
+	if diff := cmp.Diff([]string{testKey, "wrenn-go/test", "t1"}, got); diff != "" {
+		t.Errorf("headers (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(http.Header{"X-Trace": {"t1"}}, extra); diff != "" {
+		t.Errorf("caller's header modified:\n%s", diff)
+	}
+}
+
+func TestDialUsesHTTPClientTransportDialer(t *testing.T) {
+	leakCheck(t)
+	srv, _ := echoServer(t, readUntilClosed)
+	var dialed atomic.Int32
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dialed.Add(1)
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+		TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12},
+	}
+	c, err := Dial(context.Background(), DialConfig{BaseURL: srv.URL, Path: "/p", HTTPClient: &http.Client{Transport: tr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	tr.CloseIdleConnections()
+	if dialed.Load() != 1 {
+		t.Errorf("transport dialer used %d times, want 1", dialed.Load())
+	}
+}
+
+func TestDialErrorsNeverContainTheAPIKey(t *testing.T) {
+	leakCheck(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	_, err = Dial(context.Background(), DialConfig{BaseURL: "http://user:secret@" + addr, Path: "/p", APIKey: testKey})
+	if err == nil {
+		t.Fatal("dial to a closed port succeeded")
+	}
+	for _, secret := range []string{testKey, "secret"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("error %q leaks %q", err, secret)
+		}
+	}
+
+	r := newReplay(t, "ws_exec_stream_upgrade_malformed_id.jsonl")
+	_, err = Dial(context.Background(), r.cfg())
+	var he *HandshakeError
+	if !errors.As(err, &he) || strings.Contains(err.Error(), testKey) || !errors.Is(err, websocket.ErrBadHandshake) {
+		t.Errorf("Dial = %v, want a HandshakeError without the key", err)
+	}
+	if he != nil && he.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("HandshakeError.Header = %v", he.Header)
+	}
+}
+
+func TestDialHonoursContext(t *testing.T) {
+	leakCheck(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	srv, _ := echoServer(t, readUntilClosed)
+	if _, err := Dial(ctx, DialConfig{BaseURL: srv.URL, Path: "/p"}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Dial with a cancelled context = %v, want context.Canceled", err)
+	}
+}
+
+func TestSilentServerGivesBoundedKeepaliveError(t *testing.T) {
+	leakCheck(t)
+	r := newReplay(t, "silent.jsonl")
+	cfg := r.cfg()
+	cfg.PingInterval = 10 * time.Millisecond
+	cfg.ReadTimeout = 100 * time.Millisecond
+	start := time.Now()
+	_, err := AttachProcess(context.Background(), cfg)
+	if !errors.Is(err, ErrKeepalive) {
+		t.Errorf("AttachProcess = %v, want ErrKeepalive", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("took %v, want about ReadTimeout", d)
+	}
+}
+
+func TestPongsKeepASilentConnectionAlive(t *testing.T) {
+	leakCheck(t)
+	srv, _ := echoServer(t, readUntilClosed) // reads, so it answers pings
+	c, err := Dial(context.Background(), DialConfig{BaseURL: srv.URL, Path: "/p",
+		PingInterval: 10 * time.Millisecond, ReadTimeout: 60 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := c.Recv(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Recv = %v; want the caller's deadline (the connection stays alive on pongs)", err)
+	}
+}
+
+func TestServerPingsAreAnsweredAndExtendTheDeadline(t *testing.T) {
+	leakCheck(t)
+	pongs := make(chan struct{}, 10)
+	srv, _ := echoServer(t, func(ws *websocket.Conn) {
+		ws.SetPongHandler(func(string) error { pongs <- struct{}{}; return nil })
+		go func() {
+			for range 5 {
+				time.Sleep(20 * time.Millisecond)
+				if ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(time.Second)) != nil {
+					return
+				}
+			}
+			ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"stdout","data":"late"}`))
+		}()
+		readUntilClosed(ws)
+	})
+	c, err := Dial(context.Background(), DialConfig{BaseURL: srv.URL, Path: "/p",
+		PingInterval: -1, ReadTimeout: 60 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	b, err := c.Recv(context.Background())
+	if err != nil || string(b) != `{"type":"stdout","data":"late"}` {
+		t.Fatalf("Recv = %q, %v", b, err)
+	}
+	if len(pongs) == 0 {
+		t.Error("server pings were not answered")
+	}
+}
+
+func TestReadLimitRejectsOversizedFrames(t *testing.T) {
+	leakCheck(t)
+	big := `{"type":"stdout","data":"` + strings.Repeat("x", 4096) + `"}`
+	r := newReplaySteps(t, []step{{Server: json.RawMessage(`{"type":"start","pid":1}`)}, {Server: json.RawMessage(big)}, {Close: "hold"}})
+	cfg := r.cfg()
+	cfg.ReadLimit = 1024
+	p, err := AttachProcess(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.Next() // start
+	if _, err := p.Next(); !errors.Is(err, ErrFrameTooLarge) {
+		t.Errorf("Next = %v, want ErrFrameTooLarge", err)
+	}
+}
+
+func TestStartTimeoutBoundsTheWaitForStart(t *testing.T) {
+	leakCheck(t)
+	r := newReplaySteps(t, []step{{Client: json.RawMessage(`{"type":"start"}`)}, {Close: "hold"}})
+	cfg := r.cfg()
+	cfg.StartTimeout = 50 * time.Millisecond
+	if _, err := StartExec(context.Background(), cfg, "ls", nil); !errors.Is(err, ErrTimeout) {
+		t.Errorf("StartExec = %v, want ErrTimeout", err)
+	}
+	cfg.Path = PTYPath("x")
+	if _, err := StartPTY(context.Background(), cfg, PTYOptions{}); !errors.Is(err, ErrTimeout) {
+		t.Errorf("StartPTY = %v, want ErrTimeout", err)
+	}
+}
+
+// TestCancellationReturnsWithin100ms checks every blocking call returns
+// promptly once the stream's context ends.
+func TestCancellationReturnsWithin100ms(t *testing.T) {
+	started := []step{
+		{Client: json.RawMessage(`{"type":"start"}`)},
+		{Server: json.RawMessage(`{"type":"start","pid":1}`)},
+		{Close: "hold"},
+	}
+	ptyStarted := []step{
+		{Client: json.RawMessage(`{"type":"start"}`)},
+		{Server: json.RawMessage(`{"type":"started","tag":"pty-1","pid":1}`)},
+		{Close: "hold"},
+	}
+	tests := []struct {
+		name  string
+		steps []step
+		run   func(ctx context.Context, cfg DialConfig) error
+	}{
+		{"exec Next", started, func(ctx context.Context, cfg DialConfig) error {
+			s, err := StartExec(ctx, cfg, "sleep", []string{"9"})
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			s.Next() // start
+			_, err = s.Next()
+			return err
+		}},
+		{"exec waiting for start", []step{{Close: "hold"}}, func(ctx context.Context, cfg DialConfig) error {
+			_, err := StartExec(ctx, cfg, "sleep", []string{"9"})
+			return err
+		}},
+		{"process Drain", []step{{Server: json.RawMessage(`{"type":"start","pid":1}`)}, {Close: "hold"}}, func(ctx context.Context, cfg DialConfig) error {
+			p, err := AttachProcess(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			_, err = p.Drain(nil, nil)
+			return err
+		}},
+		{"PTY Read", ptyStarted, func(ctx context.Context, cfg DialConfig) error {
+			p, err := StartPTY(ctx, cfg, PTYOptions{})
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			_, err = p.Read(make([]byte, 8))
+			return err
+		}},
+		{"PTY Wait", ptyStarted, func(ctx context.Context, cfg DialConfig) error {
+			p, err := StartPTY(ctx, cfg, PTYOptions{})
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			_, err = p.Wait(context.Background())
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			leakCheck(t)
+			r := newReplaySteps(t, tt.steps)
+			r.lenient = true
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			errc := make(chan error, 1)
+			go func() { errc <- tt.run(ctx, r.cfg()) }()
+			time.Sleep(50 * time.Millisecond) // let the call block
+			cancel()
+			start := time.Now()
+			select {
+			case err := <-errc:
+				if d := time.Since(start); d > 100*time.Millisecond {
+					t.Errorf("returned after %v, want within 100ms", d)
+				}
+				if !errors.Is(err, context.Canceled) {
+					t.Errorf("error = %v, want context.Canceled", err)
+				}
+			case <-time.After(2 * time.Second):
+				t.Fatal("did not return after cancellation")
+			}
+		})
+	}
+}
+
+func TestConcurrentSendsAreWholeFrames(t *testing.T) {
+	leakCheck(t)
+	var got atomic.Int32
+	var bad atomic.Int32
+	finished := make(chan struct{})
+	srv, _ := echoServer(t, func(ws *websocket.Conn) {
+		defer close(finished)
+		for {
+			_, b, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			if _, err := DecodeExecClientFrame(b); err != nil {
+				bad.Add(1)
+			}
+			got.Add(1)
+		}
+	})
+	c, err := Dial(context.Background(), DialConfig{BaseURL: srv.URL, Path: "/p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				if err := c.Send(ExecStartFrame("echo", []string{strings.Repeat("y", 300)})); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	c.Close()
+	if err := c.Send(ExecClientFrame{Type: TypeStop}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Send after Close = %v, want ErrClosed", err)
+	}
+	if _, err := c.Recv(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Errorf("Recv after Close = %v, want ErrClosed", err)
+	}
+	if err := c.Send(make(chan int)); err == nil {
+		t.Error("Send of an unencodable value succeeded")
+	}
+	<-finished
+	if got.Load() != 400 || bad.Load() != 0 {
+		t.Errorf("server got %d frames (%d broken), want 400 whole frames", got.Load(), bad.Load())
+	}
+}
+
+func TestCloseSendsNormalClosureFrame(t *testing.T) {
+	leakCheck(t)
+	codes := make(chan int, 1)
+	srv, _ := echoServer(t, func(ws *websocket.Conn) {
+		_, _, err := ws.ReadMessage()
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			codes <- ce.Code
+		} else {
+			codes <- -1
+		}
+	})
+	c, err := Dial(context.Background(), DialConfig{BaseURL: srv.URL, Path: "/p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if code := <-codes; code != websocket.CloseNormalClosure {
+		t.Errorf("server saw close code %d, want %d", code, websocket.CloseNormalClosure)
+	}
+	select {
+	case <-c.Done():
+	default:
+		t.Error("Done not closed after Close")
+	}
+}
+
+func TestServerErrorMessages(t *testing.T) {
+	got := []string{
+		(&ServerError{Message: "boom"}).Error(),
+		(&ServerError{Message: "boom", Fatal: true}).Error(),
+		(&HandshakeError{URL: "ws://h/p", StatusCode: 400}).Error(),
+	}
+	want := []string{
+		"stream: server error: boom",
+		"stream: server error (fatal): boom",
+		"stream: websocket handshake with ws://h/p refused: 400 Bad Request",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Error(diff)
+	}
+}
