@@ -88,6 +88,9 @@ func startJupyter(t *testing.T) string {
 		"--ServerApp.token=", "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True",
 		"--ServerApp.ip=127.0.0.1", fmt.Sprintf("--port=%d", port), "--ServerApp.port_retries=0",
 		"--ServerApp.root_dir="+root,
+		// A port proxy forwards the capsule's Host name; without this the
+		// server answers 403 to any non-local Host.
+		"--ServerApp.allow_remote_access=True",
 	)
 	cmd := exec.Command(argv[0], args...)
 	cmd.Dir = root
@@ -281,6 +284,55 @@ func TestRealJupyterServer(t *testing.T) {
 			if !strings.Contains(tb, want) {
 				t.Errorf("traceback lacks %q:\n%s", want, tb)
 			}
+		}
+	})
+
+	t.Run("a stranger's kernel is never adopted", func(t *testing.T) {
+		other, err := New(Config{BaseURL: base, HTTPClient: &http.Client{Transport: tr}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := other.EnsureKernel(ctx)
+		if err != nil {
+			t.Fatalf("EnsureKernel: %v", err)
+		}
+		defer func() {
+			if err := other.DeleteKernel(ctx, id); err != nil {
+				t.Errorf("DeleteKernel: %v", err)
+			}
+		}()
+		if id == kernel {
+			t.Fatalf("second client adopted kernel %s", id)
+		}
+		got, err := other.Execute(ctx, id, "'x' in globals()", ExecuteOptions{})
+		if err != nil || got.Text() != "False" {
+			t.Errorf("fresh kernel sees x: %q, %v", got.Text(), err)
+		}
+		ks, err := c.ListKernels(ctx)
+		if err != nil || len(ks) != 2 {
+			t.Errorf("ListKernels = %d kernels, %v; want 2", len(ks), err)
+		}
+	})
+
+	t.Run("Host header of a port proxy", func(t *testing.T) {
+		proxied, err := New(Config{BaseURL: base, HTTPClient: &http.Client{Transport: tr}, Host: "8888-cl-0abc.wrenn.test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := proxied.Execute(ctx, kernel, "print(x)", ExecuteOptions{})
+		if err != nil {
+			t.Fatalf("Execute through the Host override: %v", err)
+		}
+		if diff := cmp.Diff([]string{"41\n"}, got.Logs.Stdout); diff != "" {
+			t.Errorf("stdout (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("unknown kernel is a 404", func(t *testing.T) {
+		_, err := c.Execute(ctx, "00000000-0000-0000-0000-000000000000", "1", ExecuteOptions{})
+		var se *StatusError
+		if !errors.As(err, &se) || se.StatusCode != http.StatusNotFound {
+			t.Errorf("error %v, want a 404 *StatusError", err)
 		}
 	})
 
