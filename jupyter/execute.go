@@ -42,6 +42,7 @@ const (
 	protocolVersion = "5.3"
 	username        = "wrenn-go-sdk"
 	closeWait       = time.Second
+	maxMessage      = 256 << 20 // one kernel message, images included
 )
 
 type msgHeader struct {
@@ -119,9 +120,12 @@ type statusContent struct {
 // the request finished (so the next call finds it free), and returns the
 // partial Execution together with an *IncompleteError. If the connection
 // breaks or the kernel dies, it interrupts and returns at once. The
-// Execution alone never looks complete: check the error. A refused handshake (for example
-// a proxy's 409, or 404 for an unknown kernel) is a *StatusError with a
-// nil Execution: nothing ran.
+// Execution alone never looks complete: check the error. The interrupt
+// stops whatever the kernel is running, so calls sharing a kernel should
+// not overlap.
+//
+// A refused handshake (for example a proxy's 409, or 404 for an unknown
+// kernel) is a *StatusError with a nil Execution: nothing ran.
 func (c *Client) Execute(ctx context.Context, kernelID, code string, opts ExecuteOptions) (*Execution, error) {
 	path, err := kernelPath(kernelID)
 	if err != nil {
@@ -155,6 +159,7 @@ func (c *Client) Execute(ctx context.Context, kernelID, code string, opts Execut
 		}
 		return nil, fmt.Errorf("jupyter: connecting to kernel %s: %w", kernelID, err)
 	}
+	conn.SetReadLimit(maxMessage)
 	frames := make(chan frame)
 	stopReader := make(chan struct{})
 	readerDone := make(chan struct{})
