@@ -49,10 +49,10 @@ type Validator struct {
 	router routers.Router
 }
 
-// New loads the specification embedded in package gen and prepares a router
+// New loads the specification embedded in package gen (gen.GetSpec) and prepares a router
 // that ignores its servers.
 func New() (*Validator, error) {
-	doc, err := gen.GetSwagger()
+	doc, err := gen.GetSpec()
 	if err != nil {
 		return nil, fmt.Errorf("apispec: loading the embedded specification: %w", err)
 	}
@@ -245,24 +245,6 @@ func checkResponseMedia(route *routers.Route, status int, contentType string) er
 		return fmt.Errorf("body of type %q is not documented for status %d", contentType, status)
 	}
 	return nil
-}
-
-// isWebSocketUpgrade reports whether r asks to switch to WebSocket.
-func isWebSocketUpgrade(h http.Header) bool {
-	return headerHasToken(h, "Connection", "upgrade") && headerHasToken(h, "Upgrade", "websocket")
-}
-
-// headerHasToken reports whether a comma-separated header contains token,
-// ignoring case.
-func headerHasToken(h http.Header, name, token string) bool {
-	for _, v := range h.Values(name) {
-		for _, part := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(part), token) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // describe names a request for failure messages.
