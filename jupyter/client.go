@@ -46,8 +46,9 @@ type Config struct {
 	// "localhost" with a "{port}-{capsule id}.{domain}" Host header.
 	Host string
 
-	// Dialer opens the channels WebSocket. Nil means a dialer built from
-	// NetDialContext and HTTPClient's proxy-free defaults.
+	// Dialer opens the channels WebSocket. Nil means a dialer that uses
+	// NetDialContext (or a plain TCP dial), no HTTP proxy, and a 30 s
+	// handshake timeout. The Config's Host is applied either way.
 	Dialer *websocket.Dialer
 
 	// NetDialContext, when set and Dialer is nil, opens the TCP
@@ -80,7 +81,8 @@ type Client struct {
 	kernelName     string
 	interruptGrace time.Duration
 
-	mu       sync.Mutex // guards kernelID and serialises EnsureKernel
+	ensure   chan struct{} // one-slot lock serialising EnsureKernel
+	mu       sync.Mutex    // guards kernelID
 	kernelID string
 }
 
@@ -125,6 +127,7 @@ func New(cfg Config) (*Client, error) {
 		retryInterval:  cfg.RetryInterval,
 		kernelName:     cfg.KernelName,
 		interruptGrace: defaultInterruptGrace,
+		ensure:         make(chan struct{}, 1),
 	}
 	if c.http == nil {
 		c.http = &http.Client{}

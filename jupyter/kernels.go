@@ -103,12 +103,17 @@ func (c *Client) DeleteKernel(ctx context.Context, kernelID string) error {
 // then returns a *KernelWaitError (errors.Is(err, ErrTimeout)). A 4xx
 // answer, such as a port proxy's 409 for a paused capsule, is returned at
 // once as a *StatusError. Later calls return the remembered id without
-// sending anything. Concurrent calls wait for one another.
+// sending anything. Concurrent calls wait for one another (or for their
+// ctx to end).
 func (c *Client) EnsureKernel(ctx context.Context) (string, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.kernelID != "" {
-		return c.kernelID, nil
+	select {
+	case c.ensure <- struct{}{}:
+		defer func() { <-c.ensure }()
+	case <-ctx.Done():
+		return "", fmt.Errorf("jupyter: waiting to start a kernel: %w", ctx.Err())
+	}
+	if id := c.KernelID(); id != "" {
+		return id, nil
 	}
 	deadline := time.Now().Add(c.jupyterTimeout)
 	attempts := 0
@@ -118,7 +123,9 @@ func (c *Client) EnsureKernel(ctx context.Context) (string, error) {
 		k, err := c.CreateKernel(actx, CreateKernelParams{})
 		cancel()
 		if err == nil {
+			c.mu.Lock()
 			c.kernelID = k.ID
+			c.mu.Unlock()
 			return k.ID, nil
 		}
 		if ctx.Err() != nil {
@@ -143,6 +150,14 @@ func (c *Client) EnsureKernel(ctx context.Context) (string, error) {
 			return "", &KernelWaitError{Timeout: c.jupyterTimeout, Attempts: attempts, Last: err}
 		}
 	}
+}
+
+// KernelID returns the id of the kernel EnsureKernel started, or "" when
+// there is none (yet, or since DeleteKernel removed it). It sends nothing.
+func (c *Client) KernelID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.kernelID
 }
 
 // retryable reports whether a failed kernel start may succeed later:

@@ -259,3 +259,33 @@ func TestRESTErrors(t *testing.T) {
 		t.Errorf("ListKernels on a closed server = %v, want a retryable connection error", err)
 	}
 }
+
+func TestEnsureKernelWaitersHonourTheirContext(t *testing.T) {
+	f := newFake(t)
+	attempted := make(chan struct{})
+	release := make(chan struct{})
+	f.create = func(_ int, w http.ResponseWriter) {
+		close(attempted)
+		<-release
+		created("k")(1, w)
+	}
+	c := f.client(t, Config{})
+	first := make(chan string, 1)
+	go func() {
+		id, _ := c.EnsureKernel(context.Background())
+		first <- id
+	}()
+	<-attempted
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := c.EnsureKernel(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("waiting caller got %v, want context.Canceled", err)
+	}
+	if c.KernelID() != "" {
+		t.Errorf("KernelID %q before the kernel started", c.KernelID())
+	}
+	close(release)
+	if id := <-first; id != "k" || c.KernelID() != "k" {
+		t.Errorf("first caller got %q, KernelID %q; want k", id, c.KernelID())
+	}
+}
