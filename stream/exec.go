@@ -328,7 +328,9 @@ func (p *ProcessStream) Next() (Event, error) { return p.s.next() }
 func (p *ProcessStream) Events() iter.Seq2[Event, error] { return p.s.events() }
 
 // Drain behaves as ExecStream.Drain.
-func (p *ProcessStream) Drain(stdout, stderr io.Writer) (int, error) { return p.s.drain(stdout, stderr) }
+func (p *ProcessStream) Drain(stdout, stderr io.Writer) (int, error) {
+	return p.s.drain(stdout, stderr)
+}
 
 // Close detaches: the connection closes and the process keeps running.
 func (p *ProcessStream) Close() error { return p.s.c.Close() }
