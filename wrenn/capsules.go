@@ -3,7 +3,6 @@ package wrenn
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"time"
 
 	"git.omukk.dev/wrenn/go-sdk/gen"
@@ -178,15 +177,4 @@ func durationSeconds(d time.Duration) int {
 		return 0
 	}
 	return int((d + time.Second - 1) / time.Second)
-}
-
-func setQuery(q url.Values, key, value string) url.Values {
-	if value == "" {
-		return q
-	}
-	if q == nil {
-		q = url.Values{}
-	}
-	q.Set(key, value)
-	return q
 }

@@ -2,6 +2,8 @@ package wrenn
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 
 	openapi_types "github.com/oapi-codegen/runtime/types"
@@ -120,6 +122,9 @@ func (s *CapsulesService) Metrics(ctx context.Context, id string, r MetricsRange
 	if err := ValidateCapsuleID(id); err != nil {
 		return nil, err
 	}
+	if err := checkRange(string(r), "5m", "10m", "1h", "2h", "6h", "12h", "24h"); err != nil {
+		return nil, err
+	}
 	var params gen.GetCapsuleMetricsParams
 	if r != "" {
 		gr := gen.MetricsRange(r)
@@ -135,6 +140,9 @@ func (s *CapsulesService) Metrics(ctx context.Context, id string, r MetricsRange
 
 // Stats returns the team's capacity statistics: GET /v1/capsules/stats?range=.
 func (s *CapsulesService) Stats(ctx context.Context, r StatsRange) (*Stats, error) {
+	if err := checkRange(string(r), "5m", "1h", "6h", "24h", "30d"); err != nil {
+		return nil, err
+	}
 	var params gen.GetCapsuleStatsParams
 	if r != "" {
 		gr := gen.StatsRange(r)
@@ -167,4 +175,13 @@ func (s *CapsulesService) Usage(ctx context.Context, p UsageParams) (*Usage, err
 		return nil, err
 	}
 	return usageFromAPI(&out), nil
+}
+
+// checkRange accepts the empty range (the server's default) and the values
+// the server knows.
+func checkRange(r string, allowed ...string) error {
+	if r == "" || slices.Contains(allowed, r) {
+		return nil
+	}
+	return &ValidationError{Field: "range", Value: r, Reason: "want one of " + strings.Join(allowed, ", ")}
 }

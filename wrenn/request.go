@@ -1,13 +1,10 @@
 package wrenn
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"unicode/utf8"
 )
@@ -24,30 +21,6 @@ const (
 	maxJSONBody     = 256 << 20
 )
 
-// url returns the absolute URL for the API path made of segments (each one
-// escaped as a single path segment) below the base URL, with query.
-func (c *Client) url(query url.Values, segments ...string) *url.URL {
-	u := *c.baseURL
-	var raw, plain strings.Builder
-	raw.WriteString(u.EscapedPath())
-	plain.WriteString(u.Path)
-	for _, s := range segments {
-		raw.WriteByte('/')
-		raw.WriteString(url.PathEscape(s))
-		plain.WriteByte('/')
-		plain.WriteString(s)
-	}
-	u.Path = plain.String()
-	u.RawPath = raw.String()
-	if u.RawPath == u.Path {
-		u.RawPath = ""
-	}
-	if len(query) > 0 {
-		u.RawQuery = query.Encode()
-	}
-	return &u
-}
-
 // authorize sets the API key and User-Agent headers on req. Any code that
 // builds its own request (a WebSocket dial, for example) uses it too.
 func (c *Client) authorize(req *http.Request) {
@@ -57,81 +30,12 @@ func (c *Client) authorize(req *http.Request) {
 	}
 }
 
-// authHeader returns the headers that authenticate a request, for dialers
-// that do not take an *http.Request.
-func (c *Client) authHeader() http.Header {
-	h := http.Header{}
-	h.Set(headerAPIKey, c.apiKey)
-	h.Set("User-Agent", c.userAgent)
-	return h
-}
-
 // redact removes the API key from s.
 func (c *Client) redact(s string) string {
 	if c.apiKey == "" {
 		return s
 	}
 	return strings.ReplaceAll(s, c.apiKey, "[redacted]")
-}
-
-// apiRequest describes one call to the API.
-type apiRequest struct {
-	method string
-	// path is the list of path segments below the base URL, unescaped.
-	path  []string
-	query url.Values
-	// json, when not nil, is marshalled as the JSON body.
-	json any
-	// body and contentType give a raw body instead; a body that is not a
-	// *bytes.Reader, *bytes.Buffer or *strings.Reader cannot be replayed and
-	// is therefore never retried.
-	body        io.Reader
-	contentType string
-	// idempotent marks a POST as safe to repeat.
-	idempotent bool
-}
-
-// newRequest builds the *http.Request for r.
-func (c *Client) newRequest(ctx context.Context, r apiRequest) (*http.Request, error) {
-	if r.idempotent {
-		ctx = Idempotent(ctx)
-	}
-	body, ctype := r.body, r.contentType
-	if r.json != nil {
-		b, err := json.Marshal(r.json)
-		if err != nil {
-			return nil, fmt.Errorf("wrenn: encoding %s request: %w", r.method, err)
-		}
-		body, ctype = bytes.NewReader(b), "application/json"
-	}
-	req, err := http.NewRequestWithContext(ctx, r.method, c.url(r.query, r.path...).String(), body)
-	if err != nil {
-		return nil, fmt.Errorf("wrenn: building %s request: %w", r.method, err)
-	}
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	return req, nil
-}
-
-// send sends r and returns the response when its status is 2xx; any other
-// status is read, closed and returned as an *APIError. The caller closes the
-// body of a returned response.
-func (c *Client) send(ctx context.Context, r apiRequest) (*http.Response, error) {
-	req, err := c.newRequest(ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	return c.sendRequest(req)
-}
-
-// sendRequest sends a request built elsewhere (by the generated client's
-// request builders, for example) with the same headers, retries and error
-// mapping as send.
-func (c *Client) sendRequest(req *http.Request) (*http.Response, error) {
-	// Transport errors name the method and URL, never the headers, so they
-	// carry no API key.
-	return c.check(doer{c}.Do(req))
 }
 
 // result handles the answer of a generated client call: a transport error
@@ -158,17 +62,6 @@ func (c *Client) check(resp *http.Response, err error) (*http.Response, error) {
 		return nil, c.apiError(resp.Request, resp)
 	}
 	return resp, nil
-}
-
-// doJSON sends r and decodes a 2xx JSON body into out (nil: the body is
-// discarded). A body that is not the expected JSON gives a *DecodeError.
-func (c *Client) doJSON(ctx context.Context, r apiRequest, out any) error {
-	resp, err := c.send(ctx, r)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	return c.decode(resp, out)
 }
 
 // decode reads a JSON response body into out.

@@ -1,0 +1,384 @@
+package wrenn
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"git.omukk.dev/wrenn/go-sdk/gen"
+)
+
+// DefaultCommandTimeout bounds a foreground command when RunOptions.Timeout
+// is zero.
+const DefaultCommandTimeout = 30 * time.Second
+
+// Commands runs processes in a capsule; reached as Capsule.Commands.
+type Commands struct{ cp *Capsule }
+
+// RunOptions configure [Commands.Run].
+type RunOptions struct {
+	// Envs are set for the command.
+	Envs map[string]string
+	// Cwd is the working directory; relative paths start from /root and
+	// "~" is the home directory. Default /root.
+	Cwd string
+	// Timeout bounds the command on the server; 0 means
+	// [DefaultCommandTimeout]. It is sent in whole seconds, rounded up.
+	Timeout time.Duration
+}
+
+// CommandResult is the outcome of a foreground command. A non-zero exit
+// code is a result, not an error: use [CommandResult.Err] to turn it into
+// one.
+type CommandResult struct {
+	// Stdout and Stderr are the exact bytes the command wrote.
+	Stdout, Stderr []byte
+	// ExitCode is the exit status; -1 when a signal killed the command.
+	ExitCode int
+	// Duration is the run time measured by the server.
+	Duration time.Duration
+}
+
+// StdoutString returns Stdout as a string, bytes unchanged.
+func (r *CommandResult) StdoutString() string { return string(r.Stdout) }
+
+// StderrString returns Stderr as a string, bytes unchanged.
+func (r *CommandResult) StderrString() string { return string(r.Stderr) }
+
+// Err returns nil for exit code 0 and an [*ExitError] otherwise.
+func (r *CommandResult) Err() error {
+	if r.ExitCode == 0 {
+		return nil
+	}
+	return &ExitError{ExitCode: r.ExitCode, Stderr: r.Stderr}
+}
+
+// ExitError reports a command that exited with a non-zero status.
+type ExitError struct {
+	ExitCode int
+	// Stderr is the command's standard error.
+	Stderr []byte
+}
+
+// Error reports the exit code and the start of stderr.
+func (e *ExitError) Error() string {
+	msg := fmt.Sprintf("wrenn: command exited with code %d", e.ExitCode)
+	if s := snippet(e.Stderr, 200); s != "" {
+		msg += ": " + s
+	}
+	return msg
+}
+
+// CommandTimeoutError reports a foreground command that ran out of time.
+// The server abandons such a command without stopping it and throws its
+// output away; the SDK then finds the process and kills it. It matches
+// ErrTimeout.
+type CommandTimeoutError struct {
+	// Timeout is the limit that was exceeded (the server's, or the
+	// context's when that ended first).
+	Timeout time.Duration
+	// Killed reports whether the leftover process was found and killed.
+	Killed bool
+	// KillErr is why it could not be killed, when Killed is false.
+	KillErr error
+	// Err is the underlying error (an *APIError or a context error).
+	Err error
+}
+
+// Error reports the timeout and what happened to the process.
+func (e *CommandTimeoutError) Error() string {
+	msg := fmt.Sprintf("wrenn: command timed out after %s", e.Timeout)
+	switch {
+	case e.Killed:
+		msg += "; process killed"
+	case e.KillErr != nil:
+		msg += "; process may still be running: " + e.KillErr.Error()
+	default:
+		msg += "; process already gone"
+	}
+	return msg
+}
+
+// Is matches ErrTimeout.
+func (e *CommandTimeoutError) Is(target error) bool { return target == ErrTimeout }
+
+// Unwrap returns the underlying error.
+func (e *CommandTimeoutError) Unwrap() error { return e.Err }
+
+// Run runs cmd as a /bin/sh script in the foreground and returns its output:
+// POST /v1/capsules/{id}/exec with cmd "/bin/sh", args ["-c", script].
+// Envs and Cwd are applied in the script itself (the server ignores them for
+// foreground commands), quoted so that any value reaches the command
+// unchanged. Output is returned byte for byte (the server base64-encodes
+// output that is not UTF-8; it is decoded here).
+//
+// When the command runs out of time (opts.Timeout on the server, or ctx),
+// Run returns a [*CommandTimeoutError] after killing the process, which the
+// server leaves running. Never retried after a response arrived.
+func (c *Commands) Run(ctx context.Context, cmd string, opts RunOptions) (*CommandResult, error) {
+	cp := c.cp
+	if err := ValidateCapsuleID(cp.id); err != nil {
+		return nil, err
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultCommandTimeout
+	}
+	marker := "wrenn-run-" + randomHex(12)
+	script, err := shellScript(cmd, opts.Envs, opts.Cwd, marker)
+	if err != nil {
+		return nil, err
+	}
+	secs := int32(min(durationSeconds(timeout), 1<<31-1))
+	args := []string{"-c", script}
+	body := gen.ExecRequest{Cmd: "/bin/sh", Args: &args, TimeoutSec: &secs}
+
+	var out gen.ExecResponse
+	start := time.Now()
+	resp, err := cp.client.api.ExecCommand(ctx, cp.id, body)
+	err = cp.client.result(resp, err, &out)
+	if err != nil {
+		var apiErr *APIError
+		serverTimeout := errors.As(err, &apiErr) && (errors.Is(apiErr, ErrTimeout) ||
+			(apiErr.Code == "agent_error" && time.Since(start) >= timeout))
+		if !serverTimeout && ctx.Err() == nil {
+			return nil, err
+		}
+		te := &CommandTimeoutError{Timeout: timeout, Err: err}
+		if !serverTimeout {
+			if d, ok := ctx.Deadline(); ok {
+				te.Timeout = d.Sub(start).Round(time.Millisecond)
+			}
+		}
+		kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		defer cancel()
+		te.Killed, te.KillErr = c.killMarked(kctx, marker)
+		return nil, te
+	}
+	return execResultFromAPI(&out)
+}
+
+func execResultFromAPI(out *gen.ExecResponse) (*CommandResult, error) {
+	r := &CommandResult{
+		ExitCode: int(out.ExitCode),
+		Duration: time.Duration(out.DurationMs) * time.Millisecond,
+		Stdout:   []byte(out.Stdout),
+		Stderr:   []byte(out.Stderr),
+	}
+	if out.Encoding == "base64" {
+		var err error
+		if r.Stdout, err = base64.StdEncoding.DecodeString(out.Stdout); err != nil {
+			return nil, fmt.Errorf("wrenn: decoding base64 stdout: %w", err)
+		}
+		if r.Stderr, err = base64.StdEncoding.DecodeString(out.Stderr); err != nil {
+			return nil, fmt.Errorf("wrenn: decoding base64 stderr: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// killMarked finds the process whose script carries marker and kills it
+// together with its descendants. It reports false with a nil error when no
+// such process is left.
+func (c *Commands) killMarked(ctx context.Context, marker string) (bool, error) {
+	procs, err := c.List(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, p := range procs {
+		if !slicesContainsSub(p.Args, marker) {
+			continue
+		}
+		// Kill the tree from inside (the server's kill reaches only the
+		// shell, whose children would live on), then the shell itself
+		// through the API so that the server forgets it.
+		tree := fmt.Sprintf("t() { kill -STOP $1 2>/dev/null; for c in $(cat /proc/$1/task/*/children 2>/dev/null); do t $c; done; kill -KILL $1 2>/dev/null; }; t %d", p.PID)
+		args := []string{"-c", tree}
+		secs := int32(10)
+		resp, rerr := c.cp.client.api.ExecCommand(ctx, c.cp.id, gen.ExecRequest{Cmd: "/bin/sh", Args: &args, TimeoutSec: &secs})
+		rerr = c.cp.client.result(resp, rerr, nil)
+		kerr := c.Kill(ctx, p.PID, SIGKILL)
+		if kerr != nil && !errors.Is(kerr, ErrNotFound) {
+			return false, errors.Join(rerr, kerr)
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+func slicesContainsSub(xs []string, sub string) bool {
+	for _, x := range xs {
+		if strings.Contains(x, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// StartOptions configure [Commands.Start].
+type StartOptions struct {
+	// Envs are set for the command.
+	Envs map[string]string
+	// Cwd is the working directory; relative paths start from /root.
+	Cwd string
+	// Tag names the process for Kill and attaching; empty lets the server
+	// pick "proc-xxxxxxxx". A tag of digits only would be taken for a pid,
+	// so it is refused.
+	Tag string
+}
+
+// Process is a process started or tracked by the capsule's agent.
+type Process struct {
+	PID int
+	// Tag is empty for untagged processes (foreground commands).
+	Tag string
+	// Cmd and Args are as requested (for commands of this SDK, "/bin/sh"
+	// and ["-c", script]).
+	Cmd  string
+	Args []string
+
+	commands *Commands
+}
+
+// Kill signals the process by pid (see [Commands.Kill]).
+func (p *Process) Kill(ctx context.Context, sig Signal) error {
+	if p.commands == nil {
+		return errors.New("wrenn: process handle not bound to a capsule")
+	}
+	return p.commands.Kill(ctx, p.PID, sig)
+}
+
+// Start starts cmd as a /bin/sh script in the background: POST
+// /v1/capsules/{id}/exec with background true. It returns once the process
+// has started; its output is not kept (attach a stream to read it). Never
+// retried after a response arrived.
+func (c *Commands) Start(ctx context.Context, cmd string, opts StartOptions) (*Process, error) {
+	cp := c.cp
+	if err := ValidateCapsuleID(cp.id); err != nil {
+		return nil, err
+	}
+	if opts.Tag != "" {
+		if _, err := strconv.ParseUint(opts.Tag, 10, 32); err == nil {
+			return nil, &ValidationError{Field: "tag", Value: opts.Tag, Reason: "a tag of digits only would be taken for a pid"}
+		}
+	}
+	for k := range opts.Envs {
+		if !envNamePattern.MatchString(k) {
+			return nil, &ValidationError{Field: "environment variable name", Value: k, Reason: "want letters, digits and '_', not starting with a digit"}
+		}
+	}
+	// The server applies envs and cwd to background processes, but JSON can
+	// only carry UTF-8: other values are applied in the script instead.
+	native := utf8.ValidString(opts.Cwd) && utf8.ValidString(cmd)
+	for _, v := range opts.Envs {
+		native = native && utf8.ValidString(v)
+	}
+	bg := true
+	body := gen.ExecRequest{Cmd: "/bin/sh", Background: &bg}
+	script := cmd
+	if native {
+		if len(opts.Envs) > 0 {
+			envs := opts.Envs
+			body.Envs = &envs
+		}
+		if opts.Cwd != "" {
+			body.Cwd = &opts.Cwd
+		}
+	} else {
+		var err error
+		if script, err = shellScript(cmd, opts.Envs, opts.Cwd, ""); err != nil {
+			return nil, err
+		}
+	}
+	args := []string{"-c", script}
+	body.Args = &args
+	if opts.Tag != "" {
+		body.Tag = &opts.Tag
+	}
+	var out gen.BackgroundExecResponse
+	resp, err := cp.client.api.ExecCommand(ctx, cp.id, body)
+	if err := cp.client.result(resp, err, &out); err != nil {
+		return nil, err
+	}
+	return &Process{PID: int(out.Pid), Tag: out.Tag, Cmd: "/bin/sh", Args: args, commands: c}, nil
+}
+
+// List returns the processes the capsule's agent tracks (background
+// processes, running foreground commands, streams, PTY sessions): GET
+// /v1/capsules/{id}/processes.
+func (c *Commands) List(ctx context.Context) ([]Process, error) {
+	cp := c.cp
+	if err := ValidateCapsuleID(cp.id); err != nil {
+		return nil, err
+	}
+	var out gen.ProcessList
+	resp, err := cp.client.api.ListProcesses(ctx, cp.id)
+	if err := cp.client.result(resp, err, &out); err != nil {
+		return nil, err
+	}
+	procs := make([]Process, 0, len(out.Processes))
+	for _, p := range out.Processes {
+		procs = append(procs, Process{PID: int(p.Pid), Tag: deref(p.Tag), Cmd: p.Cmd, Args: deref(p.Args), commands: c})
+	}
+	return procs, nil
+}
+
+// Signal is a signal [Commands.Kill] can send. The server supports only
+// these two.
+type Signal string
+
+// Signals.
+const (
+	SIGTERM Signal = "SIGTERM"
+	SIGKILL Signal = "SIGKILL"
+)
+
+// Kill sends sig (SIGKILL when empty) to the process with this pid: DELETE
+// /v1/capsules/{id}/processes/{pid}?signal=. An unknown pid is [ErrNotFound].
+func (c *Commands) Kill(ctx context.Context, pid int, sig Signal) error {
+	if pid <= 0 || pid > 1<<32-1 {
+		return &ValidationError{Field: "pid", Value: strconv.Itoa(pid), Reason: "want a positive 32-bit number"}
+	}
+	return c.kill(ctx, strconv.Itoa(pid), sig)
+}
+
+// KillTag sends sig (SIGKILL when empty) to the process with this tag. When
+// several processes share the tag the server picks one.
+func (c *Commands) KillTag(ctx context.Context, tag string, sig Signal) error {
+	if tag == "" {
+		return &ValidationError{Field: "tag", Value: tag, Reason: "empty"}
+	}
+	if _, err := strconv.ParseUint(tag, 10, 32); err == nil {
+		return &ValidationError{Field: "tag", Value: tag, Reason: "a tag of digits only would be taken for a pid"}
+	}
+	return c.kill(ctx, tag, sig)
+}
+
+func (c *Commands) kill(ctx context.Context, selector string, sig Signal) error {
+	cp := c.cp
+	if err := ValidateCapsuleID(cp.id); err != nil {
+		return err
+	}
+	if sig == "" {
+		sig = SIGKILL
+	}
+	if sig != SIGTERM && sig != SIGKILL {
+		return &ValidationError{Field: "signal", Value: string(sig), Reason: "the server sends only SIGTERM or SIGKILL"}
+	}
+	s := gen.KillSignal(sig)
+	resp, err := cp.client.api.KillProcess(ctx, cp.id, selector, &gen.KillProcessParams{Signal: &s})
+	return cp.client.result(resp, err, nil)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
