@@ -68,7 +68,10 @@ func newConn(ctx context.Context, ws *websocket.Conn, cfg DialConfig) *Conn {
 	c.wg.Add(2)
 	go c.readLoop()
 	go c.pingLoop()
-	c.stopAfter = context.AfterFunc(ctx, func() { c.shutdown(context.Cause(ctx)) })
+	c.stopAfter = context.AfterFunc(ctx, func() {
+		// Prompt: the close frame gets at most ctxCloseWait.
+		c.shutdown(context.Cause(ctx), min(cfg.CloseTimeout, ctxCloseWait))
+	})
 	return c
 }
 
@@ -215,18 +218,23 @@ func (c *Conn) Done() <-chan struct{} { return c.done }
 // concurrently with Send and Recv.
 func (c *Conn) Close() error {
 	c.stopAfter()
-	c.shutdown(ErrClosed)
+	c.shutdown(ErrClosed, c.cfg.CloseTimeout)
 	c.wg.Wait()
 	return nil
 }
 
-func (c *Conn) shutdown(cause error) {
+// ctxCloseWait bounds the close frame sent when the context ends.
+const ctxCloseWait = 50 * time.Millisecond
+
+// shutdown ends the connection once: it records why, wakes every waiter,
+// sends a close frame (bounded by wait; none when wait is 0) and closes TCP.
+func (c *Conn) shutdown(cause error, wait time.Duration) {
 	c.once.Do(func() {
 		c.cause = cause
 		close(c.done)
-		if c.cfg.CloseTimeout > 0 {
+		if wait > 0 {
 			msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
-			_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.cfg.CloseTimeout))
+			_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(wait))
 		}
 		_ = c.ws.Close()
 	})

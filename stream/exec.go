@@ -60,7 +60,8 @@ type outputStream struct {
 	pending  []Event
 	started  bool
 	err      error // sticky; io.EOF after exit
-	notFound bool  // closing before start means ErrNotFound (process stream)
+	exitCode int
+	notFound bool // closing before start means ErrNotFound (process stream)
 }
 
 // StartExec dials cfg (cfg.Path is usually ExecPath(capsuleID)), sends
@@ -235,6 +236,7 @@ func (s *outputStream) next() (Event, error) {
 			continue
 		}
 		if ev.Kind == EventExit {
+			s.exitCode = ev.ExitCode
 			// The server now drops the TCP connection without a close frame;
 			// that is the normal end, so stop reading and close this side.
 			s.end(io.EOF)
@@ -266,10 +268,10 @@ func (s *outputStream) events() iter.Seq2[Event, error] {
 func (s *outputStream) drain(stdout, stderr io.Writer) (int, error) {
 	for {
 		ev, err := s.next()
+		if err == io.EOF {
+			return s.exitCode, nil // exit was already consumed
+		}
 		if err != nil {
-			if err == io.EOF {
-				err = ErrClosed
-			}
 			return -1, err
 		}
 		var w io.Writer
@@ -304,7 +306,8 @@ func (e *ExecStream) Next() (Event, error) { return e.s.next() }
 func (e *ExecStream) Events() iter.Seq2[Event, error] { return e.s.events() }
 
 // Drain writes the remaining stdout and stderr chunks to the given writers
-// (nil discards) and returns the exit code.
+// (nil discards) and returns the exit code (again, if exit was already
+// consumed).
 func (e *ExecStream) Drain(stdout, stderr io.Writer) (int, error) { return e.s.drain(stdout, stderr) }
 
 // Stop sends {"type":"stop"} and closes the connection: this side detaches

@@ -71,8 +71,8 @@ func TestExecStreamDrainSplitsStdoutAndStderr(t *testing.T) {
 	if code != 3 {
 		t.Errorf("exit code = %d, want 3", code)
 	}
-	if _, err := s.Drain(nil, nil); !errors.Is(err, ErrClosed) {
-		t.Errorf("Drain after exit = %v, want ErrClosed", err)
+	if code, err := s.Drain(nil, nil); code != 3 || err != nil {
+		t.Errorf("Drain after exit = %d, %v; want 3, nil again", code, err)
 	}
 }
 

@@ -63,8 +63,9 @@ type PTY struct {
 	live     chan struct{} // closed at the first frame
 	liveOnce sync.Once
 
-	liveTimer *time.Timer
-	wg        sync.WaitGroup
+	liveCtx    context.Context // ConnectPTY: ends when no frame came within LiveTimeout
+	liveCancel context.CancelFunc
+	wg         sync.WaitGroup
 }
 
 // StartPTY dials cfg (cfg.Path is usually PTYPath(capsuleID)), sends the
@@ -107,10 +108,8 @@ func ConnectPTY(ctx context.Context, cfg DialConfig, tag string) (*PTY, error) {
 	}
 	p.tag = tag
 	if d := p.cfg.LiveTimeout; d > 0 {
-		p.liveTimer = time.AfterFunc(d, func() {
-			p.finish(fmt.Errorf("%w: %w: no frame for PTY %q within %v", ErrNotFound, ErrTimeout, tag, d))
-			p.c.shutdown(ErrClosed)
-		})
+		p.liveCtx, p.liveCancel = context.WithTimeoutCause(context.Background(), d,
+			fmt.Errorf("%w: %w: no frame for PTY %q within %v", ErrNotFound, ErrTimeout, tag, d))
 	}
 	p.run()
 	return p, nil
@@ -194,6 +193,9 @@ func (p *PTY) run() {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
+		if p.liveCancel != nil {
+			defer p.liveCancel()
+		}
 		p.finish(p.loop())
 		p.c.Close()
 	}()
@@ -202,7 +204,15 @@ func (p *PTY) run() {
 // loop reads frames until the session ends and returns why.
 func (p *PTY) loop() error {
 	for {
-		b, err := p.c.Recv(context.Background())
+		ctx := context.Background()
+		select {
+		case <-p.live:
+		default:
+			if p.liveCtx != nil {
+				ctx = p.liveCtx // bounded wait for the first sign of life
+			}
+		}
+		b, err := p.c.Recv(ctx)
 		if err != nil {
 			if errors.Is(err, ErrPeerClosed) {
 				select {
@@ -245,12 +255,7 @@ func (p *PTY) loop() error {
 }
 
 func (p *PTY) markLive() {
-	p.liveOnce.Do(func() {
-		if p.liveTimer != nil {
-			p.liveTimer.Stop()
-		}
-		close(p.live)
-	})
+	p.liveOnce.Do(func() { close(p.live) })
 }
 
 func signal(ch chan struct{}) {
@@ -305,6 +310,9 @@ func (p *PTY) Read(b []byte) (int, error) {
 		if len(p.buf) > 0 {
 			n := copy(b, p.buf)
 			p.buf = p.buf[n:]
+			if len(p.buf) == 0 {
+				p.buf = nil // release a large drained buffer
+			}
 			p.mu.Unlock()
 			signal(p.space)
 			return n, nil
@@ -435,9 +443,6 @@ func (p *PTY) Done() <-chan struct{} { return p.done }
 // Close detaches: it closes the connection without sending kill, so the
 // process keeps running in the capsule. Safe to call more than once.
 func (p *PTY) Close() error {
-	if p.liveTimer != nil {
-		p.liveTimer.Stop()
-	}
 	p.c.Close()
 	p.wg.Wait()
 	p.finish(ErrClosed)
