@@ -43,6 +43,7 @@ type ServerError struct {
 	Fatal   bool
 }
 
+// Error describes the in-band error; it holds only the server's text.
 func (e *ServerError) Error() string {
 	if e.Fatal {
 		return "stream: server error (fatal): " + e.Message
@@ -79,8 +80,10 @@ type HandshakeError struct {
 	Err        error // the library's error (websocket.ErrBadHandshake)
 }
 
+// Error gives the URL and status; the API key is never part of it.
 func (e *HandshakeError) Error() string {
 	return fmt.Sprintf("stream: websocket handshake with %s refused: %d %s", e.URL, e.StatusCode, http.StatusText(e.StatusCode))
 }
 
+// Unwrap returns the WebSocket library's error.
 func (e *HandshakeError) Unwrap() error { return e.Err }

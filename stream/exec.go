@@ -21,6 +21,7 @@ const (
 	EventExit                        // "exit": ExitCode set; the last event
 )
 
+// String returns the wire name of the frame type ("start", "stdout", …).
 func (k EventKind) String() string {
 	switch k {
 	case EventStart:

@@ -82,7 +82,7 @@ type PTYServerFrame struct {
 	Fatal    bool   `json:"fatal,omitempty"`
 }
 
-// Bytes decodes the standard-base64 Data of an output or input frame.
+// Bytes decodes the standard-base64 Data of an output frame.
 func (f PTYServerFrame) Bytes() ([]byte, error) { return decodeB64(f.Data) }
 
 // Bytes decodes the standard-base64 Data of an input frame.

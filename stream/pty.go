@@ -174,6 +174,12 @@ func (p *PTY) waitStarted() error {
 			return nil
 		case TypeError:
 			return &ServerError{Message: f.Data, Fatal: f.Fatal}
+		case TypeOutput: // not expected before "started", but never dropped
+			data, err := f.Bytes()
+			if err != nil {
+				return err
+			}
+			p.push(data)
 		}
 	}
 }
@@ -258,7 +264,7 @@ func (p *PTY) markLive() {
 	p.liveOnce.Do(func() { close(p.live) })
 }
 
-func signal(ch chan struct{}) {
+func notify(ch chan struct{}) {
 	select {
 	case ch <- struct{}{}:
 	default:
@@ -272,7 +278,7 @@ func (p *PTY) push(data []byte) bool {
 		if len(p.buf) == 0 || len(p.buf)+len(data) <= maxOutputBuffer {
 			p.buf = append(p.buf, data...)
 			p.mu.Unlock()
-			signal(p.readable)
+			notify(p.readable)
 			return true
 		}
 		p.mu.Unlock()
@@ -292,7 +298,7 @@ func (p *PTY) finish(err error) {
 	}
 	p.endErr = err
 	close(p.done)
-	signal(p.readable)
+	notify(p.readable)
 }
 
 // Tag is the session's tag ("pty-…"), from "started" or as given to ConnectPTY.
@@ -314,7 +320,7 @@ func (p *PTY) Read(b []byte) (int, error) {
 				p.buf = nil // release a large drained buffer
 			}
 			p.mu.Unlock()
-			signal(p.space)
+			notify(p.space)
 			return n, nil
 		}
 		if p.endErr != nil {

@@ -366,3 +366,24 @@ func TestPTYOutputFrameCarriesBase64(t *testing.T) {
 		t.Errorf("bad base64: %v, want ErrBadFrame", err)
 	}
 }
+
+func TestPTYOutputBeforeStartedIsKept(t *testing.T) {
+	leakCheck(t)
+	r := newReplaySteps(t, []step{
+		{Client: json.RawMessage(`{"type":"start"}`)},
+		{Server: json.RawMessage(`{"type":"output","data":"ZWFybHkg"}`)},
+		{Server: json.RawMessage(`{"type":"started","tag":"pty-e","pid":2}`)},
+		{Server: json.RawMessage(`{"type":"output","data":"bGF0ZQ=="}`)},
+		{Server: json.RawMessage(`{"type":"exit","exit_code":0}`)},
+		{Close: "hold"},
+	})
+	p, err := StartPTY(context.Background(), ptyCfg(r), PTYOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	out, err := io.ReadAll(p)
+	if err != nil || string(out) != "early late" {
+		t.Errorf("ReadAll = %q, %v; want \"early late\"", out, err)
+	}
+}
