@@ -326,7 +326,7 @@ func TestCancellationReturnsWithin100ms(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			leakCheck(t)
 			r := newReplaySteps(t, tt.steps)
-			r.lenient = true
+			r.setLenient()
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			errc := make(chan error, 1)

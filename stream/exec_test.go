@@ -145,7 +145,7 @@ func TestExecStreamStopSendsStopAndDetaches(t *testing.T) {
 func TestExecStreamStopUnblocksConcurrentNext(t *testing.T) {
 	leakCheck(t)
 	r := newReplay(t, "exec_stop.jsonl")
-	r.lenient = true
+	r.setLenient()
 	s, err := StartExec(context.Background(), r.cfg(), "sleep", []string{"1000"})
 	if err != nil {
 		t.Fatal(err)
