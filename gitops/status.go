@@ -259,6 +259,9 @@ func splitRename(s string) (orig, path string, err error) {
 		if err != nil {
 			return "", "", err
 		}
+		if orig == "" {
+			return "", "", parseProblem("empty path")
+		}
 		rest, ok := strings.CutPrefix(s[n:], arrow)
 		if !ok {
 			return "", "", parseProblem(`rename without " -> "`)
@@ -288,6 +291,9 @@ func parsePath(s string) (string, error) {
 	}
 	if n != len(s) {
 		return "", parseProblem("text after quoted path")
+	}
+	if p == "" {
+		return "", parseProblem("empty path")
 	}
 	return p, nil
 }

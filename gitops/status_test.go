@@ -133,6 +133,8 @@ func TestParseStatusRejects(t *testing.T) {
 		{"quoted rename without arrow", "R  \"a\" b\n", 1},
 		{"rename with empty source", "R   -> b\n", 1},
 		{"rename with empty target", "R  a -> \n", 1},
+		{"empty quoted path", "?? \"\"\n", 1},
+		{"empty quoted rename source", "R  \"\" -> b\n", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseStatus(tc.out)
@@ -304,5 +306,13 @@ func TestParseStatusRealGit(t *testing.T) {
 	s.mustRun(dir, []string{"git", "update-ref", "-d", "refs/remotes/up/main"})
 	if st := status(t, s, dir); !st.UpstreamGone {
 		t.Errorf("upstream removed: %+v, want UpstreamGone", st)
+	}
+}
+
+func TestParseErrorMessage(t *testing.T) {
+	_, err := ParseStatus("## main\nX\n")
+	want := `gitops: parse status: line 2: file line is not "XY path"`
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %q", err, want)
 	}
 }
