@@ -20,6 +20,10 @@ type recording struct {
 	Status          int               `json:"status"`
 	ResponseHeaders map[string]string `json:"response_headers"`
 	ResponseBody    string            `json:"response_body"`
+	WSReceived      []struct {
+		Opcode string          `json:"opcode"`
+		JSON   json.RawMessage `json:"json"`
+	} `json:"ws_received"`
 }
 
 // target returns the recorded path with its query string.
@@ -61,10 +65,11 @@ func TestRecordedResponsesMatchTheSpec(t *testing.T) {
 			if err := json.Unmarshal(data, &rec); err != nil {
 				t.Fatalf("decoding %s: %v", f, err)
 			}
-			if rec.Status == http.StatusSwitchingProtocols {
-				t.Skip("WebSocket exchange; frames are checked by the stream package")
-			}
 			r := httptest.NewRequest(rec.Method, "http://127.0.0.1"+rec.target(), nil)
+			if rec.Status == http.StatusSwitchingProtocols {
+				checkRecordedFrames(t, v, r, rec)
+				return
+			}
 			for k, val := range rec.RequestHeaders {
 				r.Header.Set(k, val)
 			}
@@ -93,4 +98,27 @@ func TestRecordedResponsesMatchTheSpec(t *testing.T) {
 // openapi.yaml describes.
 func describedPath(p string) bool {
 	return p == "/health" || strings.HasPrefix(p, "/v1/capsules") || strings.HasPrefix(p, "/v1/snapshots")
+}
+
+// checkRecordedFrames checks every JSON frame the server sent in a recorded
+// WebSocket exchange against the operation's server frame schemas.
+func checkRecordedFrames(t *testing.T, v *Validator, r *http.Request, rec recording) {
+	t.Helper()
+	route, _, err := v.findRoute(r)
+	if err != nil {
+		t.Fatalf("WebSocket path has no operation: %v", err)
+	}
+	var frames int
+	for _, f := range rec.WSReceived {
+		if f.Opcode != "text" || len(f.JSON) == 0 {
+			continue
+		}
+		frames++
+		if err := v.ValidateFrame(route.Operation.OperationID, FromServer, f.JSON); err != nil {
+			t.Errorf("recorded frame does not match the spec: %v", err)
+		}
+	}
+	if frames == 0 {
+		t.Fatal("recorded WebSocket exchange has no JSON frame")
+	}
 }
