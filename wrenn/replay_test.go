@@ -1,16 +1,19 @@
 package wrenn
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +22,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // exchange is one recorded HTTP exchange (testdata/upstream holds real
@@ -33,6 +37,9 @@ type exchange struct {
 	ResponseHeaders map[string]string `json:"response_headers"`
 	ResponseBody    string            `json:"response_body"`
 	ResponseJSON    json.RawMessage   `json:"response_json"`
+	// OffSpec marks a hand-written response that deliberately breaks
+	// openapi.yaml (a proxy's HTML page, for example).
+	OffSpec bool `json:"deliberately_off_spec"`
 
 	file string
 }
@@ -281,12 +288,40 @@ func sentinelsFor(status int, code string) []error {
 var allSentinels = []error{ErrBadRequest, ErrUnauthorized, ErrForbidden, ErrNotFound, ErrInvalidState,
 	ErrConflict, ErrTooLarge, ErrUnavailable, ErrAgent, ErrInternal, ErrTimeout}
 
-// extraRoutes answer the requests some SDK calls make besides the recorded
-// one (Download looks up the file's size first).
-var extraRoutes = map[string]http.HandlerFunc{
-	"POST /files/list": func(w http.ResponseWriter, r *http.Request) {
-		reply(w, http.StatusOK, `{"entries":[{"name":"hostname","path":"/etc/hostname","type":"file","size":13,"mode":420,"permissions":"-rw-r--r--","owner":"root","group":"root","modified_at":1795630995}]}`)
-	},
+// fakeDirs are the directories the replay server lists when an SDK call
+// looks a path up besides the recorded request (Download, and the not-found
+// checks after a 502).
+var fakeDirs = map[string]string{
+	"/etc":  `{"name":"hostname","path":"/etc/hostname","type":"file","size":13,"mode":420,"permissions":"-rw-r--r--","owner":"root","group":"root","modified_at":1795630995}`,
+	"/work": `{"name":"data","path":"/work/data","type":"directory","size":4096,"mode":493,"permissions":"drwxr-xr-x","owner":"root","group":"root","modified_at":1795631100}`,
+	"/home": `{"name":"note","path":"/home/note","type":"file","size":5,"mode":420,"permissions":"-rw-r--r--","owner":"root","group":"root","modified_at":1795631100}`,
+}
+
+// fakeFileSize is the size of /etc/hostname in fakeDirs.
+const fakeFileSize = 13
+
+// extraRoute answers requests besides the recorded one; ok is false for
+// requests it does not know.
+func extraRoute(w http.ResponseWriter, r *http.Request) bool {
+	switch {
+	case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/files/list"):
+		var req struct{ Path string }
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		reply(w, http.StatusOK, `{"entries":[`+fakeDirs[req.Path]+`]}`)
+	case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/processes"):
+		reply(w, http.StatusOK, `{"processes":[]}`)
+	default:
+		return false
+	}
+	return true
+}
+
+// recoveredBySDK are error answers that the SDK turns into a success, with
+// the result it must return.
+var recoveredBySDK = map[string]any{
+	// mkdir of an existing directory returns the directory.
+	"wrenn_files_mkdir_exists_409": &FileEntry{Name: "data", Path: "/work/data", Type: EntryDirectory, Size: 4096,
+		Mode: fs.ModeDir | 0o755, Permissions: "drwxr-xr-x", Owner: "root", Group: "root", ModifiedAt: time.Unix(1795631100, 0).UTC()},
 }
 
 func TestReplayFixtures(t *testing.T) {
@@ -303,6 +338,7 @@ func TestReplayFixtures(t *testing.T) {
 				var body []byte
 				if r.Body != nil && !isStreamed(r.Header.Get("Content-Type")) {
 					body, _ = io.ReadAll(r.Body)
+					r.Body = io.NopCloser(bytes.NewReader(body))
 				}
 				if err := v.ValidateRequest(r, body); err != nil {
 					t.Errorf("the SDK's request breaks openapi.yaml: %v", err)
@@ -311,17 +347,28 @@ func TestReplayFixtures(t *testing.T) {
 					t.Errorf("X-API-Key = %q, want the key", got)
 				}
 				samePath := strings.TrimSuffix(r.URL.Path, "/") == strings.TrimSuffix(ex.Path, "/")
+				if want, ok := ex.body()["path"].(string); ok && strings.Contains(r.Header.Get("Content-Type"), "json") {
+					// File calls look other paths up on the same route.
+					var req struct{ Path string }
+					_ = json.Unmarshal(body, &req)
+					samePath = samePath && req.Path == want
+				}
 				if r.Method == ex.Method && samePath || !knownRoute(&ex) {
 					hits.Add(1)
+					if knownRoute(&ex) && !ex.OffSpec {
+						h := http.Header{}
+						for k, v := range ex.ResponseHeaders {
+							h.Set(k, v)
+						}
+						if err := v.ValidateResponse(r, ex.Status, h, []byte(ex.ResponseBody)); err != nil {
+							t.Errorf("recorded response breaks openapi.yaml: %v", err)
+						}
+					}
 					ex.serve(w)
 					return
 				}
-				for suffix, h := range extraRoutes {
-					m, p, _ := strings.Cut(suffix, " ")
-					if r.Method == m && strings.HasSuffix(r.URL.Path, p) {
-						h(w, r)
-						return
-					}
+				if extraRoute(w, r) {
+					return
 				}
 				t.Errorf("unexpected request %s %s", r.Method, r.URL.Path)
 				http.Error(w, "unexpected", http.StatusTeapot)
@@ -333,6 +380,15 @@ func TestReplayFixtures(t *testing.T) {
 			}
 			got, err := call(testCtx(t), c, &ex)
 
+			if want, ok := recoveredBySDK[ex.Name]; ok {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("result (-want +got):\n%s", diff)
+				}
+				return
+			}
 			switch {
 			case ex.clientRejects():
 				var ve *ValidationError
@@ -343,11 +399,18 @@ func TestReplayFixtures(t *testing.T) {
 					t.Errorf("%d requests sent, want none", n)
 				}
 			case ex.Status >= 200 && ex.Status <= 299:
-				if ex.Name == "seeded_files_stream_read_running_agent_unreachable" {
-					// 200 with an empty body for a 13-byte file: a download
-					// must never pass that off as the file.
+				if strings.HasSuffix(ex.Path, "/files/stream/read") && len(ex.ResponseBody) != fakeFileSize {
+					// A short body for a 13-byte file: a download must never
+					// pass that off as the file.
 					if !errors.Is(err, ErrTruncated) || !errors.Is(err, io.ErrUnexpectedEOF) {
 						t.Fatalf("error = %v, want ErrTruncated", err)
+					}
+					return
+				}
+				if ex.OffSpec && !strings.Contains(ex.ResponseHeaders["content-type"], "json") {
+					var de *DecodeError
+					if !errors.As(err, &de) || de.StatusCode != ex.Status {
+						t.Fatalf("error = %v, want a *DecodeError", err)
 					}
 					return
 				}
@@ -364,11 +427,22 @@ func TestReplayFixtures(t *testing.T) {
 				if !ok {
 					msg = strings.TrimSpace(ex.ResponseBody)
 				}
-				want := &APIError{StatusCode: ex.Status, Code: code, Message: msg, Method: apiErr.Method, Path: apiErr.Path}
+				want := &APIError{StatusCode: ex.Status, Code: code, Message: msg, RequestID: ex.ResponseHeaders["x-request-id"], Method: ex.Method, Path: strings.TrimSuffix(ex.Path, "/")}
+				if !knownRoute(&ex) {
+					want.Method, want.Path = http.MethodGet, "/v1/capsules"
+				}
 				if diff := cmp.Diff(want, apiErr); diff != "" {
 					t.Errorf("APIError (-want +got):\n%s", diff)
 				}
 				wantSentinels := sentinelsFor(ex.Status, code)
+				if code == "agent_error" && strings.Contains(msg, "deadline") {
+					// How the server reports a foreground command out of time.
+					wantSentinels = append(wantSentinels, ErrTimeout)
+				}
+				if code == "agent_error" && regexp.MustCompile(`/files/(read|list|remove)$`).MatchString(ex.Path) {
+					// A missing path, answered with 502 by the server.
+					wantSentinels = append(wantSentinels, ErrNotFound)
+				}
 				for _, s := range allSentinels {
 					if want := slices.Contains(wantSentinels, s); errors.Is(err, s) != want {
 						t.Errorf("errors.Is(err, %v) = %v, want %v", s, !want, want)
@@ -430,7 +504,7 @@ func checkDecoded(t *testing.T, ex *exchange, got any) {
 		}
 		want = w
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreUnexported(Process{})); diff != "" {
 		t.Errorf("decoded (-want +got):\n%s", diff)
 	}
 }
@@ -516,5 +590,35 @@ func wantStats(t *testing.T, m map[string]any) *Stats {
 }
 
 // handWrittenWants are the expected results of hand-written fixtures whose
-// results are not generic records.
-var handWrittenWants = map[string]any{}
+// results are not plain records.
+var handWrittenWants = map[string]any{
+	"wrenn_exec_foreground_200":             &CommandResult{Stdout: []byte("hello\n"), Stderr: []byte{}, ExitCode: 0, Duration: 12 * time.Millisecond},
+	"wrenn_exec_foreground_base64_200":      &CommandResult{Stdout: []byte("\xff\xfe\x00bin"), Stderr: []byte("warn\n"), Duration: 7 * time.Millisecond},
+	"wrenn_exec_foreground_exit_3_200":      &CommandResult{Stdout: []byte{}, Stderr: []byte("boom\n"), ExitCode: 3, Duration: 5 * time.Millisecond},
+	"wrenn_exec_background_202":             &Process{PID: 1234, Tag: "web", Cmd: "/bin/sh", Args: []string{"-c", "python3 -m http.server"}},
+	"wrenn_exec_background_default_tag_202": &Process{PID: 77, Tag: "proc-1a2b3c4d", Cmd: "/bin/sh", Args: []string{"-c", "sleep 60"}},
+	"wrenn_processes_list_200": []Process{
+		{PID: 42, Tag: "web", Cmd: "/bin/sh", Args: []string{"-c", "python3 -m http.server"}},
+		{PID: 43, Cmd: "sleep"},
+		{PID: 50, Tag: "pty-0a1b2c3d", Cmd: "/bin/bash"},
+	},
+	"wrenn_processes_list_empty_200": []Process{},
+	"wrenn_files_list_200": []FileEntry{
+		{Name: "app", Path: "/srv/app", Type: EntryDirectory, Size: 4096, Mode: fs.ModeDir | 0o755, Permissions: "drwxr-xr-x", Owner: "root", Group: "root", ModifiedAt: time.Unix(1795630995, 0).UTC()},
+		{Name: "main.py", Path: "/srv/app/main.py", Type: EntryFile, Size: 120, Mode: 0o644, Permissions: "-rw-r--r--", Owner: "root", Group: "root", ModifiedAt: time.Unix(1795631000, 0).UTC()},
+		{Name: "current", Path: "/srv/current", Type: EntrySymlink, Size: 8, Mode: fs.ModeSymlink | 0o755, Permissions: "Lrwxrwxrwx", Owner: "root", Group: "root", ModifiedAt: time.Unix(1795631001, 0).UTC(), SymlinkTarget: "/srv/app"},
+		{Name: "ctl.sock", Path: "/srv/ctl.sock", Type: EntryUnknown, Mode: fs.ModeIrregular | fs.ModeSticky | 0o755, Permissions: "Srwxr-xr-t", Owner: "root", Group: "root"},
+	},
+	"wrenn_files_read_200":         []byte("hello world\n"),
+	"wrenn_files_stream_read_200":  []byte("wrenn-host-1\n"),
+	"wrenn_files_stream_write_204": int64(len("hello world\n")),
+	"wrenn_files_mkdir_200": &FileEntry{Name: "data", Path: "/work/data", Type: EntryDirectory, Size: 4096,
+		Mode: fs.ModeDir | 0o755, Permissions: "drwxr-xr-x", Owner: "root", Group: "root", ModifiedAt: time.Unix(1795631100, 0).UTC()},
+	"wrenn_usage_200": &Usage{
+		From: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC),
+		Points: []UsagePoint{
+			{Date: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), CPUMinutes: 120.5, RAMMBMinutes: 61440},
+			{Date: time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC), CPUMinutes: 30, RAMMBMinutes: 15360},
+		},
+	},
+}
