@@ -122,6 +122,36 @@ func TestCredentialHelperAgainstSmartHTTP(t *testing.T) {
 		}
 	})
 
+	t.Run("configured helpers are bypassed", func(t *testing.T) {
+		// A configured credential store holding a stale password would be
+		// asked first, and would store the new password after a success, if
+		// CredentialHelperArgs did not reset the helper list.
+		stale, err := EmbedCredentials(srv.URL, user, "stale")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.writeFile(stale+"\n", "home", ".git-credentials")
+		s.mustRun("", []string{"git", "config", "--global", "credential.helper", "store"})
+		t.Cleanup(func() {
+			s.mustRun("", []string{"git", "config", "--global", "--unset", "credential.helper"})
+			if err := os.Remove(s.path("home", ".git-credentials")); err != nil {
+				t.Error(err)
+			}
+		})
+		if stderr, code := runWith("", s.args(CloneArgs(CloneOptions{URL: repoURL, Dir: s.path("fresh")})),
+			Credentials{Username: user, Password: pass}); code != 0 {
+			t.Fatalf("clone with credentials: exit %d: %s", code, Redact(stderr, pass))
+		}
+		if got, _ := os.ReadFile(s.path("home", ".git-credentials")); string(got) != stale+"\n" {
+			t.Errorf("credential store changed to %q", Redact(string(got), pass))
+		}
+		_, stderr, code := s.run("", s.args(CloneArgs(CloneOptions{URL: repoURL, Dir: s.path("stale")})),
+			ScriptOptions{Env: map[string]string{"GIT_TERMINAL_PROMPT": "0"}})
+		if code == 0 || !IsAuthFailure(stderr) {
+			t.Fatalf("clone with only the stale credential: exit %d, stderr %q; want an auth failure", code, stderr)
+		}
+	})
+
 	t.Run("embedded credentials are percent-encoded and strippable", func(t *testing.T) {
 		embedded, err := EmbedCredentials(repoURL, user, pass)
 		if err != nil {
