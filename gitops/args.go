@@ -270,6 +270,13 @@ func StatusArgs() []string {
 	return []string{"git", "status", "--porcelain=v1", "--branch"}
 }
 
+// UpstreamArgs returns `git rev-parse --abbrev-ref --symbolic-full-name
+// @{upstream}`, which prints the upstream of the current branch (for example
+// "origin/main") and exits non-zero when there is none.
+func UpstreamArgs() []string {
+	return []string{"git", "rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}"}
+}
+
 // BranchFormat is the --format of BranchesArgs: the short ref name, a TAB,
 // then "*" for the checked-out branch or a space for the others.
 const BranchFormat = "%(refname:short)\t%(HEAD)"
