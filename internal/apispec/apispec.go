@@ -154,6 +154,9 @@ func (v *Validator) validateRequest(ctx context.Context, route *routers.Route, p
 			return err
 		}
 	}
+	if _, err := multipartBoundary(ct); err != nil {
+		return fmt.Errorf("apispec: request %s %s (%s): %w", r.Method, r.URL.Path, route.Operation.OperationID, err)
+	}
 	clone := r.Clone(ctx)
 	clone.Body = http.NoBody
 	clone.GetBody = nil
@@ -218,6 +221,20 @@ func mediaType(contentType string) string {
 		return strings.ToLower(strings.TrimSpace(contentType))
 	}
 	return mt
+}
+
+// multipartBoundary returns the boundary of a multipart Content-Type, ""
+// for other media types, and an error for a multipart type without one (the
+// server rejects those).
+func multipartBoundary(contentType string) (string, error) {
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil || !strings.HasPrefix(mt, "multipart/") {
+		return "", nil
+	}
+	if params["boundary"] == "" {
+		return "", fmt.Errorf("multipart Content-Type %q has no boundary", contentType)
+	}
+	return params["boundary"], nil
 }
 
 // checkRequestMedia fails when the operation does not accept a request body

@@ -111,6 +111,7 @@ func TestValidateRequest(t *testing.T) {
 		{name: "kill with SIGINT", method: "DELETE", target: capsule + "/processes/42?signal=SIGINT", wantErr: "signal"},
 		{name: "multipart upload is checked by media type only", method: "POST", target: capsule + "/files/write", contentType: "multipart/form-data; boundary=xyz"},
 		{name: "streamed upload is checked by media type only", method: "POST", target: capsule + "/files/stream/write", contentType: "multipart/form-data; boundary=xyz"},
+		{name: "multipart upload without a boundary", method: "POST", target: capsule + "/files/write", contentType: "multipart/form-data", wantErr: "no boundary"},
 		{name: "upload as JSON is rejected", method: "POST", target: capsule + "/files/write", contentType: "application/json", body: `{"path":"/a"}`, wantErr: "application/json"},
 		{name: "read as octet-stream is rejected", method: "POST", target: capsule + "/files/read", contentType: "application/octet-stream", wantErr: "not accepted"},
 		{name: "list directory", method: "POST", target: capsule + "/files/list", contentType: "application/json", body: `{"path":"/root","depth":2}`},

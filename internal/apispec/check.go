@@ -72,8 +72,9 @@ func (c checkConfig) reportExchange(t testing.TB, side, what string, reqErr erro
 //
 // JSON request and response bodies are read into memory for the check and
 // restored, so callers see them unchanged. Multipart and octet-stream bodies
-// are passed through unread (their Content-Type is still checked), and the
-// response to a WebSocket upgrade (101) is not checked.
+// are streamed through (their Content-Type is still checked, and a multipart
+// upload whose first part is not "path" is reported), and the response to a
+// WebSocket upgrade (101) is not checked.
 func (v *Validator) Transport(t testing.TB, next http.RoundTripper, opts ...Option) http.RoundTripper {
 	if next == nil {
 		next = http.DefaultTransport
@@ -117,12 +118,28 @@ func (tr *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	reqErr := tr.v.validateRequest(req.Context(), route, params, req, body)
 
+	var parts *firstPartReader
+	if boundary, _ := multipartBoundary(req.Header.Get("Content-Type")); boundary != "" && req.Body != nil && req.Body != http.NoBody {
+		parts = newFirstPartReader(req.Body, boundary)
+		req = req.Clone(req.Context())
+		req.Body = parts
+		req.GetBody = nil
+	}
+
 	resp, err := tr.next.RoundTrip(req)
 	if err != nil {
 		if reqErr != nil && !tr.cfg.allowInvalidRequests {
 			tr.t.Errorf("apispec client: %v", reqErr)
 		}
 		return nil, err
+	}
+	if parts != nil {
+		// The server answered, so it has read the first part: uploads must
+		// name the destination before the content (a streaming server
+		// otherwise writes an empty file and still reports success).
+		if first := parts.FirstPart(); first != "" && first != "path" && reqErr == nil {
+			reqErr = fmt.Errorf("apispec: request %s: multipart part %q comes before \"path\"", describe(req.Method, req.URL), first)
+		}
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		if reqErr != nil && !tr.cfg.allowInvalidRequests {

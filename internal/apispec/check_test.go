@@ -242,6 +242,73 @@ func TestTransportLeavesUploadsAndDownloadsStreamed(t *testing.T) {
 	})
 }
 
+func TestTransportChecksUploadPartOrder(t *testing.T) {
+	v := newValidatorForTest(t)
+	target := "http://127.0.0.1:1/v1/capsules/" + capsuleID + "/files/stream/write"
+
+	tests := []struct {
+		name        string
+		order       []string
+		wantReports []string
+	}{
+		{name: "path before file is silent", order: []string{"path", "file"}},
+		{name: "file before path is reported", order: []string{"file", "path"}, wantReports: []string{`"file" comes before "path"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pr, pw := io.Pipe()
+			mw := multipart.NewWriter(pw)
+			go func() {
+				for _, name := range tt.order {
+					w, err := mw.CreateFormField(name)
+					if err != nil {
+						pw.CloseWithError(err)
+						return
+					}
+					io.WriteString(w, strings.Repeat(name, 1000))
+				}
+				pw.CloseWithError(mw.Close())
+			}()
+			next := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+				if _, err := io.Copy(io.Discard, req.Body); err != nil {
+					return nil, err
+				}
+				return reply(req, 204, "", ""), nil
+			})
+			rt := &reportingTB{TB: t}
+			req, err := http.NewRequest("POST", target, pr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", mw.FormDataContentType())
+			resp, err := v.Transport(rt, next).RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			checkReports(t, rt.Reports(), tt.wantReports...)
+		})
+	}
+}
+
+func TestFirstPartReaderGivesUpOnHugeHeaders(t *testing.T) {
+	body := "--b\r\nX-Junk: " + strings.Repeat("j", 2*maxPartPeek)
+	f := newFirstPartReader(io.NopCloser(strings.NewReader(body)), "b")
+	got, err := io.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != body {
+		t.Error("the body did not pass through unchanged")
+	}
+	if name := f.FirstPart(); name != "" {
+		t.Errorf("FirstPart() = %q, want \"\"", name)
+	}
+	if f.seen != nil {
+		t.Errorf("still holding %d bytes after giving up", len(f.seen))
+	}
+}
+
 func TestTransportPassesTransportErrorsThrough(t *testing.T) {
 	v := newValidatorForTest(t)
 	boom := fmt.Errorf("connection refused")
