@@ -20,7 +20,7 @@
 // ignores the working directory and environment sent with the request. Script
 // therefore puts both into the script text itself:
 //
-//	cd -- '/work/repo' && export GIT_TERMINAL_PROMPT='0' && exec git status --porcelain=v1 --branch
+//	cd -- /work/repo && export GIT_TERMINAL_PROMPT=0 && exec git status '--porcelain=v1' --branch
 //
 // Quote and Join provide the POSIX single-quote quoting used for that.
 //
@@ -44,6 +44,10 @@
 //     the variables and not their values;
 //   - the empty "credential.helper=" entry clears helpers configured
 //     elsewhere, so a stale stored credential cannot take precedence.
+//
+// The values do appear in the script text, so they travel in the exec
+// request to the capsule and sit in the shell's argv until it execs git;
+// callers must keep that request body out of logs.
 //
 // EmbedCredentials and StripCredentials remain available for callers that
 // must put credentials into a URL (percent-encoded), Authenticate builds the
