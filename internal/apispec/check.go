@@ -122,8 +122,7 @@ func (tr *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if boundary, _ := multipartBoundary(req.Header.Get("Content-Type")); boundary != "" && req.Body != nil && req.Body != http.NoBody {
 		parts = newFirstPartReader(req.Body, boundary)
 		req = req.Clone(req.Context())
-		req.Body = parts
-		req.GetBody = nil
+		req.Body = parts // GetBody, if any, still yields the original bytes
 	}
 
 	resp, err := tr.next.RoundTrip(req)
