@@ -15,8 +15,8 @@
 //     ClientWithResponses, whose <Operation>WithResponse methods read the whole
 //     body and decode it into the matching <Operation>Result field
 //     (JSON200, JSON404, …);
-//   - GetSwagger, which returns the embedded specification (used by
-//     internal/apispec to validate traffic).
+//   - GetSpec (and its older name GetSwagger), which returns the embedded
+//     specification; internal/apispec validates traffic against it.
 //
 // Optional response fields that the server omits are pointers; required ones
 // are values. Error responses all decode into Error.
