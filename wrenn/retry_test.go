@@ -71,10 +71,16 @@ func TestRetries(t *testing.T) {
 		{name: "ping retried on 504", statuses: []int{504}, body: ``,
 			call: func(ctx context.Context, c *Client) error { return c.Capsules.Ping(ctx, testCapsuleID) }, wantCalls: 2},
 		{name: "create never retried after a 502", statuses: []int{502}, body: capsule,
-			call:      func(ctx context.Context, c *Client) error { _, err := c.Capsules.Create(ctx, CreateCapsuleParams{}); return err },
+			call: func(ctx context.Context, c *Client) error {
+				_, err := c.Capsules.Create(ctx, CreateCapsuleParams{})
+				return err
+			},
 			wantCalls: 1, wantErr: ErrAgent},
 		{name: "create never retried after a 503", statuses: []int{503}, body: capsule,
-			call:      func(ctx context.Context, c *Client) error { _, err := c.Capsules.Create(ctx, CreateCapsuleParams{}); return err },
+			call: func(ctx context.Context, c *Client) error {
+				_, err := c.Capsules.Create(ctx, CreateCapsuleParams{})
+				return err
+			},
 			wantCalls: 1, wantErr: ErrUnavailable},
 		{name: "exec never retried", statuses: []int{503}, body: `{}`,
 			call: func(ctx context.Context, c *Client) error {
