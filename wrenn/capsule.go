@@ -20,6 +20,8 @@ type Capsule struct {
 	Commands *Commands
 	// Files reads and writes the capsule's files.
 	Files *Files
+	// Git runs git commands in the capsule.
+	Git *Git
 
 	client *Client
 	id     string
@@ -50,6 +52,7 @@ func (c *Client) newCapsule(info *CapsuleInfo) *Capsule {
 	cp := &Capsule{client: c, id: info.ID, info: *info}
 	cp.Commands = &Commands{cp: cp}
 	cp.Files = &Files{cp: cp}
+	cp.Git = &Git{cp: cp}
 	return cp
 }
 
