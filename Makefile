@@ -22,3 +22,24 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$out" || (echo "gofmt needed: $$out" >&2; exit 1)
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
+
+## bench: benchmarks against the local server, each beside a raw baseline; writes BENCHMARKS.md
+BENCHTIME ?= 1x
+bench:
+	@out=$$(mktemp); \
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count 1 -timeout 60m ./internal/bench/ >$$out 2>&1; rc=$$?; \
+	cat $$out; \
+	if [ $$rc -ne 0 ]; then rm -f $$out; exit $$rc; fi; \
+	$(GO) run ./internal/bench/report -in $$out -out BENCHMARKS.md; rc=$$?; rm -f $$out; exit $$rc
+
+## fuzz: every fuzz target of every package, FUZZTIME (30s) each
+FUZZTIME ?= 30s
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		list=$$($(GO) test -list '^Fuzz' $$pkg) || { echo "$$list" >&2; exit 1; }; \
+		targets=$$(echo "$$list" | grep '^Fuzz' || true); \
+		for f in $$targets; do \
+			echo "== $$pkg $$f ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
