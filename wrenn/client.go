@@ -135,9 +135,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
-	if c.http == nil {
-		c.http = &http.Client{}
-	}
+	c.http = c.guardRedirects(c.http)
 	if s.retry != nil {
 		c.retry = *s.retry
 	}
@@ -170,6 +168,30 @@ func parseBaseURL(raw string) (*url.URL, error) {
 	u.RawQuery = ""
 	u.Fragment = ""
 	return u, nil
+}
+
+// guardRedirects returns a copy of hc that never carries the API key to
+// another host on a redirect (net/http only strips its own credential
+// headers). A nil hc stands for a default client.
+func (c *Client) guardRedirects(hc *http.Client) *http.Client {
+	var cp http.Client
+	if hc != nil {
+		cp = *hc
+	}
+	next := cp.CheckRedirect
+	cp.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if req.URL.Host != c.baseURL.Host {
+			req.Header.Del(headerAPIKey)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("wrenn: stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &cp
 }
 
 // BaseURL returns the base URL requests are sent to, path prefix included.

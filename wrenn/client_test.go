@@ -5,7 +5,9 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -226,5 +228,29 @@ func TestNonJSONSuccessIsADecodeError(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "not the expected JSON") {
 		t.Errorf("message = %v", err)
+	}
+}
+
+func TestRedirectsNeverCarryTheKeyToAnotherHost(t *testing.T) {
+	var leaked atomic.Value
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		leaked.Store(r.Header.Get("X-API-Key"))
+		reply(w, http.StatusOK, `[]`)
+	}))
+	defer other.Close()
+	// Another port is another host: the key must not follow.
+	otherURL := other.URL
+	_, c := setup(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, otherURL+"/v1/capsules", http.StatusTemporaryRedirect)
+	})
+	if _, err := c.Capsules.List(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	got, reached := leaked.Load().(string)
+	if !reached {
+		t.Fatal("redirect not followed")
+	}
+	if got != "" {
+		t.Errorf("redirect target received X-API-Key %q", got)
 	}
 }
