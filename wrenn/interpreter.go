@@ -1,0 +1,606 @@
+package wrenn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"git.omukk.dev/wrenn/go-sdk/jupyter"
+)
+
+// This file is the code interpreter: Python run in a Jupyter kernel that
+// lives in a capsule and is reached through the control plane's port proxy.
+//
+// The output types (Execution, Result, ExecutionError, Logs) are aliases of
+// the jupyter package's types rather than copies: they are one definition
+// with one set of methods (Text, Formats, PNGBytes, PlainTraceback, ...),
+// values reach callbacks and callers without conversion, and the jupyter
+// package is part of this module and versioned with it. Users need not
+// import it.
+
+// Defaults of the code interpreter.
+const (
+	// CodeInterpreterTemplate is the template [Client.CreateCodeInterpreter]
+	// boots when none is given: it starts Jupyter Server on [JupyterPort]
+	// with an empty token.
+	CodeInterpreterTemplate = "code-runner-beta"
+	// JupyterPort is the capsule port Jupyter Server listens on.
+	JupyterPort = 8888
+	// DefaultRunCodeTimeout bounds a RunCode call when
+	// RunCodeOptions.Timeout is zero.
+	DefaultRunCodeTimeout = jupyter.DefaultExecuteTimeout
+	// DefaultJupyterTimeout bounds the wait for Jupyter Server to accept the
+	// interpreter's first kernel when no other limit is given.
+	DefaultJupyterTimeout = jupyter.DefaultJupyterTimeout
+)
+
+// LanguagePython is the only language [CodeInterpreter.RunCode] accepts
+// (the empty string means the same).
+const LanguagePython = jupyter.LanguagePython
+
+// Execution is everything one RunCode call collected from the kernel: rich
+// results, stdout and stderr chunks, the exception the code raised, and the
+// execution count. Its Text method returns the text of the cell's value.
+type Execution = jupyter.Execution
+
+// Result is one rich output (a MIME bundle): text, HTML, PNG, SVG, JSON,
+// ... Formats lists the representations present; PNGBytes decodes a figure.
+type Result = jupyter.Result
+
+// ExecutionError is an exception raised by the code (name, value,
+// traceback). RunCode reports it in Execution.Error, not as its error.
+type ExecutionError = jupyter.ExecutionError
+
+// Logs holds stdout and stderr chunks as the kernel sent them.
+type Logs = jupyter.Logs
+
+// ErrIncompleteExecution is matched by every error that RunCode returns
+// together with a partial [Execution]: the code was stopped or the
+// connection to the kernel was lost before the kernel reported the cell
+// finished, so the Execution lacks whatever came after.
+var ErrIncompleteExecution = jupyter.ErrIncomplete
+
+// ErrKernelDied is matched by the error RunCode returns when the kernel died
+// or restarted while the code ran; the kernel's variables are lost.
+var ErrKernelDied = jupyter.ErrKernelDied
+
+// CodeInterpreterOptions tune how a [CodeInterpreter] reaches Jupyter.
+// The zero value is ready to use.
+type CodeInterpreterOptions struct {
+	// JupyterTimeout bounds the wait for Jupyter Server to start the
+	// interpreter's kernel on the first RunCode (the server may still be
+	// booting). Zero means [DefaultJupyterTimeout]; a RunCode call can
+	// override it.
+	JupyterTimeout time.Duration
+	// KeepAliveInterval is the period of the pings (POST
+	// /v1/capsules/{id}/ping) sent while RunCode runs: traffic through the
+	// port proxy does not count as activity, so without them a capsule
+	// with an inactivity timeout could be paused in the middle of a cell.
+	// Zero derives it from the capsule's timeout (a third of it, between
+	// 200 ms and 30 s; no pings when the capsule has no timeout); a
+	// negative value turns pings off.
+	KeepAliveInterval time.Duration
+	// HTTPClient sends the requests to Jupyter through the port proxy.
+	// Nil means a client of this package with its own transport, never
+	// the API client's: the proxy does no authentication and passes every
+	// header on to the capsule, so the API key must not travel there. Do
+	// not give a client whose transport adds credentials. When its
+	// Transport is an *http.Transport, the kernel WebSocket uses the same
+	// dialer and TLS settings.
+	HTTPClient *http.Client
+	// KernelID makes the interpreter use this existing kernel instead of
+	// starting its own, for example the [CodeInterpreter.KernelID] of an
+	// earlier handle on the same capsule. Only pass a kernel you started:
+	// RunCode interrupts it on timeout, and its state is shared.
+	KernelID string
+}
+
+// CreateCodeInterpreterParams are the settings of a new code-interpreter
+// capsule.
+type CreateCodeInterpreterParams struct {
+	// Template to boot; empty means [CodeInterpreterTemplate]. A snapshot
+	// of a code-interpreter capsule works too.
+	Template string
+	VCPUs    int
+	MemoryMB int
+	// Timeout pauses the capsule after this long without activity; 0
+	// never pauses it. RunCode keeps the capsule alive while code runs,
+	// but not between calls.
+	Timeout time.Duration
+	// Options tune how the interpreter reaches Jupyter.
+	Options CodeInterpreterOptions
+}
+
+// CodeInterpreter is a capsule running Jupyter Server, with a Python
+// kernel of its own. It embeds the [*Capsule] handle, so commands, files,
+// Destroy and the rest work as on any capsule.
+//
+// The kernel is started on the first RunCode call (POST /api/kernels), never
+// adopted from the server's list: another client's kernel would share its
+// variables and be interrupted by this handle's timeouts. Variables persist
+// from one RunCode to the next. RunCode calls on one CodeInterpreter run one
+// at a time, in the order they acquire the handle. A CodeInterpreter is safe
+// for concurrent use.
+type CodeInterpreter struct {
+	*Capsule
+
+	jupyterBase    string // http(s) root of Jupyter through the proxy
+	jupyterHost    string // Host header when the proxy is dialled by address
+	httpClient     *http.Client
+	dialer         *websocket.Dialer
+	jupyterTimeout time.Duration
+	keepAlive      time.Duration // 0: no pings
+	jc             *jupyter.Client
+
+	run      chan struct{} // one-slot lock: RunCode and ShutdownKernel
+	mu       sync.Mutex    // guards kernelID
+	kernelID string
+}
+
+// RunCodeOptions tune one [CodeInterpreter.RunCode] call.
+type RunCodeOptions struct {
+	// Language of the code; only "python" (or "", meaning python) is
+	// accepted. Anything else is refused with a [*ValidationError] before
+	// anything is sent, never silently run as Python.
+	Language string
+	// Timeout bounds the execution of the code, from connecting to the
+	// kernel to its last output. Zero means [DefaultRunCodeTimeout] (30 s);
+	// negative is refused. When it runs out the kernel is interrupted and
+	// RunCode returns the partial Execution with a [*CodeTimeoutError].
+	Timeout time.Duration
+	// JupyterTimeout bounds the wait for Jupyter to start this handle's
+	// kernel when it has none yet; zero means the interpreter's
+	// CodeInterpreterOptions.JupyterTimeout. Negative is refused.
+	JupyterTimeout time.Duration
+	// OnStdout and OnStderr receive each output chunk as it arrives.
+	OnStdout func(chunk string)
+	OnStderr func(chunk string)
+	// OnResult receives each rich result (display_data or the cell's
+	// value) as it arrives.
+	OnResult func(Result)
+	// OnError receives the exception the code raised, if any.
+	OnError func(*ExecutionError)
+}
+
+// CodeTimeoutError reports code stopped because RunCodeOptions.Timeout ran
+// out or the caller's context ended before the kernel finished it. RunCode
+// returns it together with the partial [Execution]: the output received
+// before the stop, and usually the KeyboardInterrupt the interrupt caused.
+// It matches ErrTimeout and [ErrIncompleteExecution], and through Err the
+// context's error (context.Canceled or context.DeadlineExceeded) when the
+// context ended.
+type CodeTimeoutError struct {
+	// Timeout is RunCodeOptions.Timeout, or the time the code ran when the
+	// context ended first.
+	Timeout time.Duration
+	// Interrupted reports that the kernel was interrupted (POST
+	// /api/kernels/{id}/interrupt succeeded); InterruptErr says why not.
+	Interrupted  bool
+	InterruptErr error
+	// KernelIdle reports that the kernel confirmed, after the interrupt,
+	// that the code stopped: the next RunCode finds it free.
+	KernelIdle bool
+	// Err is the underlying error (a *jupyter.IncompleteError).
+	Err error
+}
+
+// Error reports the limit and what happened to the code.
+func (e *CodeTimeoutError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "wrenn: code stopped after %s", e.Timeout)
+	var ie *jupyter.IncompleteError
+	if errors.As(e.Err, &ie) && ie.Cause != nil && !errors.Is(ie.Cause, jupyter.ErrTimeout) {
+		fmt.Fprintf(&b, " (%v)", ie.Cause)
+	}
+	switch {
+	case e.KernelIdle:
+		b.WriteString("; kernel interrupted and idle")
+	case e.Interrupted:
+		b.WriteString("; kernel interrupted, not yet idle")
+	case e.InterruptErr != nil:
+		fmt.Fprintf(&b, "; interrupting the kernel failed, code may still run: %v", e.InterruptErr)
+	}
+	return b.String()
+}
+
+// Is matches ErrTimeout.
+func (e *CodeTimeoutError) Is(target error) bool { return target == ErrTimeout }
+
+// Unwrap returns the underlying error.
+func (e *CodeTimeoutError) Unwrap() error { return e.Err }
+
+// ProxyError is a non-2xx HTTP answer on the way to Jupyter: from the
+// control plane's port proxy (plain text, for example 409 "sandbox is not
+// running (status: paused)" or 502 when nothing listens on the port) or from
+// Jupyter Server itself (for example 404 for an unknown kernel). It matches
+// ErrBadRequest (400), ErrNotFound (404), ErrInvalidState (409: the capsule
+// is paused; Resume it), ErrUnavailable (502, 503) and ErrTimeout (504).
+// Unwrap gives the *jupyter.StatusError.
+type ProxyError struct {
+	// StatusCode is the HTTP status.
+	StatusCode int
+	// Message is the trimmed response body.
+	Message string
+	// Method and Path identify the request (a WebSocket handshake is a GET
+	// of .../channels).
+	Method, Path string
+	// Err is the underlying *jupyter.StatusError.
+	Err error
+}
+
+// Error reports the request, the status and the message.
+func (e *ProxyError) Error() string {
+	msg := fmt.Sprintf("wrenn: port proxy: %s %s: %d %s", e.Method, e.Path, e.StatusCode, http.StatusText(e.StatusCode))
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	return msg
+}
+
+// Is matches the sentinels that fit the status.
+func (e *ProxyError) Is(target error) bool {
+	switch target {
+	case ErrBadRequest:
+		return e.StatusCode == http.StatusBadRequest
+	case ErrNotFound:
+		return e.StatusCode == http.StatusNotFound
+	case ErrInvalidState:
+		return e.StatusCode == http.StatusConflict
+	case ErrUnavailable:
+		return e.StatusCode == http.StatusBadGateway || e.StatusCode == http.StatusServiceUnavailable
+	case ErrTimeout:
+		return e.StatusCode == http.StatusGatewayTimeout
+	}
+	return false
+}
+
+// Unwrap returns the underlying error.
+func (e *ProxyError) Unwrap() error { return e.Err }
+
+// CreateCodeInterpreter creates a capsule from p.Template (default
+// [CodeInterpreterTemplate]) like [Client.CreateCapsule] and returns it as a
+// [*CodeInterpreter]. Nothing is sent to Jupyter until the first RunCode.
+// Destroy it when done.
+func (c *Client) CreateCodeInterpreter(ctx context.Context, p CreateCodeInterpreterParams) (*CodeInterpreter, error) {
+	if err := checkInterpreterOptions(p.Options); err != nil {
+		return nil, err
+	}
+	tmpl := p.Template
+	if tmpl == "" {
+		tmpl = CodeInterpreterTemplate
+	}
+	cp, err := c.CreateCapsule(ctx, CreateCapsuleParams{Template: tmpl, VCPUs: p.VCPUs, MemoryMB: p.MemoryMB, Timeout: p.Timeout})
+	if err != nil {
+		return nil, err
+	}
+	return NewCodeInterpreter(cp, p.Options)
+}
+
+// ConnectCodeInterpreter returns an existing code-interpreter capsule as a
+// [*CodeInterpreter], like [Client.ConnectCapsule] (a paused capsule is
+// resumed). The handle starts a kernel of its own on its first RunCode, so
+// variables defined through another handle are not visible; to continue in
+// a known kernel use [Client.ConnectCapsule] and [NewCodeInterpreter] with
+// CodeInterpreterOptions.KernelID.
+func (c *Client) ConnectCodeInterpreter(ctx context.Context, id string) (*CodeInterpreter, error) {
+	cp, err := c.ConnectCapsule(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return NewCodeInterpreter(cp, CodeInterpreterOptions{})
+}
+
+// NewCodeInterpreter returns a code interpreter on an existing capsule
+// handle whose template runs Jupyter Server on [JupyterPort]. It sends
+// nothing.
+//
+// Jupyter is reached through the port proxy. When the base URL's host is
+// "localhost" or an IP address (a local server), connections go to that
+// host and port with the Host header "8888-{id}.{host:port}"; otherwise to
+// https://8888-{id}.{host} (http for an http base URL). The API key is
+// never sent there.
+func NewCodeInterpreter(cp *Capsule, opts CodeInterpreterOptions) (*CodeInterpreter, error) {
+	if cp == nil {
+		return nil, &ValidationError{Field: "capsule", Value: "<nil>", Reason: "no capsule handle"}
+	}
+	if err := ValidateCapsuleID(cp.ID()); err != nil {
+		return nil, err
+	}
+	if err := checkInterpreterOptions(opts); err != nil {
+		return nil, err
+	}
+	ci := &CodeInterpreter{
+		Capsule:        cp,
+		httpClient:     opts.HTTPClient,
+		jupyterTimeout: opts.JupyterTimeout,
+		keepAlive:      keepAliveInterval(opts.KeepAliveInterval, cp.Info().Timeout),
+		run:            make(chan struct{}, 1),
+		kernelID:       opts.KernelID,
+	}
+	ci.jupyterBase, ci.jupyterHost = proxyTarget(cp.client.baseURL, cp.ID(), JupyterPort)
+	if ci.httpClient == nil {
+		ci.httpClient = defaultProxyClient()
+	}
+	ci.dialer = proxyDialer(ci.httpClient)
+	if ci.jupyterTimeout == 0 {
+		ci.jupyterTimeout = DefaultJupyterTimeout
+	}
+	jc, err := ci.newJupyter(ci.jupyterTimeout)
+	if err != nil {
+		return nil, err
+	}
+	ci.jc = jc
+	return ci, nil
+}
+
+func checkInterpreterOptions(o CodeInterpreterOptions) error {
+	if o.JupyterTimeout < 0 {
+		return &ValidationError{Field: "JupyterTimeout", Value: o.JupyterTimeout.String(), Reason: "negative"}
+	}
+	return nil
+}
+
+// keepAliveInterval resolves CodeInterpreterOptions.KeepAliveInterval for
+// a capsule with the given inactivity timeout; 0 means no pings.
+func keepAliveInterval(opt, capsuleTimeout time.Duration) time.Duration {
+	switch {
+	case opt < 0:
+		return 0
+	case opt > 0:
+		return opt
+	case capsuleTimeout <= 0:
+		return 0
+	}
+	return min(max(capsuleTimeout/3, 200*time.Millisecond), 30*time.Second)
+}
+
+// proxyTarget returns the http(s) root through which port of capsule id is
+// reached, and the Host header to send when that root is the API's own
+// address (a "localhost" or IP host, which cannot carry the port-id label).
+func proxyTarget(base *url.URL, id string, port int) (root, host string) {
+	label := strconv.Itoa(port) + "-" + id + "."
+	h := base.Hostname()
+	if strings.EqualFold(h, "localhost") || net.ParseIP(h) != nil {
+		return base.Scheme + "://" + base.Host, label + base.Host
+	}
+	return base.Scheme + "://" + label + base.Host, ""
+}
+
+var defaultProxyClient = sync.OnceValue(func() *http.Client {
+	var t *http.Transport
+	if dt, ok := http.DefaultTransport.(*http.Transport); ok {
+		t = dt.Clone()
+	} else {
+		t = &http.Transport{}
+	}
+	return &http.Client{Transport: t}
+})
+
+// proxyDialer opens kernel WebSockets the way hc opens connections, when
+// that can be told; nil leaves the jupyter package's default dialer.
+func proxyDialer(hc *http.Client) *websocket.Dialer {
+	t, ok := hc.Transport.(*http.Transport)
+	if !ok {
+		return nil
+	}
+	d := &websocket.Dialer{
+		NetDialContext:   t.DialContext,
+		HandshakeTimeout: 30 * time.Second,
+	}
+	if t.TLSClientConfig != nil {
+		d.TLSClientConfig = t.TLSClientConfig.Clone()
+	}
+	return d
+}
+
+func (ci *CodeInterpreter) newJupyter(jupyterTimeout time.Duration) (*jupyter.Client, error) {
+	jc, err := jupyter.New(jupyter.Config{
+		BaseURL:        ci.jupyterBase,
+		HTTPClient:     ci.httpClient,
+		Host:           ci.jupyterHost,
+		Dialer:         ci.dialer,
+		JupyterTimeout: jupyterTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("wrenn: code interpreter for capsule %s: %w", ci.ID(), err)
+	}
+	return jc, nil
+}
+
+// KernelID returns the id of the interpreter's kernel, or "" before the
+// first RunCode started it. It sends nothing.
+func (ci *CodeInterpreter) KernelID() string {
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	return ci.kernelID
+}
+
+func (ci *CodeInterpreter) setKernelID(id string) {
+	ci.mu.Lock()
+	ci.kernelID = id
+	ci.mu.Unlock()
+}
+
+// lock takes the run slot, or gives up when ctx ends.
+func (ci *CodeInterpreter) lock(ctx context.Context) error {
+	select {
+	case ci.run <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wrenn: waiting for the code interpreter of capsule %s: %w", ci.ID(), ctx.Err())
+	}
+}
+
+func (ci *CodeInterpreter) unlock() { <-ci.run }
+
+// RunCode runs Python code in the interpreter's kernel and returns what it
+// produced. On the first call it starts the kernel (POST /api/kernels
+// through the port proxy, retried while Jupyter is still starting, for up to
+// the Jupyter timeout). Each call then opens the kernel's channels WebSocket
+// and sends one execute_request. Variables persist between calls. Calls on
+// one CodeInterpreter run one at a time.
+//
+// While the call runs, the capsule is pinged (see
+// CodeInterpreterOptions.KeepAliveInterval), because proxy traffic does not
+// reset its inactivity timer.
+//
+// An exception raised by the code is not an error of RunCode: it is in
+// Execution.Error. When opts.Timeout runs out or ctx ends first, the kernel
+// is interrupted and RunCode returns the partial Execution together with a
+// [*CodeTimeoutError]; when the connection breaks or the kernel dies it
+// returns the partial Execution with an error matching
+// [ErrIncompleteExecution]. A partial Execution always comes with an error.
+// HTTP refusals on the way ([*ProxyError], for example ErrInvalidState for
+// a paused capsule) come with a nil Execution: nothing ran.
+func (ci *CodeInterpreter) RunCode(ctx context.Context, code string, opts RunCodeOptions) (*Execution, error) {
+	if err := jupyter.ValidateLanguage(opts.Language); err != nil {
+		return nil, &ValidationError{Field: "language", Value: opts.Language, Reason: `only "python" is supported`}
+	}
+	if opts.Timeout < 0 {
+		return nil, &ValidationError{Field: "Timeout", Value: opts.Timeout.String(), Reason: "negative"}
+	}
+	if opts.JupyterTimeout < 0 {
+		return nil, &ValidationError{Field: "JupyterTimeout", Value: opts.JupyterTimeout.String(), Reason: "negative"}
+	}
+	timeout := opts.Timeout
+	if timeout == 0 {
+		timeout = DefaultRunCodeTimeout
+	}
+	if err := ci.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer ci.unlock()
+
+	stopKeepAlive := ci.startKeepAlive(ctx)
+	exec, err := ci.runLocked(ctx, code, timeout, opts)
+	if kaErr := stopKeepAlive(); kaErr != nil && err != nil {
+		err = fmt.Errorf("%w (keep-alive: %w)", err, kaErr)
+	}
+	return exec, err
+}
+
+func (ci *CodeInterpreter) runLocked(ctx context.Context, code string, timeout time.Duration, opts RunCodeOptions) (*Execution, error) {
+	kernelID, err := ci.ensureKernel(ctx, opts.JupyterTimeout)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	exec, err := ci.jc.Execute(ctx, kernelID, code, jupyter.ExecuteOptions{
+		Timeout:  timeout,
+		OnStdout: opts.OnStdout,
+		OnStderr: opts.OnStderr,
+		OnResult: opts.OnResult,
+		OnError:  opts.OnError,
+	})
+	if err == nil {
+		return exec, nil
+	}
+	var ie *jupyter.IncompleteError
+	if errors.As(err, &ie) {
+		if !errors.Is(ie, jupyter.ErrTimeout) && !errors.Is(ie, context.Canceled) && !errors.Is(ie, context.DeadlineExceeded) {
+			return exec, fmt.Errorf("wrenn: code in capsule %s: %w", ci.ID(), err)
+		}
+		te := &CodeTimeoutError{
+			Timeout:      timeout,
+			Interrupted:  ie.InterruptErr == nil,
+			InterruptErr: ie.InterruptErr,
+			KernelIdle:   ie.KernelIdle,
+			Err:          err,
+		}
+		if !errors.Is(ie, jupyter.ErrTimeout) {
+			te.Timeout = time.Since(start).Round(time.Millisecond)
+		}
+		return exec, te
+	}
+	var se *jupyter.StatusError
+	if errors.As(err, &se) && se.StatusCode == http.StatusNotFound && strings.HasSuffix(se.Path, "/channels") {
+		// The kernel is gone (shut down by someone else, or Jupyter
+		// restarted): the next call starts a new one.
+		ci.setKernelID("")
+	}
+	return exec, ci.wrap(err)
+}
+
+// ensureKernel returns the interpreter's kernel, starting it when there is
+// none yet. The caller holds the run slot.
+func (ci *CodeInterpreter) ensureKernel(ctx context.Context, jupyterTimeout time.Duration) (string, error) {
+	if id := ci.KernelID(); id != "" {
+		return id, nil
+	}
+	if jupyterTimeout == 0 {
+		jupyterTimeout = ci.jupyterTimeout
+	}
+	// A fresh jupyter.Client each time: it starts a new kernel instead of
+	// answering with one it remembers, which may be gone.
+	jc, err := ci.newJupyter(jupyterTimeout)
+	if err != nil {
+		return "", err
+	}
+	id, err := jc.EnsureKernel(ctx)
+	if err != nil {
+		if errors.Is(err, jupyter.ErrTimeout) {
+			return "", fmt.Errorf("wrenn: Jupyter in capsule %s did not start a kernel within %s: %w: %w", ci.ID(), jupyterTimeout, ErrTimeout, err)
+		}
+		return "", ci.wrap(err)
+	}
+	ci.setKernelID(id)
+	ci.client.logger.DebugContext(ctx, "wrenn code interpreter kernel started", "capsule", ci.ID(), "kernel", id)
+	return id, nil
+}
+
+// wrap turns an error of the jupyter package into one of this package.
+func (ci *CodeInterpreter) wrap(err error) error {
+	var se *jupyter.StatusError
+	if errors.As(err, &se) {
+		return &ProxyError{StatusCode: se.StatusCode, Message: ci.client.redact(se.Body), Method: se.Method, Path: se.Path, Err: err}
+	}
+	return fmt.Errorf("wrenn: code interpreter of capsule %s: %w", ci.ID(), err)
+}
+
+// startKeepAlive pings the capsule until the returned function is called;
+// that function waits for the pinging goroutine to end and returns why it
+// gave up early, if it did.
+func (ci *CodeInterpreter) startKeepAlive(ctx context.Context) func() error {
+	if ci.keepAlive <= 0 {
+		return func() error { return nil }
+	}
+	kctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- ci.KeepAlive(kctx, ci.keepAlive) }()
+	return func() error {
+		cancel()
+		return <-done
+	}
+}
+
+// ShutdownKernel shuts the interpreter's kernel down (DELETE
+// /api/kernels/{id} through the port proxy), freeing its memory; its
+// variables are lost and the next RunCode starts a new kernel. It waits for
+// a running RunCode to finish. Without a kernel it sends nothing.
+func (ci *CodeInterpreter) ShutdownKernel(ctx context.Context) error {
+	if err := ci.lock(ctx); err != nil {
+		return err
+	}
+	defer ci.unlock()
+	id := ci.KernelID()
+	if id == "" {
+		return nil
+	}
+	if err := ci.jc.DeleteKernel(ctx, id); err != nil {
+		var se *jupyter.StatusError
+		if !errors.As(err, &se) || se.StatusCode != http.StatusNotFound {
+			return ci.wrap(err)
+		}
+	}
+	ci.setKernelID("")
+	return nil
+}
