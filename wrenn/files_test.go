@@ -284,10 +284,10 @@ func TestWriteAndReadRoundTrip(t *testing.T) {
 	}
 }
 
-// patternReader yields n deterministic bytes without holding them.
-type patternReader struct{ left, pos int64 }
+// countPattern yields n deterministic bytes without holding them.
+type countPattern struct{ left, pos int64 }
 
-func (p *patternReader) Read(b []byte) (int, error) {
+func (p *countPattern) Read(b []byte) (int, error) {
 	if p.left == 0 {
 		return 0, io.EOF
 	}
@@ -328,14 +328,14 @@ func TestUploadStreamsInConstantMemory(t *testing.T) {
 			}
 		}
 	}()
-	n, err := files.Upload(testCtx(t), "/tmp/big.bin", &patternReader{left: size}, UploadOptions{Progress: func(sent int64) { last.Store(sent) }})
+	n, err := files.Upload(testCtx(t), "/tmp/big.bin", &countPattern{left: size}, UploadOptions{Progress: func(sent int64) { last.Store(sent) }})
 	close(stop)
 	<-sampled
 	if err != nil || n != size {
 		t.Fatalf("Upload = %d, %v", n, err)
 	}
 	h := sha256.New()
-	_, _ = io.Copy(h, &patternReader{left: size})
+	_, _ = io.Copy(h, &countPattern{left: size})
 	want := fmt.Sprintf("sha256:%x:%d", h.Sum(nil), size)
 	fsys.mu.Lock()
 	got := string(fsys.files["/tmp/big.bin"])
