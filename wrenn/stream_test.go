@@ -596,8 +596,11 @@ func TestStreamRefusesBadInputBeforeDialing(t *testing.T) {
 	ss := newStreamServer(t, func(p *peer, r *http.Request) { t.Error("dialed") }, nil)
 	bad := handle(ss.client, "cl-nope")
 	for name, call := range map[string]func() error{
-		"empty command":   func() error { _, err := ss.cp.Commands.Stream(testCtx(t), "", StreamOptions{}); return err },
-		"bad env name":    func() error { _, err := ss.cp.Commands.Stream(testCtx(t), "x", StreamOptions{Envs: map[string]string{"A-B": "1"}}); return err },
+		"empty command": func() error { _, err := ss.cp.Commands.Stream(testCtx(t), "", StreamOptions{}); return err },
+		"bad env name": func() error {
+			_, err := ss.cp.Commands.Stream(testCtx(t), "x", StreamOptions{Envs: map[string]string{"A-B": "1"}})
+			return err
+		},
 		"bad capsule id":  func() error { _, err := bad.Commands.Stream(testCtx(t), "x", StreamOptions{}); return err },
 		"pid 0":           func() error { _, err := ss.cp.Commands.Connect(testCtx(t), 0, ConnectOptions{}); return err },
 		"numeric tag":     func() error { _, err := ss.cp.Commands.ConnectTag(testCtx(t), "123", ConnectOptions{}); return err },
