@@ -1,0 +1,816 @@
+package sandbox
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/creack/pty"
+)
+
+// Errors returned by capsule operations.
+var (
+	// ErrDestroyed is returned for operations on a destroyed capsule.
+	ErrDestroyed = errors.New("sandbox: capsule destroyed")
+	// ErrPaused is returned when starting a process in a paused capsule.
+	ErrPaused = errors.New("sandbox: capsule is paused")
+	// ErrNoProcess is returned by Kill when no process matches the selector.
+	ErrNoProcess = errors.New("sandbox: process not found")
+	// ErrBadCwd is returned by Start when the working directory does not
+	// exist inside the capsule.
+	ErrBadCwd = errors.New("sandbox: working directory does not exist")
+)
+
+// startTimeout bounds how long the init process and each new process may
+// take to report that they are ready.
+const startTimeout = 10 * time.Second
+
+// CapsuleConfig describes a capsule to start.
+type CapsuleConfig struct {
+	// ID names the capsule and its data directory; it must be a safe
+	// single path element.
+	ID string
+	// Env is added to every process's environment (after PATH, HOME, USER
+	// and LOGNAME, before the process's own Env).
+	Env map[string]string
+	// RestoreFrom, when set, is a snapshot directory (see
+	// [Capsule.Snapshot]) whose writable directories become the
+	// capsule's initial state.
+	RestoreFrom string
+}
+
+// Capsule is one running sandbox. Its methods are safe for concurrent use.
+type Capsule struct {
+	id      string
+	rt      *Runtime
+	dir     string // data directory: dir/<privateDir>
+	env     []string
+	initPID int
+	bwrap   *exec.Cmd
+	root    *os.Root // /proc/<init>/root: the capsule's view of the filesystem
+	cgroup  string   // "" without cgroup v2
+	cgfd    *os.File
+	bwDone  chan struct{}
+
+	mu      sync.Mutex
+	procs   map[uint32]*Process
+	paused  bool
+	dead    bool
+	waiters sync.WaitGroup // one per started process
+	metrics *metricsRing
+	cpuLast cpuMark
+	ids     idNames
+}
+
+// StartCapsule creates the capsule's data directories (copied from
+// cfg.RestoreFrom when set), starts its init process under bwrap and waits
+// until it runs.
+func (r *Runtime) StartCapsule(ctx context.Context, cfg CapsuleConfig) (_ *Capsule, err error) {
+	if cfg.ID == "" || strings.ContainsAny(cfg.ID, "/.") {
+		return nil, fmt.Errorf("sandbox: invalid capsule id %q", cfg.ID)
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, ErrDestroyed
+	}
+	if _, dup := r.capsules[cfg.ID]; dup {
+		r.mu.Unlock()
+		return nil, fmt.Errorf("sandbox: capsule %s already exists", cfg.ID)
+	}
+	c := &Capsule{
+		id:      cfg.ID,
+		rt:      r,
+		dir:     filepath.Join(r.dataDir, "capsules", cfg.ID),
+		procs:   make(map[uint32]*Process),
+		bwDone:  make(chan struct{}),
+		metrics: newMetricsRing(),
+	}
+	r.capsules[cfg.ID] = c
+	r.mu.Unlock()
+	defer func() {
+		if err != nil {
+			_ = c.Destroy()
+		}
+	}()
+
+	c.env = []string{
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"HOME=/root", "USER=root", "LOGNAME=root",
+	}
+	for _, k := range slices.Sorted(maps.Keys(cfg.Env)) {
+		c.env = append(c.env, k+"="+cfg.Env[k])
+	}
+
+	if cfg.RestoreFrom != "" {
+		if err := copyTree(cfg.RestoreFrom, c.dir); err != nil {
+			return nil, fmt.Errorf("sandbox: restore snapshot: %w", err)
+		}
+	}
+	for _, d := range privateDirs {
+		if err := os.MkdirAll(filepath.Join(c.dir, d), 0o755); err != nil {
+			return nil, fmt.Errorf("sandbox: data dir: %w", err)
+		}
+	}
+	if err := os.Chmod(filepath.Join(c.dir, "tmp"), 0o1777); err != nil {
+		return nil, fmt.Errorf("sandbox: data dir: %w", err)
+	}
+	if err := os.Chmod(filepath.Join(c.dir, "root"), 0o700); err != nil {
+		return nil, fmt.Errorf("sandbox: data dir: %w", err)
+	}
+
+	if r.cgroup != "" {
+		c.cgroup = filepath.Join(r.cgroup, cfg.ID)
+		if err := os.Mkdir(c.cgroup, 0o755); err != nil {
+			return nil, fmt.Errorf("sandbox: cgroup: %w", err)
+		}
+		if c.cgfd, err = os.Open(c.cgroup); err != nil {
+			return nil, fmt.Errorf("sandbox: cgroup: %w", err)
+		}
+	}
+
+	args := slices.Clone(r.rootArgs)
+	for _, d := range privateDirs {
+		args = append(args, "--bind", filepath.Join(c.dir, d), "/"+d)
+	}
+	args = append(args,
+		"--unshare-user", "--unshare-pid", "--unshare-net",
+		"--uid", "0", "--gid", "0",
+		"--chdir", "/root",
+		"--die-with-parent",
+		"--info-fd", "3",
+		// The init reports on stdout once bwrap has finished setting up
+		// the mounts, then sleeps for the capsule's lifetime.
+		"--", "/bin/sh", "-c", "echo ready; exec sleep infinity",
+	)
+	info, infoW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: pipe: %w", err)
+	}
+	defer info.Close()
+	bw := exec.Command(r.bwrap, args...)
+	bw.Env = c.env
+	bw.ExtraFiles = []*os.File{infoW}
+	ready, readyW, err := os.Pipe()
+	if err != nil {
+		infoW.Close()
+		return nil, fmt.Errorf("sandbox: pipe: %w", err)
+	}
+	defer ready.Close()
+	bw.Stdout = readyW
+	var stderr strings.Builder
+	bw.Stderr = &stderr
+	bw.SysProcAttr = c.sysProcAttr()
+	if err := bw.Start(); err != nil {
+		infoW.Close()
+		readyW.Close()
+		return nil, fmt.Errorf("sandbox: start bwrap: %w", err)
+	}
+	infoW.Close()
+	readyW.Close()
+	c.bwrap = bw
+	go func() {
+		_ = bw.Wait()
+		close(c.bwDone)
+	}()
+
+	var bi struct {
+		ChildPID int `json:"child-pid"`
+	}
+	decoded := make(chan error, 1)
+	go func() {
+		err := json.NewDecoder(info).Decode(&bi)
+		if err == nil {
+			var line string
+			line, err = bufio.NewReader(ready).ReadString('\n')
+			if err == nil && line != "ready\n" {
+				err = fmt.Errorf("unexpected init output %q", line)
+			}
+		}
+		decoded <- err
+	}()
+	timer := time.NewTimer(startTimeout)
+	defer timer.Stop()
+	select {
+	case err = <-decoded:
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-timer.C:
+		err = errors.New("timed out waiting for bwrap")
+	}
+	if err != nil || bi.ChildPID <= 0 {
+		_ = bw.Process.Kill()
+		<-c.bwDone
+		return nil, fmt.Errorf("sandbox: start capsule: %v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	c.initPID = bi.ChildPID
+	if c.root, err = os.OpenRoot(fmt.Sprintf("/proc/%d/root", c.initPID)); err != nil {
+		return nil, fmt.Errorf("sandbox: open capsule root: %w", err)
+	}
+	r.log.Debug("capsule started", "id", c.id, "init_pid", c.initPID)
+	return c, nil
+}
+
+func (c *Capsule) sysProcAttr() *syscall.SysProcAttr {
+	a := &syscall.SysProcAttr{Setpgid: true}
+	if c.cgfd != nil {
+		a.UseCgroupFD = true
+		a.CgroupFD = int(c.cgfd.Fd())
+	}
+	return a
+}
+
+// ID returns the capsule's id.
+func (c *Capsule) ID() string { return c.id }
+
+// InitPID returns the host pid of the capsule's init process. Its
+// /proc/<pid>/ns/{user,mnt,pid,net} are the capsule's namespaces.
+func (c *Capsule) InitPID() int { return c.initPID }
+
+// NetNSPath returns the path of the capsule's network namespace, for setns
+// from a goroutine locked to its OS thread (port proxy).
+func (c *Capsule) NetNSPath() string { return fmt.Sprintf("/proc/%d/ns/net", c.initPID) }
+
+// DataDir returns the host directory holding the capsule's writable
+// directories (root, home, tmp, workspace).
+func (c *Capsule) DataDir() string { return c.dir }
+
+// Spec describes a process to start in a capsule.
+type Spec struct {
+	// Cmd is looked up on PATH inside the capsule and receives Args exactly
+	// (no shell is added).
+	Cmd  string
+	Args []string
+	// Env is added to the capsule's environment.
+	Env map[string]string
+	// Dir is the working directory inside the capsule; "" means /root and a
+	// relative path is resolved against /root.
+	Dir string
+	// Tag labels the process in [Capsule.Processes] ("" = untagged).
+	Tag string
+	// Capture buffers the whole output for [Process.Output] (foreground
+	// exec) in addition to publishing it to subscribers.
+	Capture bool
+}
+
+// shim is the wrapper run by /bin/sh inside the capsule: it changes to the
+// working directory, reports its pid on fd 3, then becomes the command. With
+// a PTY it also starts a new session owning the terminal.
+const shim = `cd -- "$1" 2>/dev/null || { printf 'cwd\n' >&3; exit 1; }; shift
+printf 'pid %s\n' "$$" >&3; exec 3>&-
+if [ "$1" = "--pty" ]; then shift; exec setsid -c -- "$@"; fi
+exec "$@"`
+
+func (c *Capsule) command(spec Spec, pty bool) *exec.Cmd {
+	dir := spec.Dir
+	switch {
+	case dir == "":
+		dir = "/root"
+	case dir == "~":
+		dir = "/root"
+	case strings.HasPrefix(dir, "~/"):
+		dir = "/root/" + dir[2:]
+	case !strings.HasPrefix(dir, "/"):
+		dir = "/root/" + dir
+	}
+	args := []string{
+		"-t", strconv.Itoa(c.initPID), "-U", "--preserve-credentials", "-m", "-p", "-n", "-r",
+		"--", "/bin/sh", "-c", shim, "sh", dir,
+	}
+	if pty {
+		args = append(args, "--pty")
+	}
+	args = append(args, spec.Cmd)
+	args = append(args, spec.Args...)
+	cmd := exec.Command(c.rt.nsenter, args...)
+	env := slices.Clone(c.env)
+	for _, k := range slices.Sorted(maps.Keys(spec.Env)) {
+		env = append(env, k+"="+spec.Env[k])
+	}
+	cmd.Env = env
+	cmd.SysProcAttr = c.sysProcAttr()
+	return cmd
+}
+
+// Start starts a process in the capsule and returns once it runs. Its output
+// goes to subscribers (and to the capture buffer with Spec.Capture); stdin is
+// /dev/null. It fails with [ErrBadCwd] when Spec.Dir does not exist and with
+// [ErrPaused] or [ErrDestroyed] in those states.
+func (c *Capsule) Start(spec Spec) (*Process, error) {
+	return c.start(spec, nil)
+}
+
+// StartPTY starts a process on a new pseudo-terminal of the given size and
+// returns the terminal's controller side; the caller reads the terminal
+// output from it, writes input to it, resizes it with pty.Setsize and closes
+// it when done. The process is the leader of a new session inside the
+// capsule with the terminal as its controlling terminal. Its output is not
+// published to subscribers.
+func (c *Capsule) StartPTY(spec Spec, cols, rows uint16) (*Process, *os.File, error) {
+	ptm, pts, err := c.openPTY()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer pts.Close()
+	if err := pty.Setsize(ptm, &pty.Winsize{Cols: cols, Rows: rows}); err != nil {
+		ptm.Close()
+		return nil, nil, fmt.Errorf("sandbox: pty size: %w", err)
+	}
+	p, err := c.start(spec, func(cmd *exec.Cmd) error {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, pts, pts
+		return cmd.Start()
+	})
+	if err != nil {
+		ptm.Close()
+		return nil, nil, err
+	}
+	return p, ptm, nil
+}
+
+// tiocgptpeer is the ioctl that opens a terminal's peer (Linux 4.13+).
+const tiocgptpeer = 0x5441
+
+// openPTY allocates a terminal in the capsule's own devpts instance, so that
+// the process sees it as /dev/pts/N inside the capsule.
+func (c *Capsule) openPTY() (ptm, pts *os.File, err error) {
+	ptm, err = c.root.OpenFile("dev/pts/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sandbox: open ptmx: %w", err)
+	}
+	raw, err := ptm.SyscallConn()
+	if err != nil {
+		ptm.Close()
+		return nil, nil, fmt.Errorf("sandbox: pty: %w", err)
+	}
+	var fd uintptr
+	var errno syscall.Errno
+	cerr := raw.Control(func(m uintptr) {
+		var unlock int32
+		if _, _, errno = syscall.Syscall(syscall.SYS_IOCTL, m, syscall.TIOCSPTLCK, uintptr(unsafe.Pointer(&unlock))); errno != 0 {
+			return
+		}
+		fd, _, errno = syscall.Syscall(syscall.SYS_IOCTL, m, tiocgptpeer, uintptr(syscall.O_RDWR|syscall.O_NOCTTY|syscall.O_CLOEXEC))
+	})
+	if cerr != nil || errno != 0 {
+		ptm.Close()
+		return nil, nil, fmt.Errorf("sandbox: pty: %w", errors.Join(cerr, errno))
+	}
+	return ptm, os.NewFile(fd, "pts"), nil
+}
+
+func (c *Capsule) start(spec Spec, ptyStart func(*exec.Cmd) error) (*Process, error) {
+	if spec.Cmd == "" {
+		return nil, errors.New("sandbox: empty command")
+	}
+	c.mu.Lock()
+	switch {
+	case c.dead:
+		c.mu.Unlock()
+		return nil, ErrDestroyed
+	case c.paused:
+		c.mu.Unlock()
+		return nil, ErrPaused
+	}
+	c.waiters.Add(1)
+	c.mu.Unlock()
+	started := false
+	defer func() {
+		if !started {
+			c.waiters.Done()
+		}
+	}()
+
+	cmd := c.command(spec, ptyStart != nil)
+	report, reportW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: pipe: %w", err)
+	}
+	defer report.Close()
+	cmd.ExtraFiles = []*os.File{reportW}
+
+	p := newProcess()
+	p.Tag, p.Cmd, p.Args, p.PTY = spec.Tag, spec.Cmd, slices.Clone(spec.Args), ptyStart != nil
+	if spec.Capture {
+		p.capture = new([2]bytes.Buffer)
+	}
+	var pipes [2]*os.File // read ends
+	var pumps sync.WaitGroup
+	if ptyStart == nil {
+		var w [2]*os.File
+		for i := range pipes {
+			if pipes[i], w[i], err = os.Pipe(); err != nil {
+				reportW.Close()
+				return nil, fmt.Errorf("sandbox: pipe: %w", err)
+			}
+		}
+		cmd.Stdout, cmd.Stderr = w[0], w[1]
+		err = cmd.Start()
+		w[0].Close()
+		w[1].Close()
+	} else {
+		err = ptyStart(cmd)
+	}
+	reportW.Close()
+	if err != nil {
+		for _, r := range pipes {
+			if r != nil {
+				r.Close()
+			}
+		}
+		return nil, fmt.Errorf("sandbox: start process: %w", err)
+	}
+	exited := make(chan struct{})
+	var state *os.ProcessState
+	go func() {
+		state, _ = cmd.Process.Wait()
+		close(exited)
+	}()
+
+	// Read the shim's report: "pid N" once it runs, "cwd" on a bad directory.
+	line := make(chan string, 1)
+	go func() {
+		s, _ := bufio.NewReader(report).ReadString('\n')
+		line <- strings.TrimSpace(s)
+	}()
+	var msg string
+	select {
+	case msg = <-line:
+	case <-time.After(startTimeout):
+		report.Close()
+		msg = <-line
+	}
+	pid, perr := strconv.ParseUint(strings.TrimPrefix(msg, "pid "), 10, 32)
+	if !strings.HasPrefix(msg, "pid ") || perr != nil {
+		_ = cmd.Process.Kill()
+		<-exited
+		for _, r := range pipes {
+			if r != nil {
+				r.Close()
+			}
+		}
+		if msg == "cwd" {
+			return nil, fmt.Errorf("%w: %s", ErrBadCwd, spec.Dir)
+		}
+		return nil, fmt.Errorf("sandbox: process did not start in capsule %s (%q)", c.id, msg)
+	}
+	p.PID = uint32(pid)
+	p.HostPID = childOf(cmd.Process.Pid)
+	p.wrapperPID = cmd.Process.Pid
+
+	if ptyStart == nil {
+		pumps.Add(2)
+		go p.pump(Stdout, pipes[0], &pumps)
+		go p.pump(Stderr, pipes[1], &pumps)
+	}
+	c.mu.Lock()
+	c.procs[p.PID] = p
+	c.mu.Unlock()
+	started = true
+	go func() {
+		defer c.waiters.Done()
+		<-exited
+		// A background child may keep the pipes open: read what is
+		// there, then stop.
+		for _, r := range pipes {
+			if r != nil {
+				_ = r.SetReadDeadline(time.Now().Add(drainGrace))
+			}
+		}
+		pumps.Wait()
+		p.exitCode = exitCode(state)
+		c.mu.Lock()
+		if c.procs[p.PID] == p {
+			delete(c.procs, p.PID)
+		}
+		c.mu.Unlock()
+		p.endOutput()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// childOf returns the single child of pid (nsenter forks once to enter the
+// PID namespace), or 0.
+func childOf(pid int) int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[0])
+	return n
+}
+
+func exitCode(st *os.ProcessState) int {
+	if st == nil {
+		return -1
+	}
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return -1
+	}
+	return st.ExitCode()
+}
+
+// Processes returns the processes started through this capsule that are
+// still running, ordered by pid.
+func (c *Capsule) Processes() []*Process {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	list := slices.Collect(maps.Values(c.procs))
+	slices.SortFunc(list, func(a, b *Process) int { return int(a.PID) - int(b.PID) })
+	return list
+}
+
+// Lookup finds a running process by selector: a base-10 uint32 is a pid,
+// anything else a tag (the first match by pid when several share it).
+func (c *Capsule) Lookup(selector string) (*Process, bool) {
+	if pid, err := strconv.ParseUint(selector, 10, 32); err == nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		p, ok := c.procs[uint32(pid)]
+		return p, ok
+	}
+	for _, p := range c.Processes() {
+		if p.Tag == selector {
+			return p, true
+		}
+	}
+	return nil, false
+}
+
+// Kill sends sig to the process chosen by selector (see Lookup). It returns
+// [ErrNoProcess] when nothing matches.
+func (c *Capsule) Kill(selector string, sig syscall.Signal) error {
+	p, ok := c.Lookup(selector)
+	if !ok {
+		return ErrNoProcess
+	}
+	if err := p.Signal(sig); err != nil {
+		if errors.Is(err, os.ErrProcessDone) || errors.Is(err, syscall.ESRCH) {
+			return ErrNoProcess
+		}
+		return fmt.Errorf("sandbox: kill: %w", err)
+	}
+	return nil
+}
+
+// Pause freezes every process of the capsule. Pausing a paused capsule is a
+// no-op.
+func (c *Capsule) Pause() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead {
+		return ErrDestroyed
+	}
+	if c.paused {
+		return nil
+	}
+	if err := c.freeze(true); err != nil {
+		_ = c.freeze(false)
+		return err
+	}
+	c.paused = true
+	return nil
+}
+
+// Resume thaws a paused capsule. Resuming a running capsule is a no-op.
+func (c *Capsule) Resume() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead {
+		return ErrDestroyed
+	}
+	if !c.paused {
+		return nil
+	}
+	if err := c.freeze(false); err != nil {
+		return err
+	}
+	c.paused = false
+	c.metrics.reset()
+	c.cpuLast = cpuMark{}
+	return nil
+}
+
+// Paused reports whether the capsule is frozen.
+func (c *Capsule) Paused() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.paused
+}
+
+func (c *Capsule) freeze(on bool) error {
+	if c.cgroup != "" {
+		v := "0"
+		if on {
+			v = "1"
+		}
+		if err := os.WriteFile(filepath.Join(c.cgroup, "cgroup.freeze"), []byte(v), 0); err != nil {
+			return fmt.Errorf("sandbox: freeze: %w", err)
+		}
+		if !on {
+			return nil
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			ev, err := os.ReadFile(filepath.Join(c.cgroup, "cgroup.events"))
+			if err != nil {
+				return fmt.Errorf("sandbox: freeze: %w", err)
+			}
+			if strings.Contains(string(ev), "frozen 1") {
+				return nil
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		return errors.New("sandbox: freeze: capsule did not freeze in time")
+	}
+	if on {
+		// Repeat until no new process shows up: a process may fork while
+		// the others are being stopped.
+		seen := map[int]bool{}
+		for range 10 {
+			fresh := false
+			for _, pid := range c.members() {
+				if !seen[pid] {
+					seen[pid] = true
+					fresh = true
+					_ = syscall.Kill(pid, syscall.SIGSTOP)
+				}
+			}
+			if !fresh {
+				break
+			}
+		}
+		return nil
+	}
+	// nsenter (outside the namespace) stops itself when it sees its child
+	// stopped, possibly after being continued: keep continuing every
+	// stopped process until a few passes find none.
+	quiet := 0
+	for i := 0; i < 500 && quiet < 5; i++ {
+		stopped := false
+		for _, pid := range append(c.members(), c.wrapperPIDs()...) {
+			if procState(pid) == 'T' {
+				stopped = true
+				_ = syscall.Kill(pid, syscall.SIGCONT)
+			}
+		}
+		if stopped {
+			quiet = 0
+		} else {
+			quiet++
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return nil
+}
+
+// wrapperPIDs returns the host pids of the nsenter processes of the
+// capsule's processes.
+func (c *Capsule) wrapperPIDs() []int {
+	var pids []int
+	for _, p := range c.procs {
+		pids = append(pids, p.wrapperPID)
+	}
+	return pids
+}
+
+// procState returns the state letter of /proc/<pid>/stat, 0 if unknown.
+func procState(pid int) byte {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 >= len(s) {
+		return 0
+	}
+	return s[i+2]
+}
+
+// members returns the host pids of every process in the capsule.
+func (c *Capsule) members() []int {
+	if c.cgroup != "" {
+		data, err := os.ReadFile(filepath.Join(c.cgroup, "cgroup.procs"))
+		if err != nil {
+			return nil
+		}
+		var pids []int
+		for _, f := range strings.Fields(string(data)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, n)
+			}
+		}
+		return pids
+	}
+	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", c.initPID))
+	if err != nil {
+		return nil
+	}
+	ents, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range ents {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if l, err := os.Readlink("/proc/" + e.Name() + "/ns/pid"); err == nil && l == ns {
+			pids = append(pids, n)
+		}
+	}
+	return pids
+}
+
+// Destroy kills every process of the capsule, waits for them, and removes
+// its data directory. Destroying twice is a no-op.
+func (c *Capsule) Destroy() error {
+	c.mu.Lock()
+	if c.dead {
+		c.mu.Unlock()
+		return nil
+	}
+	c.dead = true
+	procs := slices.Collect(maps.Values(c.procs))
+	c.mu.Unlock()
+	for _, p := range procs {
+		close(p.abandon)
+	}
+
+	var errs []error
+	if c.bwrap != nil && c.bwrap.Process != nil {
+		// Killing the PID namespace's init kills every process inside
+		// (frozen ones too); bwrap then reaps it and exits. Killing bwrap
+		// itself first would leave its init to the host's init to reap.
+		// bwrap must not be frozen to do that.
+		c.mu.Lock()
+		_ = c.freeze(false)
+		c.mu.Unlock()
+		if c.initPID > 0 {
+			_ = syscall.Kill(c.initPID, syscall.SIGKILL)
+		}
+		select {
+		case <-c.bwDone:
+		case <-time.After(3 * time.Second):
+			_ = c.bwrap.Process.Kill()
+			<-c.bwDone
+		}
+	}
+	if c.cgroup != "" && c.cgfd != nil {
+		// Sweep up the nsenter processes that sit outside the namespace.
+		if err := os.WriteFile(filepath.Join(c.cgroup, "cgroup.kill"), []byte("1"), 0); err != nil {
+			errs = append(errs, fmt.Errorf("sandbox: kill cgroup: %w", err))
+		}
+	}
+	for _, p := range procs {
+		if p.HostPID > 0 {
+			_ = syscall.Kill(p.HostPID, syscall.SIGKILL)
+		}
+		if p.wrapperPID > 0 {
+			_ = syscall.Kill(p.wrapperPID, syscall.SIGKILL)
+		}
+	}
+	c.waiters.Wait()
+	if c.root != nil {
+		_ = c.root.Close()
+	}
+	if c.cgfd != nil {
+		_ = c.cgfd.Close()
+	}
+	if c.cgroup != "" {
+		// The cgroup empties asynchronously after the kill.
+		var err error
+		for range 500 {
+			if err = os.Remove(c.cgroup); err == nil || errors.Is(err, os.ErrNotExist) {
+				err = nil
+				break
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("sandbox: remove cgroup: %w", err))
+		}
+	}
+	if err := os.RemoveAll(c.dir); err != nil {
+		errs = append(errs, fmt.Errorf("sandbox: remove data: %w", err))
+	}
+	c.rt.forget(c.id)
+	return errors.Join(errs...)
+}

@@ -1,0 +1,238 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Stream names the output a [Chunk] comes from.
+type Stream int
+
+// The output streams of a process.
+const (
+	Stdout Stream = iota + 1
+	Stderr
+)
+
+// maxChunk bounds the size of one [Chunk] (the real agent's 32 KiB).
+const maxChunk = 32 << 10
+
+// Chunk is one piece of a process's output, delivered to subscribers in the
+// order it was read from that stream.
+type Chunk struct {
+	Stream Stream
+	Data   []byte
+}
+
+// Process is one process started in a capsule. Its fields are fixed once
+// Start returns; the methods are safe for concurrent use.
+type Process struct {
+	// PID is the process id as seen inside the capsule.
+	PID uint32
+	// HostPID is the process id in the server's PID namespace.
+	HostPID int
+	// Tag is the tag given at start ("" for untagged processes).
+	Tag string
+	// Cmd and Args are the command as requested (not the wrapper).
+	Cmd  string
+	Args []string
+	// PTY reports whether the process runs on a pseudo-terminal.
+	PTY bool
+
+	wrapperPID int // the nsenter process outside the namespace
+
+	mu      sync.Mutex
+	subs    map[*Subscription]struct{}
+	ended   bool // no more output will be published
+	capture *[2]bytes.Buffer
+
+	done     chan struct{}
+	abandon  chan struct{} // closed on destroy: publishers stop waiting on subscribers
+	exitCode int
+}
+
+func newProcess() *Process {
+	return &Process{
+		subs:    make(map[*Subscription]struct{}),
+		done:    make(chan struct{}),
+		abandon: make(chan struct{}),
+	}
+}
+
+// Subscription receives a process's output from the moment it subscribed
+// (there is no replay). C is closed once the process has exited and its
+// output is drained, or after Close.
+type Subscription struct {
+	// C delivers the output chunks.
+	C    <-chan Chunk
+	c    chan Chunk
+	stop chan struct{}
+	once sync.Once
+	p    *Process
+
+	sendMu sync.Mutex // held while sending on c and when closing it
+	closed bool
+}
+
+// shut closes the channel once no send is in progress.
+func (s *Subscription) shut() {
+	s.sendMu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.c)
+	}
+	s.sendMu.Unlock()
+}
+
+// send delivers one chunk unless the subscription or the process's output
+// was abandoned.
+func (s *Subscription) send(chunk Chunk, abandon <-chan struct{}) {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	if s.closed {
+		return
+	}
+	select {
+	case s.c <- chunk:
+	case <-s.stop:
+	case <-abandon:
+	}
+}
+
+// Close detaches the subscription. It never signals the process. Safe to call
+// more than once.
+func (s *Subscription) Close() {
+	s.once.Do(func() {
+		close(s.stop)
+		s.p.mu.Lock()
+		delete(s.p.subs, s)
+		s.p.mu.Unlock()
+		s.shut()
+	})
+}
+
+// Subscribe attaches a new output subscriber. Output is delivered with
+// back-pressure: a subscriber that does not read slows the process's output
+// down; it never makes the server buffer without bound. Output produced while
+// nobody is subscribed is discarded. After the process ended, the returned
+// subscription's channel is already closed.
+func (p *Process) Subscribe() *Subscription {
+	c := make(chan Chunk, 16)
+	s := &Subscription{C: c, c: c, stop: make(chan struct{}), p: p}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ended {
+		close(c)
+		return s
+	}
+	p.subs[s] = struct{}{}
+	return s
+}
+
+// Done is closed when the process has exited and its output is drained.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// ExitCode returns the exit status once Done is closed: the process's exit
+// code, or -1 when it was killed by a signal.
+func (p *Process) ExitCode() int {
+	<-p.done
+	return p.exitCode
+}
+
+// Wait blocks until the process exits or ctx ends, and returns its exit code
+// (-1 when killed by a signal).
+func (p *Process) Wait(ctx context.Context) (int, error) {
+	select {
+	case <-p.done:
+		return p.exitCode, nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// Signal sends sig to the process itself (not to its children).
+func (p *Process) Signal(sig syscall.Signal) error {
+	select {
+	case <-p.done:
+		return os.ErrProcessDone
+	default:
+	}
+	return syscall.Kill(p.HostPID, sig)
+}
+
+// Output returns what was captured so far for a process started with
+// Spec.Capture, and stops capturing: later output is discarded.
+func (p *Process) Output() (stdout, stderr []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.capture == nil {
+		return nil, nil
+	}
+	stdout = bytes.Clone(p.capture[0].Bytes())
+	stderr = bytes.Clone(p.capture[1].Bytes())
+	p.capture = nil
+	return stdout, stderr
+}
+
+// StopCapture discards the captured output and stops capturing.
+func (p *Process) StopCapture() {
+	p.mu.Lock()
+	p.capture = nil
+	p.mu.Unlock()
+}
+
+// publish hands a chunk to the capture buffer and every subscriber.
+func (p *Process) publish(st Stream, data []byte) {
+	p.mu.Lock()
+	if p.capture != nil {
+		p.capture[st-1].Write(data)
+	}
+	subs := make([]*Subscription, 0, len(p.subs))
+	for s := range p.subs {
+		subs = append(subs, s)
+	}
+	p.mu.Unlock()
+	for _, s := range subs {
+		s.send(Chunk{Stream: st, Data: bytes.Clone(data)}, p.abandon)
+	}
+}
+
+// endOutput closes every subscription: no more output will come.
+func (p *Process) endOutput() {
+	p.mu.Lock()
+	p.ended = true
+	subs := make([]*Subscription, 0, len(p.subs))
+	for s := range p.subs {
+		subs = append(subs, s)
+		delete(p.subs, s)
+	}
+	p.mu.Unlock()
+	for _, s := range subs {
+		s.shut()
+	}
+}
+
+// pump copies one output pipe to the subscribers until EOF or the read
+// deadline set when the process exits.
+func (p *Process) pump(st Stream, r *os.File, wg *sync.WaitGroup) {
+	defer wg.Done()
+	defer r.Close()
+	buf := make([]byte, maxChunk)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			p.publish(st, buf[:n])
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// drainGrace is how long output pipes are still read after the process
+// exited: a child left running in the background may hold them open forever.
+const drainGrace = 100 * time.Millisecond

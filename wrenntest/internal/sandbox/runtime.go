@@ -1,0 +1,251 @@
+package sandbox
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// ErrNoBubblewrap is returned by [New] and [CheckTools] when the bwrap
+// program is not installed.
+var ErrNoBubblewrap = errors.New("sandbox: bwrap not found in PATH: install the Debian package bubblewrap")
+
+// ErrNoNsenter is returned by [New] and [CheckTools] when nsenter is missing.
+var ErrNoNsenter = errors.New("sandbox: nsenter not found in PATH: install the Debian package util-linux")
+
+// privateDirs are the capsule's writable directories, each bind-mounted from
+// the capsule's data directory.
+var privateDirs = []string{"root", "home", "tmp", "workspace"}
+
+// Config configures a [Runtime].
+type Config struct {
+	// DataDir holds every capsule's writable state (DataDir/capsules/<id>)
+	// and the snapshots (DataDir/snapshots/<name>). It must exist.
+	DataDir string
+	// Logger receives debug logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Runtime starts and tracks capsules. It is safe for concurrent use.
+type Runtime struct {
+	dataDir string
+	bwrap   string
+	nsenter string
+	log     *slog.Logger
+	// rootArgs are the bwrap arguments that rebuild the host's top level
+	// read-only, without the capsule's private directories.
+	rootArgs []string
+	// cgroup is the runtime's own cgroup v2 directory, "" when cgroups are
+	// not usable and the signal fallback is in force.
+	cgroup string
+
+	mu       sync.Mutex
+	capsules map[string]*Capsule
+	closed   bool
+}
+
+// CheckTools reports whether bwrap and nsenter are installed. The error names
+// the Debian package to install.
+func CheckTools() error {
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		return ErrNoBubblewrap
+	}
+	if _, err := exec.LookPath("nsenter"); err != nil {
+		return ErrNoNsenter
+	}
+	return nil
+}
+
+// New prepares a runtime storing its data under cfg.DataDir. It fails with
+// [ErrNoBubblewrap] when bwrap is missing.
+func New(cfg Config) (*Runtime, error) {
+	if err := CheckTools(); err != nil {
+		return nil, err
+	}
+	bwrap, _ := exec.LookPath("bwrap")
+	nsenter, _ := exec.LookPath("nsenter")
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: data dir: %w", err)
+	}
+	if dataDir, err = filepath.EvalSymlinks(dataDir); err != nil {
+		return nil, fmt.Errorf("sandbox: data dir: %w", err)
+	}
+	for _, d := range []string{"capsules", "snapshots"} {
+		if err := os.MkdirAll(filepath.Join(dataDir, d), 0o700); err != nil {
+			return nil, fmt.Errorf("sandbox: data dir: %w", err)
+		}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	rootArgs, err := hostRootArgs(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	r := &Runtime{
+		dataDir:  dataDir,
+		bwrap:    bwrap,
+		nsenter:  nsenter,
+		log:      log,
+		rootArgs: rootArgs,
+		capsules: make(map[string]*Capsule),
+	}
+	r.cgroup = makeRuntimeCgroup()
+	log.Debug("sandbox runtime ready", "data_dir", dataDir, "cgroup", r.cgroup)
+	return r, nil
+}
+
+// DataDir returns the absolute data directory.
+func (r *Runtime) DataDir() string { return r.dataDir }
+
+// SnapshotDir returns the directory a snapshot named name is stored in.
+func (r *Runtime) SnapshotDir(name string) string {
+	return filepath.Join(r.dataDir, "snapshots", name)
+}
+
+// UsesCgroups reports whether capsules are frozen and killed through cgroup
+// v2 (true) or through signals (false).
+func (r *Runtime) UsesCgroups() bool { return r.cgroup != "" }
+
+// Close destroys every capsule still alive and removes the runtime's cgroup.
+// The data directory itself is left to the caller.
+func (r *Runtime) Close() error {
+	r.mu.Lock()
+	r.closed = true
+	list := make([]*Capsule, 0, len(r.capsules))
+	for _, c := range r.capsules {
+		list = append(list, c)
+	}
+	r.mu.Unlock()
+	var errs []error
+	for _, c := range list {
+		errs = append(errs, c.Destroy())
+	}
+	if r.cgroup != "" {
+		if err := os.Remove(r.cgroup); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("sandbox: remove cgroup: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Runtime) forget(id string) {
+	r.mu.Lock()
+	delete(r.capsules, id)
+	r.mu.Unlock()
+}
+
+// hostRootArgs lists the bwrap arguments that mount the host's top-level
+// entries read-only, leaving out what the capsule gets privately, and hide
+// the data directory when it would otherwise be visible.
+func hostRootArgs(dataDir string) ([]string, error) {
+	entries, err := os.ReadDir("/")
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: read /: %w", err)
+	}
+	skip := map[string]bool{"proc": true, "dev": true}
+	for _, d := range privateDirs {
+		skip[d] = true
+	}
+	var args []string
+	for _, e := range entries {
+		name := e.Name()
+		if skip[name] {
+			continue
+		}
+		p := "/" + name
+		if e.Type()&os.ModeSymlink != 0 {
+			target, err := os.Readlink(p)
+			if err != nil {
+				return nil, fmt.Errorf("sandbox: read /: %w", err)
+			}
+			args = append(args, "--symlink", target, p)
+			continue
+		}
+		args = append(args, "--ro-bind", p, p)
+	}
+	args = append(args, "--proc", "/proc", "--dev", "/dev")
+	top := strings.SplitN(strings.TrimPrefix(dataDir, "/"), "/", 2)[0]
+	if !skip[top] {
+		// The data directory would be visible through a read-only bind:
+		// cover it with an empty tmpfs so that no capsule can read it.
+		args = append(args, "--tmpfs", dataDir)
+	}
+	return args, nil
+}
+
+// makeRuntimeCgroup creates a cgroup v2 directory for this runtime below the
+// process's own cgroup, or returns "" when that is not possible.
+func makeRuntimeCgroup() string {
+	mount := cgroup2Mount()
+	if mount == "" {
+		return ""
+	}
+	own := ""
+	data, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return ""
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "0::"); ok {
+			own = rest
+		}
+	}
+	dir := filepath.Join(mount, own, "wrenn-"+randomHex(6))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return ""
+	}
+	for _, f := range []string{"cgroup.freeze", "cgroup.kill", "cgroup.procs"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			_ = os.Remove(dir)
+			return ""
+		}
+	}
+	return dir
+}
+
+func cgroup2Mount() string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// mountinfo: id parent major:minor root mountpoint opts ... - fstype source superopts
+		left, right, ok := strings.Cut(sc.Text(), " - ")
+		if !ok {
+			continue
+		}
+		rf := strings.Fields(right)
+		lf := strings.Fields(left)
+		if len(rf) > 0 && rf[0] == "cgroup2" && len(lf) > 4 {
+			return lf[4]
+		}
+	}
+	return ""
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// disableCgroups switches to the signal fallback (tests).
+func (r *Runtime) disableCgroups() {
+	if r.cgroup != "" {
+		_ = os.Remove(r.cgroup)
+		r.cgroup = ""
+	}
+}
