@@ -33,9 +33,10 @@ const (
 // home directory) and Envs really apply. GIT_TERMINAL_PROMPT=0 is always
 // exported, so git fails instead of waiting for a password nobody can type.
 //
-// A non-zero exit status is returned as a [*GitAuthError] when git's stderr
-// shows rejected or missing credentials, and as a [*GitCommandError]
-// otherwise; both carry the exit code and stderr. A command that runs out of
+// A non-zero exit status of an operation that talks to a remote (Clone,
+// Push, Pull, RemoteAdd with Fetch) is returned as a [*GitAuthError] when
+// git's stderr shows rejected or missing credentials; any other is a
+// [*GitCommandError]; both carry the exit code and stderr. A command that runs out of
 // time is a [*CommandTimeoutError] (matching ErrTimeout), killed in the
 // capsule. Input refused before anything is sent matches ErrValidation and
 // unwraps to a [*gitops.ValidationError].
@@ -421,6 +422,7 @@ func invalidGit(op string, err error) error {
 type gitCall struct {
 	op      string
 	argv    []string
+	remote  bool                // talks to a remote: a failure may be an authentication failure
 	creds   *gitops.Credentials // authenticate through the credential helper
 	stdin   string
 	secrets []string // redacted from the output and errors
@@ -462,7 +464,7 @@ func (g *Git) run(ctx context.Context, c gitCall) (*CommandResult, error) {
 		return res, nil
 	}
 	ce := GitCommandError{Op: c.op, ExitCode: res.ExitCode, Stderr: string(res.Stderr), Stdout: string(res.Stdout)}
-	if gitops.IsAuthFailure(ce.Stderr) {
+	if c.remote && gitops.IsAuthFailure(ce.Stderr) {
 		return nil, &GitAuthError{GitCommandError: ce}
 	}
 	return nil, &ce
@@ -532,7 +534,7 @@ func (g *Git) Clone(ctx context.Context, repoURL string, opts GitCloneOptions) (
 	if err != nil {
 		return nil, invalidGit(op, err)
 	}
-	return g.run(ctx, gitCall{op: op, argv: argv, creds: creds, secrets: secrets,
+	return g.run(ctx, gitCall{op: op, argv: argv, remote: true, creds: creds, secrets: secrets,
 		cwd: opts.Cwd, envs: opts.Envs, timeout: orDefault(opts.Timeout, DefaultGitCloneTimeout)})
 }
 
@@ -579,7 +581,7 @@ func (g *Git) Push(ctx context.Context, opts GitPushOptions) (*CommandResult, er
 	if err != nil {
 		return nil, invalidGit(op, err)
 	}
-	return g.run(ctx, gitCall{op: op, argv: argv, creds: creds, secrets: secrets,
+	return g.run(ctx, gitCall{op: op, argv: argv, remote: true, creds: creds, secrets: secrets,
 		cwd: opts.Cwd, envs: opts.Envs, timeout: orDefault(opts.Timeout, DefaultGitRemoteTimeout)})
 }
 
@@ -593,7 +595,7 @@ func (g *Git) Pull(ctx context.Context, opts GitPullOptions) (*CommandResult, er
 	if err != nil {
 		return nil, invalidGit(op, err)
 	}
-	return g.run(ctx, gitCall{op: op, argv: argv, creds: creds, secrets: secrets,
+	return g.run(ctx, gitCall{op: op, argv: argv, remote: true, creds: creds, secrets: secrets,
 		cwd: opts.Cwd, envs: opts.Envs, timeout: orDefault(opts.Timeout, DefaultGitRemoteTimeout)})
 }
 
@@ -682,7 +684,7 @@ func (g *Git) RemoteAdd(ctx context.Context, name, remoteURL string, opts GitRem
 	if err != nil {
 		return nil, invalidGit(op, err)
 	}
-	return g.run(ctx, gitCall{op: op, argv: argv, secrets: urlSecrets(remoteURL),
+	return g.run(ctx, gitCall{op: op, argv: argv, remote: opts.Fetch, secrets: urlSecrets(remoteURL),
 		cwd: opts.Cwd, envs: opts.Envs, timeout: orDefault(opts.Timeout, DefaultGitTimeout)})
 }
 
@@ -808,10 +810,11 @@ func (g *Git) DangerouslyAuthenticate(ctx context.Context, username, password st
 		return invalidGit(op, err)
 	}
 	timeout := orDefault(opts.Timeout, DefaultGitTimeout)
-	if _, err := g.run(ctx, gitCall{op: op, argv: a.ConfigArgs, cwd: opts.Cwd, envs: opts.Envs, timeout: timeout}); err != nil {
+	secrets := []string{password}
+	if _, err := g.run(ctx, gitCall{op: op, argv: a.ConfigArgs, secrets: secrets, cwd: opts.Cwd, envs: opts.Envs, timeout: timeout}); err != nil {
 		return err
 	}
-	_, err = g.run(ctx, gitCall{op: op, argv: a.ApproveArgs, stdin: a.Input, secrets: []string{password},
+	_, err = g.run(ctx, gitCall{op: op, argv: a.ApproveArgs, stdin: a.Input, secrets: secrets,
 		cwd: opts.Cwd, envs: opts.Envs, timeout: timeout})
 	return err
 }
