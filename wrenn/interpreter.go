@@ -266,6 +266,33 @@ func (e *ProxyError) Is(target error) bool {
 // Unwrap returns the underlying error.
 func (e *ProxyError) Unwrap() error { return e.Err }
 
+// KernelStartError reports that Jupyter Server did not start the
+// interpreter's kernel before the Jupyter timeout ran out: the capsule may
+// not run Jupyter on [JupyterPort], or it is still starting. It matches
+// ErrTimeout, and through Last the sentinels of the last failure (a
+// [*ProxyError] such as 502, ErrUnavailable, while nothing listens yet).
+type KernelStartError struct {
+	// Timeout is the Jupyter timeout that ran out.
+	Timeout time.Duration
+	// Attempts counts the POST /api/kernels requests sent.
+	Attempts int
+	// Last is the last failure: a [*ProxyError] or a connection error.
+	Last error
+	// Err is the underlying *jupyter.KernelWaitError.
+	Err error
+}
+
+// Error reports the wait and the last failure.
+func (e *KernelStartError) Error() string {
+	return fmt.Sprintf("wrenn: Jupyter started no kernel within %s (%d attempts); last failure: %v", e.Timeout, e.Attempts, e.Last)
+}
+
+// Is matches ErrTimeout.
+func (e *KernelStartError) Is(target error) bool { return target == ErrTimeout }
+
+// Unwrap returns the last failure and the underlying error.
+func (e *KernelStartError) Unwrap() []error { return []error{e.Last, e.Err} }
+
 // CreateCodeInterpreter creates a capsule from p.Template (default
 // [CodeInterpreterTemplate]) like [Client.CreateCapsule] and returns it as a
 // [*CodeInterpreter]. Nothing is sent to Jupyter until the first RunCode.
@@ -547,8 +574,13 @@ func (ci *CodeInterpreter) ensureKernel(ctx context.Context, jupyterTimeout time
 	}
 	id, err := jc.EnsureKernel(ctx)
 	if err != nil {
-		if errors.Is(err, jupyter.ErrTimeout) {
-			return "", fmt.Errorf("wrenn: Jupyter in capsule %s did not start a kernel within %s: %w: %w", ci.ID(), jupyterTimeout, ErrTimeout, err)
+		var kw *jupyter.KernelWaitError
+		if errors.As(err, &kw) {
+			se := &KernelStartError{Timeout: kw.Timeout, Attempts: kw.Attempts, Last: kw.Last, Err: err}
+			if kw.Last != nil {
+				se.Last = ci.wrap(kw.Last)
+			}
+			return "", se
 		}
 		return "", ci.wrap(err)
 	}
