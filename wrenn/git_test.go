@@ -465,6 +465,14 @@ func TestGitRefusesBadInputWithoutSending(t *testing.T) {
 			_, err := g.Push(ctx, GitPushOptions{Username: "ann", Password: "a\nb"})
 			return err
 		}},
+		{"push remote with a NUL", func(ctx context.Context, g *Git) error {
+			_, err := g.Push(ctx, GitPushOptions{Remote: "a\x00b"})
+			return err
+		}},
+		{"pull branch with a NUL", func(ctx context.Context, g *Git) error {
+			_, err := g.Pull(ctx, GitPullOptions{Branch: "a\x00b"})
+			return err
+		}},
 		{"pull password without username", func(ctx context.Context, g *Git) error {
 			_, err := g.Pull(ctx, GitPullOptions{Password: "secret"})
 			return err
@@ -841,6 +849,39 @@ func TestGitTransportErrorsAreWrapped(t *testing.T) {
 	}
 	if !strings.HasPrefix(err.Error(), "wrenn: git status: ") {
 		t.Errorf("err = %q, want it to name the operation", err)
+	}
+}
+
+func TestGitTimeOutIsACommandTimeout(t *testing.T) {
+	var mu sync.Mutex
+	var timeouts []int32
+	_, c := setup(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/capsules/" + testCapsuleID + "/exec":
+			var req gen.ExecRequest
+			if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+				t.Errorf("exec body: %v", err)
+			}
+			mu.Lock()
+			timeouts = append(timeouts, deref(req.TimeoutSec))
+			mu.Unlock()
+			reply(w, http.StatusBadGateway, apiErrorBody("agent_error", "internal: exec: deadline_exceeded: context deadline exceeded"))
+		case "/v1/capsules/" + testCapsuleID + "/processes":
+			reply(w, http.StatusOK, `{"processes":[]}`)
+		default:
+			t.Errorf("unexpected request %s %s", r.Method, r.URL.Path)
+		}
+	})
+	_, err := handle(c, testCapsuleID).Git.Clone(testCtx(t), "https://git.example.com/r.git", GitCloneOptions{})
+	var te *CommandTimeoutError
+	if !errors.As(err, &te) || !errors.Is(err, ErrTimeout) {
+		t.Fatalf("err = %v, want a *CommandTimeoutError matching ErrTimeout", err)
+	}
+	if te.Timeout != DefaultGitCloneTimeout {
+		t.Errorf("Timeout = %s, want the clone default %s", te.Timeout, DefaultGitCloneTimeout)
+	}
+	if diff := cmp.Diff([]int32{300}, timeouts); diff != "" {
+		t.Errorf("timeout_sec sent (-want +got):\n%s", diff)
 	}
 }
 
