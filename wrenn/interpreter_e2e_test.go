@@ -1,0 +1,298 @@
+//go:build wrenne2e
+
+package wrenn
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"git.omukk.dev/wrenn/go-sdk/wrenntest"
+)
+
+// End-to-end tests of the code interpreter: a real Jupyter Server started by
+// the local server's code-runner-beta template in a capsule, reached
+// through the local port proxy.
+
+// e2eInterpreter creates a code-interpreter capsule on srv, skipping the
+// test when the machine lacks Jupyter (the local server names the missing
+// Debian packages), and destroys it when the test ends.
+func e2eInterpreter(t *testing.T, ctx context.Context, c *Client, p CreateCodeInterpreterParams) *CodeInterpreter {
+	t.Helper()
+	ci, err := c.CreateCodeInterpreter(ctx, p)
+	if err != nil {
+		if strings.Contains(err.Error(), "jupyter-server") || strings.Contains(err.Error(), "ipykernel") {
+			t.Skipf("code-runner-beta needs the Debian packages jupyter-server and python3-ipykernel: %v", err)
+		}
+		t.Fatalf("CreateCodeInterpreter: %v", err)
+	}
+	t.Cleanup(func() {
+		dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := ci.Destroy(dctx); err != nil {
+			t.Errorf("Destroy: %v", err)
+		}
+	})
+	return ci
+}
+
+func e2eClient(t *testing.T, srv *wrenntest.Server) *Client {
+	t.Helper()
+	c, err := NewClient(WithAPIKey(srv.APIKey()), WithBaseURL(srv.BaseURL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// mustRun runs code and fails the test on any error, exception included.
+func mustRun(t *testing.T, ctx context.Context, ci *CodeInterpreter, code string, opts RunCodeOptions) *Execution {
+	t.Helper()
+	exec, err := ci.RunCode(ctx, code, opts)
+	if err != nil {
+		t.Fatalf("RunCode(%q): %v", code, err)
+	}
+	if exec.Error != nil {
+		t.Fatalf("RunCode(%q) raised %s: %s\n%s", code, exec.Error.Name, exec.Error.Value, exec.Error.PlainTraceback())
+	}
+	return exec
+}
+
+// skipWithoutModule skips when the code failed for lack of a Python module.
+func skipWithoutModule(t *testing.T, exec *Execution, module, pkg string) {
+	t.Helper()
+	if exec != nil && exec.Error != nil && exec.Error.Name == "ModuleNotFoundError" && strings.Contains(exec.Error.Value, module) {
+		t.Skipf("needs the Debian package %s: %s", pkg, exec.Error.Value)
+	}
+}
+
+func TestCodeInterpreterEndToEnd(t *testing.T) {
+	srv := wrenntest.NewServer(t)
+	c := e2eClient(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	ci := e2eInterpreter(t, ctx, c, CreateCodeInterpreterParams{})
+	if got := ci.Info().Template; got != CodeInterpreterTemplate {
+		t.Errorf("template = %q, want %q", got, CodeInterpreterTemplate)
+	}
+
+	t.Run("state persists across calls", func(t *testing.T) {
+		mustRun(t, ctx, ci, "x = 41", RunCodeOptions{Language: "python"})
+		exec := mustRun(t, ctx, ci, "x + 1", RunCodeOptions{})
+		if exec.Text() != "42" {
+			t.Errorf("Text() = %q, want 42", exec.Text())
+		}
+		if ci.KernelID() == "" {
+			t.Error("KernelID() is empty after a run")
+		}
+	})
+
+	t.Run("stdout and stderr arrive apart, through callbacks too", func(t *testing.T) {
+		var mu sync.Mutex
+		var out, errOut strings.Builder
+		exec := mustRun(t, ctx, ci, "import sys\nprint('to stdout')\nprint('to stderr', file=sys.stderr)", RunCodeOptions{
+			OnStdout: func(s string) { mu.Lock(); out.WriteString(s); mu.Unlock() },
+			OnStderr: func(s string) { mu.Lock(); errOut.WriteString(s); mu.Unlock() },
+		})
+		if got := strings.Join(exec.Logs.Stdout, ""); got != "to stdout\n" {
+			t.Errorf("stdout = %q", got)
+		}
+		if got := strings.Join(exec.Logs.Stderr, ""); got != "to stderr\n" {
+			t.Errorf("stderr = %q", got)
+		}
+		if out.String() != "to stdout\n" || errOut.String() != "to stderr\n" {
+			t.Errorf("callbacks saw %q and %q", out.String(), errOut.String())
+		}
+		if len(exec.Results) != 0 || exec.Text() != "" {
+			t.Errorf("results %+v for code without a value", exec.Results)
+		}
+	})
+
+	t.Run("expression value is the main result with Text", func(t *testing.T) {
+		exec := mustRun(t, ctx, ci, "'ab' * 2", RunCodeOptions{})
+		if len(exec.Results) != 1 || !exec.Results[0].IsMainResult {
+			t.Fatalf("results = %+v, want one main result", exec.Results)
+		}
+		if exec.Text() != "'abab'" {
+			t.Errorf("Text() = %q, want the repr 'abab'", exec.Text())
+		}
+		if exec.ExecutionCount <= 0 {
+			t.Errorf("ExecutionCount = %d", exec.ExecutionCount)
+		}
+	})
+
+	t.Run("matplotlib figure is a PNG", func(t *testing.T) {
+		code := "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9])\nplt.show()"
+		exec, err := ci.RunCode(ctx, code, RunCodeOptions{Timeout: 90 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		skipWithoutModule(t, exec, "matplotlib", "python3-matplotlib")
+		if exec.Error != nil {
+			t.Fatalf("raised %s: %s", exec.Error.Name, exec.Error.PlainTraceback())
+		}
+		var png []byte
+		for _, r := range exec.Results {
+			if r.PNG != "" {
+				if png, err = r.PNGBytes(); err != nil {
+					t.Fatal(err)
+				}
+				if r.IsMainResult {
+					t.Error("the figure is marked as the main result; it is display data")
+				}
+			}
+		}
+		if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
+			t.Errorf("no PNG among the results %+v", exec.Results)
+		}
+	})
+
+	t.Run("pandas DataFrame is HTML", func(t *testing.T) {
+		code := "import pandas as pd\npd.DataFrame({'name': ['ada', 'bob'], 'score': [3, 5]})"
+		exec, err := ci.RunCode(ctx, code, RunCodeOptions{Timeout: 90 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		skipWithoutModule(t, exec, "pandas", "python3-pandas")
+		if exec.Error != nil {
+			t.Fatalf("raised %s: %s", exec.Error.Name, exec.Error.PlainTraceback())
+		}
+		if len(exec.Results) != 1 {
+			t.Fatalf("results = %+v, want the DataFrame", exec.Results)
+		}
+		r := exec.Results[0]
+		if !strings.Contains(r.HTML, "<table") || !strings.Contains(r.HTML, "ada") || !strings.Contains(r.Text, "score") {
+			t.Errorf("HTML %q / Text %q do not show the DataFrame", r.HTML, r.Text)
+		}
+		if got := r.Formats(); len(got) < 2 || got[0] != "text" || got[1] != "html" {
+			t.Errorf("Formats() = %v, want text and html first", got)
+		}
+	})
+
+	t.Run("exception comes with its traceback", func(t *testing.T) {
+		var seen *ExecutionError
+		exec, err := ci.RunCode(ctx, "def f():\n    return 1 / 0\nf()", RunCodeOptions{OnError: func(e *ExecutionError) { seen = e }})
+		if err != nil {
+			t.Fatalf("RunCode: %v (an exception is not an error of RunCode)", err)
+		}
+		if exec.Error == nil || exec.Error.Name != "ZeroDivisionError" || exec.Error.Value != "division by zero" {
+			t.Fatalf("Error = %+v, want ZeroDivisionError: division by zero", exec.Error)
+		}
+		tb := exec.Error.PlainTraceback()
+		for _, want := range []string{"ZeroDivisionError", "return 1 / 0", "f()"} {
+			if !strings.Contains(tb, want) {
+				t.Errorf("traceback lacks %q:\n%s", want, tb)
+			}
+		}
+		if seen != exec.Error {
+			t.Errorf("OnError saw %+v", seen)
+		}
+	})
+
+	t.Run("endless loop is stopped by the timeout and the kernel stays usable", func(t *testing.T) {
+		start := time.Now()
+		exec, err := ci.RunCode(ctx, "print('looping', flush=True)\nwhile True:\n    pass", RunCodeOptions{Timeout: 2 * time.Second})
+		var te *CodeTimeoutError
+		if !errors.As(err, &te) || !errors.Is(err, ErrTimeout) || !errors.Is(err, ErrIncompleteExecution) {
+			t.Fatalf("RunCode = %v, want a *CodeTimeoutError", err)
+		}
+		if d := time.Since(start); d > 15*time.Second {
+			t.Errorf("RunCode returned after %s", d)
+		}
+		if !te.Interrupted || !te.KernelIdle {
+			t.Errorf("Interrupted %v, KernelIdle %v; want the kernel interrupted and idle", te.Interrupted, te.KernelIdle)
+		}
+		if exec == nil || strings.Join(exec.Logs.Stdout, "") != "looping\n" {
+			t.Fatalf("partial execution = %+v, want the output before the stop", exec)
+		}
+		if exec.Error == nil || exec.Error.Name != "KeyboardInterrupt" {
+			t.Errorf("partial Error = %+v, want KeyboardInterrupt", exec.Error)
+		}
+		after := mustRun(t, ctx, ci, "x", RunCodeOptions{Timeout: 10 * time.Second})
+		if after.Text() != "41" {
+			t.Errorf("after the interrupt x = %q, want 41 (same kernel)", after.Text())
+		}
+	})
+
+	t.Run("languages other than python are refused", func(t *testing.T) {
+		if _, err := ci.RunCode(ctx, "console.log(1)", RunCodeOptions{Language: "javascript"}); !errors.Is(err, ErrValidation) {
+			t.Errorf("err = %v, want ErrValidation", err)
+		}
+	})
+
+	t.Run("a second handle gets its own kernel", func(t *testing.T) {
+		other, err := c.ConnectCodeInterpreter(ctx, ci.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		exec, err := other.RunCode(ctx, "'x' in globals()", RunCodeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if exec.Text() != "False" || other.KernelID() == ci.KernelID() {
+			t.Errorf("second handle: x defined = %s, kernel %q vs %q; want a fresh kernel", exec.Text(), other.KernelID(), ci.KernelID())
+		}
+		if err := other.ShutdownKernel(ctx); err != nil {
+			t.Errorf("ShutdownKernel: %v", err)
+		}
+	})
+}
+
+func TestCodeInterpretersSideBySide(t *testing.T) {
+	// The second capsule has a short inactivity timeout, checked often:
+	// without the keep-alive it would be paused in the middle of its 4 s
+	// cell, because proxy traffic is not activity. It is created last and
+	// used at once, so it never idles before the cell.
+	srv := wrenntest.NewServer(t, wrenntest.WithTTLCheckInterval(200*time.Millisecond))
+	c := e2eClient(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cis := [2]*CodeInterpreter{
+		e2eInterpreter(t, ctx, c, CreateCodeInterpreterParams{}),
+		e2eInterpreter(t, ctx, c, CreateCodeInterpreterParams{Timeout: 2 * time.Second}),
+	}
+	if cis[0].ID() == cis[1].ID() {
+		t.Fatalf("both interpreters are capsule %s", cis[0].ID())
+	}
+	names := [2]string{"first", "second"}
+	var execs [2]*Execution
+	var errs [2]error
+	var wg sync.WaitGroup
+	for i, ci := range cis {
+		wg.Go(func() {
+			code := "import time\nwho = '" + names[i] + "'\nopen('/root/who', 'w').write(who)\ntime.sleep(4)\nwho"
+			execs[i], errs[i] = ci.RunCode(ctx, code, RunCodeOptions{Timeout: 60 * time.Second})
+		})
+	}
+	wg.Wait()
+	for i, ci := range cis {
+		if errs[i] != nil {
+			t.Errorf("interpreter %d: RunCode: %v", i, errs[i])
+			continue
+		}
+		if execs[i].Error != nil || execs[i].Text() != "'"+names[i]+"'" {
+			t.Errorf("interpreter %d: Text %q, error %+v; want '%s'", i, execs[i].Text(), execs[i].Error, names[i])
+		}
+		info, err := ci.Refresh(ctx)
+		if err != nil || info.Status != StatusRunning {
+			t.Errorf("interpreter %d: status %q, %v after a 4 s cell; want running (kept alive)", i, info.Status, err)
+			continue
+		}
+		// The kernel ran in this capsule: the file it wrote is there.
+		// (Ping first: file calls are not activity either.)
+		if err := ci.Ping(ctx); err != nil {
+			t.Errorf("interpreter %d: Ping: %v", i, err)
+		}
+		data, err := ci.Files.Read(ctx, "/root/who")
+		if err != nil || data != names[i] {
+			t.Errorf("interpreter %d: /root/who = %q, %v; want %q", i, data, err, names[i])
+		}
+	}
+	if cis[0].KernelID() == "" || cis[1].KernelID() == "" {
+		t.Errorf("kernel ids %q, %q", cis[0].KernelID(), cis[1].KernelID())
+	}
+}
