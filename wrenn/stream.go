@@ -34,7 +34,8 @@ var ErrDetached = errors.New("wrenn: detached from the process")
 // It matches ErrNotFound (unknown capsule, pid or tag), ErrUnauthorized (the
 // server's in-band "authentication failed"), ErrInvalidState (capsule not
 // running), ErrUnavailable (host not reachable), ErrAgent (the process or
-// terminal could not be started), ErrTimeout (no answer within the bounded
+// terminal could not be started), ErrBadRequest (the server refused the
+// first message), ErrTimeout (no answer within the bounded
 // wait, or a connection gone silent) and ErrDetached, as fits. Unwrap gives the
 // underlying error of package stream, and the context's error when a context
 // ended the stream.
@@ -73,7 +74,14 @@ func (e *StreamError) Is(target error) bool {
 		return errors.Is(e.Err, stream.ErrClosed) ||
 			errors.Is(e.Err, context.Canceled) || errors.Is(e.Err, context.DeadlineExceeded)
 	case ErrUnavailable:
-		return e.Message == "sandbox host is not reachable"
+		// The host agent could not be reached: the documented text, or the
+		// RPC error the server passes through ("unavailable: dial tcp ...").
+		return e.Message == "sandbox host is not reachable" || strings.HasPrefix(e.Message, "unavailable:")
+	case ErrBadRequest, ErrValidation:
+		// The server refused the first message (a client bug, not bad input).
+		m := e.Message
+		return strings.HasPrefix(m, "first message must be") || strings.HasPrefix(m, "failed to read start message") ||
+			strings.HasPrefix(m, "connect requires")
 	case ErrAgent:
 		m := e.Message
 		return strings.HasPrefix(m, "failed to start") || strings.HasPrefix(m, "pty stream failed") ||

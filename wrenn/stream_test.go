@@ -7,7 +7,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -748,4 +750,168 @@ func TestStreamEventKindNames(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Error(diff)
 	}
+}
+
+// ---- recorded upstream exchanges ----
+
+// wsRecording is a WebSocket exchange recorded from the upstream server
+// (testdata/wrenn/ws, copied from the recorded fixtures).
+type wsRecording struct {
+	Name            string            `json:"name"`
+	Path            string            `json:"path"`
+	Status          int               `json:"status"`
+	ResponseHeaders map[string]string `json:"response_headers"`
+	ResponseBody    *string           `json:"response_body"`
+	ResponseJSON    *struct {
+		Error struct{ Code, Message string } `json:"error"`
+	} `json:"response_json"`
+	Received []struct {
+		Data  *string `json:"data"`
+		Event string  `json:"event"`
+	} `json:"ws_received"`
+}
+
+// TestRecordedUpstreamFailuresBecomeTypedErrors replays every recorded
+// WebSocket exchange to the call that uses its endpoint and checks the error
+// the caller gets: the recorded status and code as an *APIError for a
+// refused upgrade, the recorded in-band text as a *StreamError otherwise,
+// matching the sentinel listed here for each recording.
+func TestRecordedUpstreamFailuresBecomeTypedErrors(t *testing.T) {
+	want := map[string]error{
+		"seeded_ws_exec_stream_running_bearer_header":              ErrUnavailable,
+		"seeded_ws_exec_stream_running_non_json_first_msg":         ErrBadRequest,
+		"seeded_ws_exec_stream_running_start_agent_unreachable":    ErrUnavailable,
+		"seeded_ws_processes_stream_running_tag_agent_unreachable": ErrUnavailable,
+		"seeded_ws_pty_paused":                                     ErrInvalidState,
+		"seeded_ws_pty_running_bad_first_msg":                      ErrBadRequest,
+		"ws_exec_stream_plain_get_malformed_id":                    ErrBadRequest,
+		"ws_exec_stream_plain_get_no_upgrade_no_auth":              ErrBadRequest,
+		"ws_exec_stream_plain_get_no_upgrade_nonexistent":          ErrBadRequest,
+		"ws_exec_stream_upgrade_malformed_id":                      ErrBadRequest,
+		"ws_exec_stream_upgrade_no_auth_then_apikey_msg":           ErrUnauthorized,
+		"ws_exec_stream_upgrade_no_auth_then_jwt_msg":              ErrNotFound,
+		"ws_exec_stream_upgrade_nonexistent_apikey":                ErrNotFound,
+		"ws_processes_stream_plain_get_nonexistent":                ErrBadRequest,
+		"ws_processes_stream_upgrade_nonexistent":                  ErrNotFound,
+		"ws_pty_plain_get_malformed_id":                            ErrBadRequest,
+		"ws_pty_plain_get_no_upgrade_no_auth":                      ErrBadRequest,
+		"ws_pty_plain_get_no_upgrade_nonexistent":                  ErrBadRequest,
+		"ws_pty_upgrade_bad_apikey_header":                         ErrUnauthorized,
+		"ws_pty_upgrade_no_auth_then_jwt_msg":                      ErrNotFound,
+		"ws_pty_upgrade_nonexistent_apikey":                        ErrNotFound,
+	}
+	files, err := filepath.Glob(filepath.Join("..", "testdata", "wrenn", "ws", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no recordings: %v", err)
+	}
+	seen := map[string]bool{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec wsRecording
+		if err := json.Unmarshal(b, &rec); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		seen[rec.Name] = true
+		t.Run(rec.Name, func(t *testing.T) {
+			sentinel, ok := want[rec.Name]
+			if !ok {
+				t.Fatalf("no expectation for this recording: add one")
+			}
+			ss := newStreamServer(t, func(p *peer, r *http.Request) { replayRecording(t, p, rec) }, nil)
+			if rec.Status != http.StatusSwitchingProtocols {
+				ss.refuse = strconv.Itoa(rec.Status) + " " + deref(rec.ResponseBody)
+			}
+			err := callFor(t, ss.cp, rec.Path)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !errors.Is(err, sentinel) {
+				t.Errorf("error %v does not match %v", err, sentinel)
+			}
+			if rec.Status != http.StatusSwitchingProtocols {
+				var ae *APIError
+				if !errors.As(err, &ae) {
+					t.Fatalf("error %T %v, want *APIError", err, err)
+				}
+				if ae.StatusCode != rec.Status || (rec.ResponseJSON != nil && (ae.Code != rec.ResponseJSON.Error.Code || ae.Message != rec.ResponseJSON.Error.Message)) {
+					t.Errorf("APIError %+v, want the recorded status %d and envelope %+v", ae, rec.Status, rec.ResponseJSON)
+				}
+				return
+			}
+			var se *StreamError
+			if !errors.As(err, &se) {
+				t.Fatalf("error %T %v, want *StreamError", err, err)
+			}
+			var frame struct{ Data string }
+			for _, r := range rec.Received {
+				if r.Data != nil {
+					_ = json.Unmarshal([]byte(*r.Data), &frame)
+				}
+			}
+			if se.Message != frame.Data {
+				t.Errorf("Message = %q, want the recorded %q", se.Message, frame.Data)
+			}
+		})
+	}
+	for name := range want {
+		if !seen[name] {
+			t.Errorf("recording %s is missing from testdata/wrenn/ws", name)
+		}
+	}
+}
+
+// replayRecording sends the recorded server frames, byte for byte, and ends
+// the connection as recorded. What the client sends is read and dropped, as
+// the server does before it answers.
+func replayRecording(t *testing.T, p *peer, rec wsRecording) {
+	go func() {
+		for {
+			if _, _, err := p.ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	for _, r := range rec.Received {
+		switch {
+		case r.Data != nil:
+			if err := p.ws.WriteMessage(websocket.TextMessage, []byte(*r.Data)); err != nil {
+				t.Errorf("replay write: %v", err)
+				return
+			}
+		case strings.HasPrefix(r.Event, "tcp connection closed"):
+			p.dropTCP()
+			return
+		}
+	}
+}
+
+// callFor makes the SDK call that uses the endpoint of path and returns its
+// error.
+func callFor(t *testing.T, cp *Capsule, path string) error {
+	ctx := testCtx(t)
+	switch {
+	case strings.HasSuffix(path, "/exec/stream"):
+		s, err := cp.Commands.Stream(ctx, "echo hi", StreamOptions{})
+		if err == nil {
+			s.Stop()
+		}
+		return err
+	case strings.HasSuffix(path, "/stream"):
+		s, err := cp.Commands.ConnectTag(ctx, "sleeper", ConnectOptions{})
+		if err == nil {
+			s.Stop()
+		}
+		return err
+	case strings.HasSuffix(path, "/pty"):
+		term, err := cp.PTY(ctx, PTYOptions{})
+		if err == nil {
+			term.Close()
+		}
+		return err
+	}
+	t.Fatalf("no call for %s", path)
+	return nil
 }
