@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"strconv"
 	"unicode/utf8"
@@ -54,6 +55,8 @@ type PTY struct {
 	s   *stream.PTY
 	pid int
 }
+
+var _ io.ReadWriteCloser = (*PTY)(nil)
 
 // PTY starts a terminal session: it opens the WebSocket, sends
 // {"type":"start","cmd":...,"args":...,"cols":...,"rows":...,"envs":...,

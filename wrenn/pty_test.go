@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -391,4 +392,35 @@ func TestPTYRefusesBadInputBeforeDialing(t *testing.T) {
 			t.Errorf("%s: error %v, want a *ValidationError", name, err)
 		}
 	}
+}
+
+func ExampleCapsule_PTY() {
+	ctx := context.Background()
+	client, err := NewClient()
+	if err != nil {
+		return
+	}
+	cp, err := client.ConnectCapsule(ctx, "cl-9h07p5yo02i8bqojq9sefki69")
+	if err != nil {
+		return
+	}
+	term, err := cp.PTY(ctx, PTYOptions{Cols: 120, Rows: 40})
+	if err != nil {
+		return
+	}
+	go io.Copy(os.Stdout, term) // the terminal's output
+	io.WriteString(term, "top\r")
+	term.Resize(160, 50)
+
+	// Detach; the shell keeps running. Reattach later by tag.
+	tag := term.Tag()
+	term.Close()
+	again, err := cp.ConnectPTY(ctx, tag)
+	if err != nil {
+		return
+	}
+	io.WriteString(again, "q")
+	io.WriteString(again, "exit\r")
+	code, _ := again.Wait(ctx)
+	println("shell exited with", code)
 }

@@ -276,7 +276,9 @@ type CommandStream struct {
 // "args":["-c", script]}. Envs and Cwd are applied in the script (the
 // exec stream has no fields for them), quoted as for [Commands.Run]. It
 // returns once the server reports the process started. The server sets no
-// timeout on streamed commands.
+// timeout on streamed commands. The server starts listening to the
+// process's output just after starting it, so the very first output of a
+// command that prints at once may be missed (the real server behaves so).
 //
 // ctx bounds the whole stream: when it ends, this side detaches promptly and
 // Events and Wait return an error matching ErrDetached and ctx's error; the

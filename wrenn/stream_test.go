@@ -915,3 +915,81 @@ func callFor(t *testing.T, cp *Capsule, path string) error {
 	t.Fatalf("no call for %s", path)
 	return nil
 }
+
+func TestStreamResultKeepsTheEndOfStderr(t *testing.T) {
+	long := strings.Repeat("a", 3000) + strings.Repeat("b", 3000)
+	ss := newStreamServer(t, func(p *peer, r *http.Request) {
+		p.recv()
+		p.send(`{"type":"start","pid":7}`)
+		p.send(`{"type":"stderr","data":"` + long[:3000] + `"}`)
+		p.send(`{"type":"stderr","data":"` + long[3000:] + `"}`)
+		p.send(`{"type":"exit","exit_code":1}`)
+		p.dropTCP()
+	}, nil)
+	s, err := ss.cp.Commands.Stream(testCtx(t), "x", StreamOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Wait(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := long[len(long)-4096:]; string(res.StderrTail) != want {
+		t.Errorf("StderrTail: %d bytes, want the last 4096", len(res.StderrTail))
+	}
+}
+
+func ExampleCommands_Stream() {
+	ctx := context.Background()
+	client, err := NewClient() // WRENN_API_KEY from the environment
+	if err != nil {
+		return
+	}
+	cp, err := client.CreateCapsule(ctx, CreateCapsuleParams{})
+	if err != nil {
+		return
+	}
+	defer cp.Destroy(context.WithoutCancel(ctx))
+
+	// Watch a long command as it runs.
+	s, err := cp.Commands.Stream(ctx, "for i in 1 2 3; do echo step $i; sleep 1; done", StreamOptions{})
+	if err != nil {
+		return
+	}
+	for ev, err := range s.Events() {
+		if err != nil {
+			return
+		}
+		switch ev.Kind {
+		case StreamStdout:
+			os.Stdout.Write(ev.Data)
+		case StreamExit:
+			println("exit code", ev.ExitCode)
+		}
+	}
+}
+
+func ExampleCommandStream_Wait() {
+	ctx := context.Background()
+	client, err := NewClient()
+	if err != nil {
+		return
+	}
+	cp, err := client.ConnectCapsule(ctx, "cl-9h07p5yo02i8bqojq9sefki69")
+	if err != nil {
+		return
+	}
+	// Copy the output to this program's stdout and stderr, then check the
+	// exit code.
+	s, err := cp.Commands.Stream(ctx, "make test", StreamOptions{Cwd: "/workspace/app", Stdout: os.Stdout, Stderr: os.Stderr})
+	if err != nil {
+		return
+	}
+	res, err := s.Wait(ctx)
+	if err != nil {
+		return
+	}
+	if err := res.Err(); err != nil {
+		println(err.Error())
+	}
+}
