@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strconv"
 	"strings"
@@ -20,7 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"git.omukk.dev/wrenn/go-sdk/stream"
 	"github.com/google/go-cmp/cmp"
+	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 )
 
@@ -664,5 +667,187 @@ func TestFaultUploadFailingMidwayIsAnError(t *testing.T) {
 				t.Errorf("upload sent %d times, want once", n.Load())
 			}
 		})
+	}
+}
+
+// faultWS starts a server whose exec stream endpoint upgrades and hands the
+// connection to serve, after reading the client's start frame. It returns a
+// capsule handle whose client points at it.
+func faultWS(t *testing.T, serve func(ws *websocket.Conn)) *Capsule {
+	t.Helper()
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+	up := websocket.Upgrader{}
+	var wg sync.WaitGroup
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !websocket.IsWebSocketUpgrade(r) {
+			// Cleanup after a failed stream lists processes.
+			reply(w, http.StatusOK, `{"processes":[]}`)
+			return
+		}
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			t.Errorf("upgrade: %v", err)
+			return
+		}
+		wg.Add(1)
+		defer wg.Done()
+		defer ws.Close()
+		if _, _, err := ws.ReadMessage(); err != nil {
+			t.Errorf("reading the start frame: %v", err)
+			return
+		}
+		serve(ws)
+	}))
+	t.Cleanup(func() { srv.Close(); wg.Wait() })
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	c, err := NewClient(WithAPIKey(testKey), WithBaseURL(srv.URL), WithRetry(NoRetry), WithHTTPClient(&http.Client{Transport: tr}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return handle(c, testCapsuleID)
+}
+
+func TestFaultMalformedFramesEndTheStreamWithATypedError(t *testing.T) {
+	text := func(frames ...string) func(ws *websocket.Conn) {
+		return func(ws *websocket.Conn) {
+			for _, f := range frames {
+				if err := ws.WriteMessage(websocket.TextMessage, []byte(f)); err != nil {
+					return
+				}
+			}
+			// Hold the connection open: the client must end the stream by
+			// itself rather than wait for a close.
+			_, _, _ = ws.ReadMessage()
+		}
+	}
+	tests := []struct {
+		name    string
+		serve   func(ws *websocket.Conn)
+		wantErr []error
+	}{
+		{name: "exit code of the wrong type", serve: text(`{"type":"start","pid":7}`, `{"type":"exit","exit_code":"zero"}`), wantErr: []error{stream.ErrBadFrame}},
+		{name: "stdout data of the wrong type", serve: text(`{"type":"start","pid":7}`, `{"type":"stdout","data":42}`), wantErr: []error{stream.ErrBadFrame}},
+		{name: "frame over the read limit", serve: text(`{"type":"start","pid":7}`, `{"type":"stdout","data":"`+strings.Repeat("x", 2<<20)+`"}`), wantErr: []error{stream.ErrFrameTooLarge}},
+		{name: "closed without any frame", serve: func(ws *websocket.Conn) { _ = ws.UnderlyingConn().Close() }, wantErr: []error{stream.ErrClosedBeforeStart}},
+		{name: "close frame without start", serve: func(ws *websocket.Conn) {
+			_ = ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+		}, wantErr: []error{stream.ErrClosedBeforeStart}},
+		{name: "closed after start without exit", serve: func(ws *websocket.Conn) {
+			_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"start","pid":7}`))
+			_ = ws.UnderlyingConn().Close()
+		}, wantErr: []error{stream.ErrUnexpectedClose}},
+		{name: "garbage bytes instead of a frame", serve: func(ws *websocket.Conn) {
+			_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"start","pid":7}`))
+			_, _ = ws.UnderlyingConn().Write([]byte("\x8f\xff\xff\xff garbage"))
+			_, _, _ = ws.ReadMessage()
+		}, wantErr: nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cp := faultWS(t, tt.serve)
+			ctx := testCtx(t)
+			var res *StreamResult
+			s, err := cp.Commands.Stream(ctx, "true", StreamOptions{})
+			if err == nil {
+				defer s.Stop()
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					res, err = s.Wait(ctx)
+				}()
+				select {
+				case <-done:
+				case <-time.After(5 * time.Second):
+					t.Fatal("Wait hangs on a broken stream")
+				}
+			}
+			if err == nil {
+				t.Fatalf("stream ended without an error (result %+v)", res)
+			}
+			var se *StreamError
+			if !errors.As(err, &se) {
+				t.Errorf("error %T %v, want a *StreamError", err, err)
+			}
+			for _, want := range tt.wantErr {
+				if !errors.Is(err, want) {
+					t.Errorf("error = %v, want one matching %v", err, want)
+				}
+			}
+			if errors.Is(err, ErrDetached) {
+				t.Errorf("error = %v matches ErrDetached, but this side did not detach", err)
+			}
+		})
+	}
+}
+
+// TestFaultUnparsableFramesOfNoKnownTypeAreSkipped: a frame that is not a
+// JSON object with a known type may be a newer server's addition, so the
+// stream passes over it and goes on; the output around it is all kept.
+func TestFaultUnparsableFramesOfNoKnownTypeAreSkipped(t *testing.T) {
+	for _, junk := range []string{`stdout: hello`, `{"data":"x"}`, `[1,2,3]`, `{"type":"progress","pct":50}`, `{"type":7}`} {
+		t.Run(junk, func(t *testing.T) {
+			cp := faultWS(t, func(ws *websocket.Conn) {
+				for _, f := range []string{`{"type":"start","pid":7}`, `{"type":"stdout","data":"before "}`, junk, `{"type":"stdout","data":"after"}`, `{"type":"exit","exit_code":3}`} {
+					if err := ws.WriteMessage(websocket.TextMessage, []byte(f)); err != nil {
+						return
+					}
+				}
+				_ = ws.UnderlyingConn().Close()
+			})
+			var out strings.Builder
+			s, err := cp.Commands.Stream(testCtx(t), "true", StreamOptions{Stdout: &out})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := s.Wait(testCtx(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.ExitCode != 3 || out.String() != "before after" {
+				t.Errorf("exit %d, stdout %q; want 3, %q", res.ExitCode, out.String(), "before after")
+			}
+		})
+	}
+}
+
+func TestFaultExecStreamOfManyMiBIsStreamedInBoundedMemory(t *testing.T) {
+	// Every frame carries 32 KiB of output, the server's chunk size. The
+	// total is kept moderate because each frame is decoded as JSON, which
+	// is slow under the race detector; the 2 GiB case is the download
+	// test above, and the throughput is measured by the benchmarks.
+	const chunk = 32 << 10
+	const frames = 2048 // 64 MiB
+	payload := strings.Repeat("0123456789abcdef", chunk/16)
+	cp := faultWS(t, func(ws *websocket.Conn) {
+		pm, err := websocket.NewPreparedMessage(websocket.TextMessage, []byte(`{"type":"stdout","data":"`+payload+`"}`))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"start","pid":7}`))
+		for range frames {
+			if err := ws.WritePreparedMessage(pm); err != nil {
+				return
+			}
+		}
+		_ = ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"exit","exit_code":0}`))
+		_ = ws.UnderlyingConn().Close()
+	})
+	watch := newFaultHeap(16 << 20)
+	s, err := cp.Commands.Stream(testCtx(t), "yes", StreamOptions{Stdout: watch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Wait(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != 0 || watch.n != frames*chunk {
+		t.Errorf("exit %d after %d bytes, want 0 after %d", res.ExitCode, watch.n, frames*chunk)
+	}
+	if g := watch.growth(); g > 32<<20 {
+		t.Errorf("heap grew by %d MiB while streaming %d MiB, want at most 32 MiB", g>>20, frames*chunk>>20)
 	}
 }
