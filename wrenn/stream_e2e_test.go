@@ -474,6 +474,7 @@ func TestE2EPTYBash(t *testing.T) {
 	if err != nil || code != 5 {
 		t.Errorf("Wait = %d, %v; want 5", code, err)
 	}
+	waitGone(t, cp, pid)
 	if _, err := cp.ConnectPTY(e2eCtx(t), tag); !errors.Is(err, ErrNotFound) {
 		t.Errorf("ConnectPTY after exit = %v, want ErrNotFound", err)
 	}
