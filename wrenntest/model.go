@@ -1,0 +1,160 @@
+package wrenntest
+
+import (
+	"math"
+
+	"strings"
+	"syscall"
+	"time"
+
+	"git.omukk.dev/wrenn/go-sdk/wrenntest/internal/sandbox"
+)
+
+// Capsule statuses the server sets.
+const (
+	statusPending = "pending"
+	statusRunning = "running"
+	statusPaused  = "paused"
+	statusStopped = "stopped"
+	statusError   = "error"
+)
+
+// capsuleRecord is the server's row for one capsule. Fields are guarded by
+// Server.mu.
+type capsuleRecord struct {
+	ID, Team, Template      string
+	VCPUs, MemoryMB         int
+	TimeoutSec              int
+	Status                  string
+	CreatedAt, LastUpdated  time.Time
+	StartedAt, LastActiveAt time.Time
+	Metadata                map[string]string
+
+	box *sandbox.Capsule
+	// activity is the host-side inactivity clock behind timeout_sec
+	// (reset by ping, exec, process list/kill, streams, PTY input).
+	activity time.Time
+	// busy is set while a lifecycle operation (pause, resume, snapshot,
+	// destroy) runs without the server lock.
+	busy bool
+}
+
+// capsuleJSON is the wire form of a capsule (notes §6.1).
+type capsuleJSON struct {
+	ID           string            `json:"id"`
+	Status       string            `json:"status"`
+	Template     string            `json:"template"`
+	VCPUs        int               `json:"vcpus"`
+	MemoryMB     int               `json:"memory_mb"`
+	TimeoutSec   int               `json:"timeout_sec"`
+	CreatedAt    string            `json:"created_at"`
+	StartedAt    string            `json:"started_at,omitempty"`
+	LastActiveAt string            `json:"last_active_at,omitempty"`
+	LastUpdated  string            `json:"last_updated"`
+	Metadata     map[string]string `json:"metadata,omitempty"`
+}
+
+func (c *capsuleRecord) json() capsuleJSON {
+	return capsuleJSON{
+		ID:           c.ID,
+		Status:       c.Status,
+		Template:     c.Template,
+		VCPUs:        c.VCPUs,
+		MemoryMB:     c.MemoryMB,
+		TimeoutSec:   c.TimeoutSec,
+		CreatedAt:    stamp(c.CreatedAt),
+		StartedAt:    stamp(c.StartedAt),
+		LastActiveAt: stamp(c.LastActiveAt),
+		LastUpdated:  stamp(c.LastUpdated),
+		Metadata:     c.Metadata,
+	}
+}
+
+// stamp formats t as RFC 3339 to the second in UTC, "" for the zero time.
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// template is a bootable image: a built-in base template or a snapshot.
+type template struct {
+	Name      string
+	Type      string // "base" or "snapshot"
+	VCPUs     int
+	MemoryMB  int
+	SizeBytes int64
+	CreatedAt time.Time
+	Platform  bool
+	Metadata  map[string]string
+	// dir holds a snapshot's writable state.
+	dir string
+}
+
+type templateJSON struct {
+	Name      string            `json:"name"`
+	Type      string            `json:"type"`
+	VCPUs     int               `json:"vcpus,omitempty"`
+	MemoryMB  int               `json:"memory_mb,omitempty"`
+	SizeBytes int64             `json:"size_bytes"`
+	CreatedAt string            `json:"created_at"`
+	Platform  bool              `json:"platform"`
+	Metadata  map[string]string `json:"metadata,omitempty"`
+}
+
+func (t *template) json() templateJSON {
+	return templateJSON{
+		Name: t.Name, Type: t.Type, VCPUs: t.VCPUs, MemoryMB: t.MemoryMB,
+		SizeBytes: t.SizeBytes, CreatedAt: stamp(t.CreatedAt), Platform: t.Platform,
+		Metadata: t.Metadata,
+	}
+}
+
+// Built-in template names.
+const (
+	templateMinimal    = "minimal"
+	templateCodeRunner = "code-runner-beta"
+)
+
+var serverStart = time.Now()
+
+func builtinTemplates() map[string]*template {
+	return map[string]*template{
+		templateMinimal:    {Name: templateMinimal, Type: "base", VCPUs: 1, MemoryMB: 512, CreatedAt: serverStart, Platform: true},
+		templateCodeRunner: {Name: templateCodeRunner, Type: "base", VCPUs: 1, MemoryMB: 1024, CreatedAt: serverStart, Platform: true},
+	}
+}
+
+// templateStartHooks run right after a capsule of the named template has
+// started, before create answers; an error fails the create (502
+// agent_error) and destroys the capsule. The code-runner-beta template's
+// Jupyter server is started from here, e.g. from another file:
+//
+//	func init() { templateStartHooks[templateCodeRunner] = startJupyter }
+var templateStartHooks = map[string]func(s *Server, c *capsuleRecord, box *sandbox.Capsule) error{}
+
+// runtimeMetadata describes the local "VM" in the capsule's metadata.
+var runtimeMetadata = func() map[string]string {
+	var u syscall.Utsname
+	kernel := "unknown"
+	if syscall.Uname(&u) == nil {
+		var b strings.Builder
+		for _, c := range u.Release {
+			if c == 0 {
+				break
+			}
+			b.WriteByte(byte(c))
+		}
+		kernel = b.String()
+	}
+	return map[string]string{
+		"kernel_version":      kernel,
+		"firecracker_version": "none (bubblewrap sandbox)",
+		"agent_version":       Version,
+		"envd_version":        Version,
+	}
+}()
+
+// halfUp returns ceil(n/2), the memory a paused capsule reserves.
+func halfUp(n int) int { return int(math.Ceil(float64(n) / 2)) }

@@ -1,0 +1,330 @@
+package wrenntest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"git.omukk.dev/wrenn/go-sdk/wrenntest/internal/sandbox"
+)
+
+// Version is reported by GET /health.
+const Version = "0.1.5-local"
+
+// ErrNoBubblewrap is returned by [Start] (and makes [NewServer] skip the
+// test) when bwrap is not installed. Its message names the Debian package
+// bubblewrap.
+var ErrNoBubblewrap = sandbox.ErrNoBubblewrap
+
+// Config configures a server started with [Start].
+type Config struct {
+	// Addr is the TCP address to listen on; "" means 127.0.0.1:0 (a free
+	// loopback port).
+	Addr string
+	// APIKey is the first team's key; "" generates one. It must look like
+	// a real key: "wrn_" and 32 lowercase hex digits.
+	APIKey string
+	// DataDir holds capsule and snapshot data; "" creates a temporary
+	// directory that Close removes.
+	DataDir string
+	// KeepData keeps DataDir's capsule and snapshot data on Close.
+	KeepData bool
+	// Logger receives request and lifecycle logs; nil discards them.
+	Logger *slog.Logger
+	// TTLCheckInterval is how often capsules with timeout_sec are checked
+	// for inactivity (the real host checks about every 2 s, the default).
+	TTLCheckInterval time.Duration
+	// MetricsInterval is the capsule metrics sampling period (default
+	// 500 ms, as the real host).
+	MetricsInterval time.Duration
+	// StatsInterval is the team stats sampling period (default 10 s).
+	StatsInterval time.Duration
+}
+
+// Option adjusts the Config of [NewServer].
+type Option func(*Config)
+
+// WithAPIKey sets the first team's API key.
+func WithAPIKey(key string) Option { return func(c *Config) { c.APIKey = key } }
+
+// WithDataDir stores capsule data in dir instead of the test's temporary
+// directory.
+func WithDataDir(dir string) Option { return func(c *Config) { c.DataDir = dir } }
+
+// WithLogger sends the server's logs to l.
+func WithLogger(l *slog.Logger) Option { return func(c *Config) { c.Logger = l } }
+
+// WithTTLCheckInterval sets how often inactive capsules are auto-paused.
+func WithTTLCheckInterval(d time.Duration) Option {
+	return func(c *Config) { c.TTLCheckInterval = d }
+}
+
+// WithMetricsInterval sets the metrics sampling period.
+func WithMetricsInterval(d time.Duration) Option {
+	return func(c *Config) { c.MetricsInterval = d }
+}
+
+// WithStatsInterval sets the team stats sampling period.
+func WithStatsInterval(d time.Duration) Option {
+	return func(c *Config) { c.StatsInterval = d }
+}
+
+// Server is a local Wrenn control plane whose capsules are bubblewrap
+// sandboxes on this machine. Its methods are safe for concurrent use.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	rt       *sandbox.Runtime
+	dataDir  string
+	ownsData bool
+	apiKey   string
+	router   *router
+	handler  http.Handler
+	http     *http.Server
+	ln       net.Listener
+	baseURL  string
+
+	// proxy, when set (by a setup hook), gets every request first and
+	// reports whether it handled it (Host-based port proxy).
+	proxy func(w http.ResponseWriter, r *http.Request) bool
+
+	mu        sync.Mutex
+	keys      map[string]string // API key → team id
+	capsules  map[string]*capsuleRecord
+	templates map[string]map[string]*template // team id → name → template
+	book      statsBook
+	closed    bool
+
+	stop   chan struct{}
+	loops  sync.WaitGroup
+	closer sync.Once
+	errs   error
+}
+
+// setupHooks run at the end of server construction. Other files of this
+// package register WebSocket routes and the port proxy through them, e.g.
+//
+//	func init() {
+//		setupHooks = append(setupHooks, func(s *Server) {
+//			s.handleAuthed("GET", "/v1/capsules/{id}/exec/stream", s.execStream)
+//			s.proxy = s.servePortProxy
+//		})
+//	}
+//
+// Routes registered there get the same 404/405 treatment as the REST ones.
+var setupHooks []func(*Server)
+
+// Start starts a server listening on cfg.Addr. Without bwrap it fails with
+// [ErrNoBubblewrap].
+func Start(cfg Config) (*Server, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	s, err := newServer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		_ = s.shutdownRuntime()
+		return nil, fmt.Errorf("wrenntest: listen: %w", err)
+	}
+	s.ln = ln
+	s.baseURL = "http://" + ln.Addr().String()
+	s.http = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       620 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.loops.Add(1)
+	go func() {
+		defer s.loops.Done()
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("serve", "err", err)
+		}
+	}()
+	s.log.Info("wrenn local server listening", "base_url", s.baseURL)
+	return s, nil
+}
+
+// NewServer starts a server on a free 127.0.0.1 port for the test and stops
+// it (destroying every capsule and removing its data) when the test ends.
+// Without bwrap the test is skipped with a message naming the Debian
+// package bubblewrap.
+func NewServer(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	if err := sandbox.CheckTools(); err != nil {
+		t.Skipf("wrenntest: %v", err)
+	}
+	var cfg Config
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s, err := Start(cfg)
+	if err != nil {
+		t.Fatalf("wrenntest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("wrenntest: close: %v", err)
+		}
+	})
+	return s
+}
+
+func newServer(cfg Config) (*Server, error) {
+	if err := sandbox.CheckTools(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.TTLCheckInterval <= 0 {
+		cfg.TTLCheckInterval = 2 * time.Second
+	}
+	if cfg.MetricsInterval <= 0 {
+		cfg.MetricsInterval = 500 * time.Millisecond
+	}
+	if cfg.StatsInterval <= 0 {
+		cfg.StatsInterval = 10 * time.Second
+	}
+	if cfg.APIKey == "" {
+		cfg.APIKey = GenerateAPIKey()
+	}
+	if !apiKeyPattern.MatchString(cfg.APIKey) {
+		return nil, errors.New("wrenntest: API key must be wrn_ followed by 32 lowercase hex digits")
+	}
+	s := &Server{
+		cfg:       cfg,
+		log:       log,
+		apiKey:    cfg.APIKey,
+		keys:      map[string]string{},
+		capsules:  map[string]*capsuleRecord{},
+		templates: map[string]map[string]*template{"": builtinTemplates()},
+		stop:      make(chan struct{}),
+	}
+	s.keys[cfg.APIKey] = newTeamID()
+	if cfg.DataDir == "" {
+		dir, err := os.MkdirTemp("", "wrenn-local-")
+		if err != nil {
+			return nil, fmt.Errorf("wrenntest: data dir: %w", err)
+		}
+		cfg.DataDir, s.ownsData = dir, true
+	}
+	s.dataDir = cfg.DataDir
+	if err := os.MkdirAll(s.dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("wrenntest: data dir: %w", err)
+	}
+	rt, err := sandbox.New(sandbox.Config{DataDir: s.dataDir, Logger: log})
+	if err != nil {
+		if s.ownsData {
+			_ = os.RemoveAll(s.dataDir)
+		}
+		return nil, err
+	}
+	s.rt = rt
+	s.routes()
+	for _, hook := range setupHooks {
+		hook(s)
+	}
+	s.handler = http.HandlerFunc(s.serve)
+	s.loops.Add(1)
+	go s.housekeeping()
+	return s, nil
+}
+
+// serve is the root handler: port proxy first, then the API routes.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if s.proxy != nil && s.proxy(w, r) {
+		return
+	}
+	s.router.ServeHTTP(w, r)
+}
+
+// Handler returns the server's HTTP handler (the same one its listener
+// serves), for mounting it elsewhere.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// BaseURL returns the base URL clients use, such as http://127.0.0.1:41234.
+func (s *Server) BaseURL() string { return s.baseURL }
+
+// APIKey returns the first team's API key.
+func (s *Server) APIKey() string { return s.apiKey }
+
+// DataDir returns the directory holding the server's capsule data.
+func (s *Server) DataDir() string { return s.dataDir }
+
+// NewAPIKey creates a new team and returns its API key. Capsules and
+// snapshots of one team are invisible (404) to the others.
+func (s *Server) NewAPIKey() string {
+	key := GenerateAPIKey()
+	s.mu.Lock()
+	s.keys[key] = newTeamID()
+	s.mu.Unlock()
+	return key
+}
+
+// Close stops accepting requests, destroys every capsule, and removes the
+// data directory when the server created it (or, with a caller's DataDir,
+// the capsule and snapshot data unless KeepData is set). It is safe to call
+// more than once.
+func (s *Server) Close() error {
+	s.closer.Do(func() {
+		var errs []error
+		if s.http != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := s.http.Shutdown(ctx); err != nil {
+				_ = s.http.Close()
+			}
+			cancel()
+		}
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		errs = append(errs, s.shutdownRuntime())
+		s.errs = errors.Join(errs...)
+		s.log.Info("wrenn local server stopped")
+	})
+	return s.errs
+}
+
+func (s *Server) shutdownRuntime() error {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	s.loops.Wait()
+	var errs []error
+	if err := s.rt.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	s.mu.Lock()
+	for _, c := range s.capsules {
+		if c.Status == statusRunning || c.Status == statusPaused {
+			c.Status = statusStopped
+		}
+	}
+	s.mu.Unlock()
+	switch {
+	case s.ownsData:
+		errs = append(errs, os.RemoveAll(s.dataDir))
+	case !s.cfg.KeepData:
+		for _, d := range []string{"capsules", "snapshots"} {
+			errs = append(errs, os.RemoveAll(s.dataDir+"/"+d))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func newTeamID() string { return "team-" + strings.TrimPrefix(newCapsuleID(), "cl-") }
