@@ -56,8 +56,9 @@ const (
 // name the variables, not their values. Commands.List shows the requests of
 // running commands, so it can show the script of a clone in progress.
 //
-// Passwords, raw or percent-encoded, are replaced by "***" in every error
-// and in the output returned. Only [Git.DangerouslyAuthenticate] and
+// Passwords (or a username given without a password, which is then a
+// token), raw or percent-encoded, are replaced by "***" in every error and
+// in the output returned. Only [Git.DangerouslyAuthenticate] and
 // GitCloneOptions.DangerouslyStoreCredentials store credentials in the
 // capsule.
 type Git struct{ cp *Capsule }
@@ -447,7 +448,7 @@ func (g *Git) run(ctx context.Context, c gitCall) (*CommandResult, error) {
 			return nil, invalidGit(c.op, err)
 		}
 		maps.Copy(env, credEnv)
-		secrets = append(secrets, c.creds.Password)
+		secrets = append(secrets, secret(c.creds))
 	}
 	env["GIT_TERMINAL_PROMPT"] = "0"
 	script, err := gitops.Script(argv, gitops.ScriptOptions{Env: env, Stdin: c.stdin})
@@ -492,25 +493,36 @@ func splitURLCredentials(raw string) (string, *gitops.Credentials) {
 	return gitops.StripCredentials(raw), &gitops.Credentials{Username: u.User.Username(), Password: pw}
 }
 
+// secret returns what to redact for c: the password, or the username when
+// there is no password (a token given as the username, as some hosts
+// accept).
+func secret(c *gitops.Credentials) string {
+	if c.Password != "" {
+		return c.Password
+	}
+	return c.Username
+}
+
 // remoteCredentials picks the credentials of a clone, push or pull: the
 // options' when given, else those in the URL. It returns the URL without
-// credentials and every password to redact.
+// credentials and every secret to redact.
 func remoteCredentials(rawURL, username, password string) (string, *gitops.Credentials, []string) {
 	stripped, fromURL := splitURLCredentials(rawURL)
 	var secrets []string
 	if fromURL != nil {
-		secrets = append(secrets, fromURL.Password)
+		secrets = append(secrets, secret(fromURL))
 	}
 	if username != "" || password != "" {
-		return stripped, &gitops.Credentials{Username: username, Password: password}, append(secrets, password)
+		c := &gitops.Credentials{Username: username, Password: password}
+		return stripped, c, append(secrets, secret(c))
 	}
 	return stripped, fromURL, secrets
 }
 
-// urlSecrets returns the password of an http(s) URL, for redaction.
+// urlSecrets returns the secret of an http(s) URL, for redaction.
 func urlSecrets(raw string) []string {
 	if _, c := splitURLCredentials(raw); c != nil {
-		return []string{c.Password}
+		return []string{secret(c)}
 	}
 	return nil
 }

@@ -686,6 +686,26 @@ func TestGitCredentialsNeverInErrorsOutputOrLogs(t *testing.T) {
 	}
 }
 
+func TestGitTokenAsUsernameIsRedacted(t *testing.T) {
+	const token = "ghp_0123456789abcdef"
+	g, calls := fakeExec(t, func(string) execReply {
+		return execReply{Stderr: "fatal: Authentication failed for user " + token + "\n", Exit: 128}
+	})
+	_, err := g.Clone(testCtx(t), "https://"+token+"@git.example.com/r.git", GitCloneOptions{})
+	var ae *GitAuthError
+	if !errors.As(err, &ae) {
+		t.Fatalf("err = %v, want a *GitAuthError", err)
+	}
+	if strings.Contains(err.Error(), token) || strings.Contains(ae.Stderr, token) {
+		t.Errorf("the token shows in %q", err)
+	}
+	want := "export GIT_TERMINAL_PROMPT=0 WRENN_GIT_PASSWORD='' WRENN_GIT_USERNAME=" + token +
+		" && exec git " + gitops.Join(gitops.CredentialHelperArgs()) + " clone -- https://git.example.com/r.git"
+	if diff := cmp.Diff([]execCall{{want, 300}}, calls()); diff != "" {
+		t.Errorf("exec requests (-want +got):\n%s", diff)
+	}
+}
+
 func TestGitStatusIsParsed(t *testing.T) {
 	out := "## main...origin/main [ahead 2, behind 1]\n" +
 		"M  staged.go\n" +
