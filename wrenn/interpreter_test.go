@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -46,6 +47,8 @@ type ciFake struct {
 
 	capsuleTimeout int    // timeout_sec of the capsule records
 	status         string // status GET returns
+	// pingStatus, when set, is the answer to pings (409 invalid_state).
+	pingStatus int
 	// proxyStatus, when set, is the plain-text answer to every proxy request.
 	proxyStatus int
 	proxyBody   string
@@ -166,6 +169,13 @@ func (f *ciFake) serveAPI(w http.ResponseWriter, r *http.Request) {
 		reply(http.StatusOK, f.capsuleJSON(CodeInterpreterTemplate, "running"))
 	case r.Method == http.MethodPost && path == "/v1/capsules/"+ciCapsuleID+"/ping":
 		f.pings.Add(1)
+		f.mu.Lock()
+		pingStatus := f.pingStatus
+		f.mu.Unlock()
+		if pingStatus != 0 {
+			reply(pingStatus, `{"error":{"code":"invalid_state","message":"sandbox is not running (status: paused)"}}`)
+			return
+		}
 		select {
 		case f.pingSeen <- struct{}{}:
 		default:
@@ -279,6 +289,8 @@ var ciUpgrader = websocket.Upgrader{}
 //	loop         runs until interrupted, then a KeyboardInterrupt
 //	pings:N      runs until N pings of the capsule were seen
 //	block        reports on started and runs until release is closed
+//	die          the server reports the kernel dead
+//	drop         the connection breaks
 func (f *ciFake) serveKernel(w http.ResponseWriter, r *http.Request, k *ciKernel) {
 	conn, err := ciUpgrader.Upgrade(w, r, nil)
 	if err != nil {
@@ -308,11 +320,18 @@ func (f *ciFake) serveKernel(w http.ResponseWriter, r *http.Request, k *ciKernel
 	k.count++
 	count := k.count
 	f.mu.Unlock()
-	defer func() {
-		f.mu.Lock()
-		f.running--
-		f.mu.Unlock()
-	}()
+	// The execution ends when the kernel reports idle (or gives up), not
+	// when the client gets round to closing the connection.
+	finished := false
+	finish := func() {
+		if !finished {
+			finished = true
+			f.mu.Lock()
+			f.running--
+			f.mu.Unlock()
+		}
+	}
+	defer finish()
 	select { // forget an interrupt aimed at an earlier execution
 	case <-k.interrupt:
 	default:
@@ -377,6 +396,16 @@ func (f *ciFake) serveKernel(w http.ResponseWriter, r *http.Request, k *ciKernel
 					return
 				}
 			}
+		case "die":
+			_ = conn.WriteJSON(map[string]any{
+				"header": map[string]any{"msg_id": "dead", "msg_type": "status"}, "msg_type": "status",
+				"parent_header": map[string]any{}, "channel": "iopub",
+				"content": map[string]any{"execution_state": "dead"},
+			})
+			f.waitClose(conn)
+			return
+		case "drop":
+			return
 		case "block":
 			f.started <- req.Content.Code
 			select {
@@ -386,8 +415,13 @@ func (f *ciFake) serveKernel(w http.ResponseWriter, r *http.Request, k *ciKernel
 			}
 		}
 	}
+	finish()
 	send("status", map[string]any{"execution_state": "idle"})
-	// Wait for the client to close.
+	f.waitClose(conn)
+}
+
+// waitClose reads until the client closes the connection.
+func (f *ciFake) waitClose(conn *websocket.Conn) {
 	for {
 		if _, _, err := conn.ReadMessage(); err != nil {
 			return
@@ -987,5 +1021,99 @@ func TestRunCodeUsesAGivenKernel(t *testing.T) {
 	}
 	if _, proxy := f.calls(); !cmp.Equal([]string{"GET /api/kernels/kernel-mine/channels"}, proxy) {
 		t.Errorf("proxy calls %v, want only the channels of kernel-mine", proxy)
+	}
+}
+
+func TestRunCodeReportsLostExecutions(t *testing.T) {
+	tests := []struct {
+		name       string
+		code       string
+		pingStatus int
+		want       []error
+	}{
+		{"kernel death", "print:before\ndie", 0, []error{ErrIncompleteExecution, ErrKernelDied}},
+		{"broken connection", "print:before\ndrop", 0, []error{ErrIncompleteExecution}},
+		{"capsule paused under the code: the keep-alive's error joins", "print:before\ndrop", http.StatusConflict,
+			[]error{ErrIncompleteExecution, ErrInvalidState}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newCIFake(t)
+			f.pingStatus = tt.pingStatus
+			ci := f.interpreter(t, CodeInterpreterOptions{KeepAliveInterval: time.Hour})
+			exec, err := ci.RunCode(ciCtx(t), tt.code, RunCodeOptions{})
+			if err == nil {
+				t.Fatal("RunCode succeeded")
+			}
+			for _, target := range tt.want {
+				if !errors.Is(err, target) {
+					t.Errorf("errors.Is(%v, %v) = false", err, target)
+				}
+			}
+			var te *CodeTimeoutError
+			if errors.As(err, &te) || errors.Is(err, ErrTimeout) {
+				t.Errorf("error %v reports a timeout", err)
+			}
+			if exec == nil || !cmp.Equal([]string{"before\n"}, exec.Logs.Stdout) {
+				t.Errorf("partial Execution = %+v, want the output before the loss", exec)
+			}
+		})
+	}
+}
+
+// countingTransport counts the requests and dials of a caller's client.
+type countingTransport struct {
+	*http.Transport
+	requests, dials atomic.Int32
+}
+
+func (ct *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	ct.requests.Add(1)
+	return ct.Transport.RoundTrip(r)
+}
+
+func TestCodeInterpreterUsesTheGivenHTTPClient(t *testing.T) {
+	f := newCIFake(t)
+	base := &http.Transport{}
+	t.Cleanup(base.CloseIdleConnections)
+	ct := &countingTransport{Transport: base}
+	d := &net.Dialer{}
+	base.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		ct.dials.Add(1)
+		return d.DialContext(ctx, network, addr)
+	}
+	// The kernel WebSocket follows the client's transport when it is an
+	// *http.Transport; this one is wrapped, so only REST goes through it.
+	ci := f.interpreter(t, CodeInterpreterOptions{HTTPClient: &http.Client{Transport: ct}})
+	if _, err := ci.RunCode(ciCtx(t), "print:x", RunCodeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if ct.requests.Load() != 1 {
+		t.Errorf("%d requests through the given client, want 1 (POST /api/kernels)", ct.requests.Load())
+	}
+
+	dials := ct.dials.Load()
+	ci2 := f.interpreter(t, CodeInterpreterOptions{HTTPClient: &http.Client{Transport: base}})
+	if _, err := ci2.RunCode(ciCtx(t), "print:x", RunCodeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ct.dials.Load() - dials; got < 1 {
+		t.Errorf("the kernel WebSocket did not use the transport's dialer (%d dials)", got)
+	}
+}
+
+func TestShutdownKernelErrors(t *testing.T) {
+	f := newCIFake(t)
+	ci := f.interpreter(t, CodeInterpreterOptions{KernelID: "kernel-gone"})
+	ctx := ciCtx(t)
+	if err := ci.ShutdownKernel(ctx); err != nil || ci.KernelID() != "" {
+		t.Errorf("ShutdownKernel of a kernel already gone = %v, KernelID %q; want nil and no kernel", err, ci.KernelID())
+	}
+	ci = f.interpreter(t, CodeInterpreterOptions{KernelID: "kernel-9"})
+	f.mu.Lock()
+	f.proxyStatus, f.proxyBody = http.StatusConflict, "sandbox is not running (status: paused)"
+	f.mu.Unlock()
+	if err := ci.ShutdownKernel(ctx); !errors.Is(err, ErrInvalidState) || ci.KernelID() != "kernel-9" {
+		t.Errorf("ShutdownKernel on a paused capsule = %v, KernelID %q; want ErrInvalidState and the kernel kept", err, ci.KernelID())
 	}
 }
