@@ -264,10 +264,21 @@ func TestGitEndToEndBareRemote(t *testing.T) {
 	if !errors.As(err, &ce) || errors.As(err, &ae) || !strings.Contains(ce.Stderr, "rejected") {
 		t.Errorf("diverged push: err = %v, want a *GitCommandError saying rejected", err)
 	}
-	step("pull rebase")(g.Pull(ctx, wrenn.GitPullOptions{Rebase: true, Cwd: b}))
+	step("pull rebase")(g.Pull(ctx, wrenn.GitPullOptions{Remote: "origin", Branch: "main", Rebase: true, Cwd: b}))
 	step("push after rebase")(g.Push(ctx, wrenn.GitPushOptions{Cwd: b}))
 	if got := sh(t, ctx, cp, "git --git-dir="+bare+" log --format=%s main"); got != "from b\nfrom a\ntwo\none\n" {
 		t.Errorf("remote history = %q", got)
+	}
+
+	// A shallow clone of one branch.
+	step("shallow clone")(g.Clone(ctx, "file://"+bare, wrenn.GitCloneOptions{Cwd: "/workspace", Dest: "shallow", Branch: "main", Depth: 1}))
+	if got := sh(t, ctx, cp, "git -C /workspace/shallow rev-list --count HEAD"); got != "1\n" {
+		t.Errorf("shallow clone has %q commits, want 1", got)
+	}
+	// Pointing a remote elsewhere.
+	step("remote set-url")(g.RemoteSetURL(ctx, "origin", "/tmp/elsewhere.git", wrenn.GitOptions{Cwd: b}))
+	if u, found, err := g.RemoteGet(ctx, "origin", wrenn.GitOptions{Cwd: b}); err != nil || !found || u != "/tmp/elsewhere.git" {
+		t.Errorf("origin after set-url = %q, %v, %v", u, found, err)
 	}
 }
 
@@ -404,6 +415,22 @@ func TestGitEndToEndAuthenticatedHTTP(t *testing.T) {
 	noCredentials("after pull")
 	if ok := must[bool](t, "exists")(cp.Files.Exists(ctx, "/root/.git-credentials")); ok {
 		t.Errorf("a credential store was written")
+	}
+
+	// Asked for, the credentials stay in the clone's remote URL.
+	step("clone storing credentials")(g.Clone(ctx, plain, wrenn.GitCloneOptions{Cwd: "/workspace", Dest: "stored",
+		Username: user, Password: pass, DangerouslyStoreCredentials: true}))
+	if u, _, err := g.RemoteGet(ctx, "origin", wrenn.GitOptions{Cwd: "/workspace/stored"}); err != nil || u != withUser(pass) {
+		t.Errorf("origin of a clone storing credentials = %q, %v; want the URL with them", u, err)
+	}
+	// A credential stored in the capsule serves commands that carry none.
+	host := "127.0.0.1:" + strconv.Itoa(port)
+	if err := g.DangerouslyAuthenticate(ctx, user, pass, wrenn.GitAuthenticateOptions{Host: host, Protocol: "http"}); err != nil {
+		t.Fatalf("authenticate: %v", err)
+	}
+	step("clone with the stored credential")(g.Clone(ctx, plain, wrenn.GitCloneOptions{Cwd: "/workspace", Dest: "later"}))
+	if got := readFile(t, ctx, cp, "/workspace/later/hello.txt"); got != "hello\n" {
+		t.Errorf("hello.txt of the clone = %q", got)
 	}
 }
 
