@@ -82,7 +82,10 @@ func newSecEcho(t *testing.T, mode string) *secEcho {
 // secCalls is one call of every kind the facade makes: control plane,
 // commands, files, streams, terminals and the code interpreter.
 var secCalls = map[string]func(ctx context.Context, cp *Capsule) error{
-	"Capsules.Get": func(ctx context.Context, cp *Capsule) error { _, err := cp.client.Capsules.Get(ctx, cp.ID()); return err },
+	"Capsules.Get": func(ctx context.Context, cp *Capsule) error {
+		_, err := cp.client.Capsules.Get(ctx, cp.ID())
+		return err
+	},
 	"Capsules.List": func(ctx context.Context, cp *Capsule) error {
 		_, err := cp.client.Capsules.List(ctx)
 		return err
@@ -121,8 +124,11 @@ var secCalls = map[string]func(ctx context.Context, cp *Capsule) error{
 	},
 	"Commands.List": func(ctx context.Context, cp *Capsule) error { _, err := cp.Commands.List(ctx); return err },
 	"Commands.Kill": func(ctx context.Context, cp *Capsule) error { return cp.Commands.Kill(ctx, 9, SIGKILL) },
-	"Files.Read":    func(ctx context.Context, cp *Capsule) error { _, err := cp.Files.Read(ctx, "/etc/hostname"); return err },
-	"Files.Write":   func(ctx context.Context, cp *Capsule) error { return cp.Files.WriteString(ctx, "/tmp/a", "a") },
+	"Files.Read": func(ctx context.Context, cp *Capsule) error {
+		_, err := cp.Files.Read(ctx, "/etc/hostname")
+		return err
+	},
+	"Files.Write": func(ctx context.Context, cp *Capsule) error { return cp.Files.WriteString(ctx, "/tmp/a", "a") },
 	"Files.Upload": func(ctx context.Context, cp *Capsule) error {
 		_, err := cp.Files.Upload(ctx, "/tmp/a", strings.NewReader("a"), UploadOptions{})
 		return err
