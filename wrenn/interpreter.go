@@ -128,8 +128,8 @@ type CreateCodeInterpreterParams struct {
 // adopted from the server's list: another client's kernel would share its
 // variables and be interrupted by this handle's timeouts. Variables persist
 // from one RunCode to the next. RunCode calls on one CodeInterpreter run one
-// at a time, in the order they acquire the handle. A CodeInterpreter is safe
-// for concurrent use.
+// at a time: a call waits, as long as its context allows, for the one
+// before it to finish. A CodeInterpreter is safe for concurrent use.
 type CodeInterpreter struct {
 	*Capsule
 
@@ -309,7 +309,17 @@ func (c *Client) CreateCodeInterpreter(ctx context.Context, p CreateCodeInterpre
 	if err != nil {
 		return nil, err
 	}
-	return NewCodeInterpreter(cp, p.Options)
+	ci, err := NewCodeInterpreter(cp, p.Options)
+	if err != nil {
+		// Do not leave behind a capsule the caller has no handle on.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if derr := cp.Destroy(dctx); derr != nil {
+			return nil, fmt.Errorf("%w (destroying capsule %s: %w)", err, cp.ID(), derr)
+		}
+		return nil, err
+	}
+	return ci, nil
 }
 
 // ConnectCodeInterpreter returns an existing code-interpreter capsule as a
@@ -544,7 +554,7 @@ func (ci *CodeInterpreter) runLocked(ctx context.Context, code string, timeout t
 			Err:          err,
 		}
 		if !errors.Is(ie, jupyter.ErrTimeout) {
-			te.Timeout = time.Since(start).Round(time.Millisecond)
+			te.Timeout = time.Since(start)
 		}
 		return exec, te
 	}

@@ -1,6 +1,6 @@
 //go:build wrenne2e
 
-package wrenn
+package wrenn_test
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"git.omukk.dev/wrenn/go-sdk/wrenn"
 	"git.omukk.dev/wrenn/go-sdk/wrenntest"
 )
 
@@ -18,10 +19,10 @@ import (
 // the local server's code-runner-beta template in a capsule, reached
 // through the local port proxy.
 
-// e2eInterpreter creates a code-interpreter capsule on srv, skipping the
+// ciE2EInterpreter creates a code-interpreter capsule on srv, skipping the
 // test when the machine lacks Jupyter (the local server names the missing
 // Debian packages), and destroys it when the test ends.
-func e2eInterpreter(t *testing.T, ctx context.Context, c *Client, p CreateCodeInterpreterParams) *CodeInterpreter {
+func ciE2EInterpreter(t *testing.T, ctx context.Context, c *wrenn.Client, p wrenn.CreateCodeInterpreterParams) *wrenn.CodeInterpreter {
 	t.Helper()
 	ci, err := c.CreateCodeInterpreter(ctx, p)
 	if err != nil {
@@ -40,17 +41,17 @@ func e2eInterpreter(t *testing.T, ctx context.Context, c *Client, p CreateCodeIn
 	return ci
 }
 
-func e2eClient(t *testing.T, srv *wrenntest.Server) *Client {
+func ciE2EClient(t *testing.T, srv *wrenntest.Server) *wrenn.Client {
 	t.Helper()
-	c, err := NewClient(WithAPIKey(srv.APIKey()), WithBaseURL(srv.BaseURL()))
+	c, err := wrenn.NewClient(wrenn.WithAPIKey(srv.APIKey()), wrenn.WithBaseURL(srv.BaseURL()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
 }
 
-// mustRun runs code and fails the test on any error, exception included.
-func mustRun(t *testing.T, ctx context.Context, ci *CodeInterpreter, code string, opts RunCodeOptions) *Execution {
+// ciMustRun runs code and fails the test on any error, exception included.
+func ciMustRun(t *testing.T, ctx context.Context, ci *wrenn.CodeInterpreter, code string, opts wrenn.RunCodeOptions) *wrenn.Execution {
 	t.Helper()
 	exec, err := ci.RunCode(ctx, code, opts)
 	if err != nil {
@@ -62,8 +63,8 @@ func mustRun(t *testing.T, ctx context.Context, ci *CodeInterpreter, code string
 	return exec
 }
 
-// skipWithoutModule skips when the code failed for lack of a Python module.
-func skipWithoutModule(t *testing.T, exec *Execution, module, pkg string) {
+// ciSkipWithoutModule skips when the code failed for lack of a Python module.
+func ciSkipWithoutModule(t *testing.T, exec *wrenn.Execution, module, pkg string) {
 	t.Helper()
 	if exec != nil && exec.Error != nil && exec.Error.Name == "ModuleNotFoundError" && strings.Contains(exec.Error.Value, module) {
 		t.Skipf("needs the Debian package %s: %s", pkg, exec.Error.Value)
@@ -72,17 +73,17 @@ func skipWithoutModule(t *testing.T, exec *Execution, module, pkg string) {
 
 func TestCodeInterpreterEndToEnd(t *testing.T) {
 	srv := wrenntest.NewServer(t)
-	c := e2eClient(t, srv)
+	c := ciE2EClient(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	ci := e2eInterpreter(t, ctx, c, CreateCodeInterpreterParams{})
-	if got := ci.Info().Template; got != CodeInterpreterTemplate {
-		t.Errorf("template = %q, want %q", got, CodeInterpreterTemplate)
+	ci := ciE2EInterpreter(t, ctx, c, wrenn.CreateCodeInterpreterParams{})
+	if got := ci.Info().Template; got != wrenn.CodeInterpreterTemplate {
+		t.Errorf("template = %q, want %q", got, wrenn.CodeInterpreterTemplate)
 	}
 
 	t.Run("state persists across calls", func(t *testing.T) {
-		mustRun(t, ctx, ci, "x = 41", RunCodeOptions{Language: "python"})
-		exec := mustRun(t, ctx, ci, "x + 1", RunCodeOptions{})
+		ciMustRun(t, ctx, ci, "x = 41", wrenn.RunCodeOptions{Language: "python"})
+		exec := ciMustRun(t, ctx, ci, "x + 1", wrenn.RunCodeOptions{})
 		if exec.Text() != "42" {
 			t.Errorf("Text() = %q, want 42", exec.Text())
 		}
@@ -94,7 +95,7 @@ func TestCodeInterpreterEndToEnd(t *testing.T) {
 	t.Run("stdout and stderr arrive apart, through callbacks too", func(t *testing.T) {
 		var mu sync.Mutex
 		var out, errOut strings.Builder
-		exec := mustRun(t, ctx, ci, "import sys\nprint('to stdout')\nprint('to stderr', file=sys.stderr)", RunCodeOptions{
+		exec := ciMustRun(t, ctx, ci, "import sys\nprint('to stdout')\nprint('to stderr', file=sys.stderr)", wrenn.RunCodeOptions{
 			OnStdout: func(s string) { mu.Lock(); out.WriteString(s); mu.Unlock() },
 			OnStderr: func(s string) { mu.Lock(); errOut.WriteString(s); mu.Unlock() },
 		})
@@ -113,7 +114,7 @@ func TestCodeInterpreterEndToEnd(t *testing.T) {
 	})
 
 	t.Run("expression value is the main result with Text", func(t *testing.T) {
-		exec := mustRun(t, ctx, ci, "'ab' * 2", RunCodeOptions{})
+		exec := ciMustRun(t, ctx, ci, "'ab' * 2", wrenn.RunCodeOptions{})
 		if len(exec.Results) != 1 || !exec.Results[0].IsMainResult {
 			t.Fatalf("results = %+v, want one main result", exec.Results)
 		}
@@ -127,11 +128,11 @@ func TestCodeInterpreterEndToEnd(t *testing.T) {
 
 	t.Run("matplotlib figure is a PNG", func(t *testing.T) {
 		code := "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9])\nplt.show()"
-		exec, err := ci.RunCode(ctx, code, RunCodeOptions{Timeout: 90 * time.Second})
+		exec, err := ci.RunCode(ctx, code, wrenn.RunCodeOptions{Timeout: 90 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
-		skipWithoutModule(t, exec, "matplotlib", "python3-matplotlib")
+		ciSkipWithoutModule(t, exec, "matplotlib", "python3-matplotlib")
 		if exec.Error != nil {
 			t.Fatalf("raised %s: %s", exec.Error.Name, exec.Error.PlainTraceback())
 		}
@@ -153,11 +154,11 @@ func TestCodeInterpreterEndToEnd(t *testing.T) {
 
 	t.Run("pandas DataFrame is HTML", func(t *testing.T) {
 		code := "import pandas as pd\npd.DataFrame({'name': ['ada', 'bob'], 'score': [3, 5]})"
-		exec, err := ci.RunCode(ctx, code, RunCodeOptions{Timeout: 90 * time.Second})
+		exec, err := ci.RunCode(ctx, code, wrenn.RunCodeOptions{Timeout: 90 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
-		skipWithoutModule(t, exec, "pandas", "python3-pandas")
+		ciSkipWithoutModule(t, exec, "pandas", "python3-pandas")
 		if exec.Error != nil {
 			t.Fatalf("raised %s: %s", exec.Error.Name, exec.Error.PlainTraceback())
 		}
@@ -174,8 +175,8 @@ func TestCodeInterpreterEndToEnd(t *testing.T) {
 	})
 
 	t.Run("exception comes with its traceback", func(t *testing.T) {
-		var seen *ExecutionError
-		exec, err := ci.RunCode(ctx, "def f():\n    return 1 / 0\nf()", RunCodeOptions{OnError: func(e *ExecutionError) { seen = e }})
+		var seen *wrenn.ExecutionError
+		exec, err := ci.RunCode(ctx, "def f():\n    return 1 / 0\nf()", wrenn.RunCodeOptions{OnError: func(e *wrenn.ExecutionError) { seen = e }})
 		if err != nil {
 			t.Fatalf("RunCode: %v (an exception is not an error of RunCode)", err)
 		}
@@ -195,10 +196,10 @@ func TestCodeInterpreterEndToEnd(t *testing.T) {
 
 	t.Run("endless loop is stopped by the timeout and the kernel stays usable", func(t *testing.T) {
 		start := time.Now()
-		exec, err := ci.RunCode(ctx, "print('looping', flush=True)\nwhile True:\n    pass", RunCodeOptions{Timeout: 2 * time.Second})
-		var te *CodeTimeoutError
-		if !errors.As(err, &te) || !errors.Is(err, ErrTimeout) || !errors.Is(err, ErrIncompleteExecution) {
-			t.Fatalf("RunCode = %v, want a *CodeTimeoutError", err)
+		exec, err := ci.RunCode(ctx, "print('looping', flush=True)\nwhile True:\n    pass", wrenn.RunCodeOptions{Timeout: 2 * time.Second})
+		var te *wrenn.CodeTimeoutError
+		if !errors.As(err, &te) || !errors.Is(err, wrenn.ErrTimeout) || !errors.Is(err, wrenn.ErrIncompleteExecution) {
+			t.Fatalf("RunCode = %v, want a *wrenn.CodeTimeoutError", err)
 		}
 		if d := time.Since(start); d > 15*time.Second {
 			t.Errorf("RunCode returned after %s", d)
@@ -212,15 +213,15 @@ func TestCodeInterpreterEndToEnd(t *testing.T) {
 		if exec.Error == nil || exec.Error.Name != "KeyboardInterrupt" {
 			t.Errorf("partial Error = %+v, want KeyboardInterrupt", exec.Error)
 		}
-		after := mustRun(t, ctx, ci, "x", RunCodeOptions{Timeout: 10 * time.Second})
+		after := ciMustRun(t, ctx, ci, "x", wrenn.RunCodeOptions{Timeout: 10 * time.Second})
 		if after.Text() != "41" {
 			t.Errorf("after the interrupt x = %q, want 41 (same kernel)", after.Text())
 		}
 	})
 
 	t.Run("languages other than python are refused", func(t *testing.T) {
-		if _, err := ci.RunCode(ctx, "console.log(1)", RunCodeOptions{Language: "javascript"}); !errors.Is(err, ErrValidation) {
-			t.Errorf("err = %v, want ErrValidation", err)
+		if _, err := ci.RunCode(ctx, "console.log(1)", wrenn.RunCodeOptions{Language: "javascript"}); !errors.Is(err, wrenn.ErrValidation) {
+			t.Errorf("err = %v, want wrenn.ErrValidation", err)
 		}
 	})
 
@@ -229,7 +230,7 @@ func TestCodeInterpreterEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		exec, err := other.RunCode(ctx, "'x' in globals()", RunCodeOptions{})
+		exec, err := other.RunCode(ctx, "'x' in globals()", wrenn.RunCodeOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -248,24 +249,24 @@ func TestCodeInterpretersSideBySide(t *testing.T) {
 	// cell, because proxy traffic is not activity. It is created last and
 	// used at once, so it never idles before the cell.
 	srv := wrenntest.NewServer(t, wrenntest.WithTTLCheckInterval(200*time.Millisecond))
-	c := e2eClient(t, srv)
+	c := ciE2EClient(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cis := [2]*CodeInterpreter{
-		e2eInterpreter(t, ctx, c, CreateCodeInterpreterParams{}),
-		e2eInterpreter(t, ctx, c, CreateCodeInterpreterParams{Timeout: 2 * time.Second}),
+	cis := [2]*wrenn.CodeInterpreter{
+		ciE2EInterpreter(t, ctx, c, wrenn.CreateCodeInterpreterParams{}),
+		ciE2EInterpreter(t, ctx, c, wrenn.CreateCodeInterpreterParams{Timeout: 2 * time.Second}),
 	}
 	if cis[0].ID() == cis[1].ID() {
 		t.Fatalf("both interpreters are capsule %s", cis[0].ID())
 	}
 	names := [2]string{"first", "second"}
-	var execs [2]*Execution
+	var execs [2]*wrenn.Execution
 	var errs [2]error
 	var wg sync.WaitGroup
 	for i, ci := range cis {
 		wg.Go(func() {
 			code := "import time\nwho = '" + names[i] + "'\nopen('/root/who', 'w').write(who)\ntime.sleep(4)\nwho"
-			execs[i], errs[i] = ci.RunCode(ctx, code, RunCodeOptions{Timeout: 60 * time.Second})
+			execs[i], errs[i] = ci.RunCode(ctx, code, wrenn.RunCodeOptions{Timeout: 60 * time.Second})
 		})
 	}
 	wg.Wait()
@@ -278,7 +279,7 @@ func TestCodeInterpretersSideBySide(t *testing.T) {
 			t.Errorf("interpreter %d: Text %q, error %+v; want '%s'", i, execs[i].Text(), execs[i].Error, names[i])
 		}
 		info, err := ci.Refresh(ctx)
-		if err != nil || info.Status != StatusRunning {
+		if err != nil || info.Status != wrenn.StatusRunning {
 			t.Errorf("interpreter %d: status %q, %v after a 4 s cell; want running (kept alive)", i, info.Status, err)
 			continue
 		}

@@ -1117,3 +1117,35 @@ func TestShutdownKernelErrors(t *testing.T) {
 		t.Errorf("ShutdownKernel on a paused capsule = %v, KernelID %q; want ErrInvalidState and the kernel kept", err, ci.KernelID())
 	}
 }
+
+func ExampleClient_CreateCodeInterpreter() {
+	ctx := context.Background()
+	client, err := NewClient() // WRENN_API_KEY and WRENN_BASE_URL
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ci, err := client.CreateCodeInterpreter(ctx, CreateCodeInterpreterParams{Timeout: 5 * time.Minute})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer ci.Destroy(context.WithoutCancel(ctx))
+
+	if _, err := ci.RunCode(ctx, "import math\nr = 2", RunCodeOptions{}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	exec, err := ci.RunCode(ctx, "math.pi * r ** 2", RunCodeOptions{Timeout: 10 * time.Second})
+	var te *CodeTimeoutError
+	switch {
+	case errors.As(err, &te):
+		fmt.Println("stopped after", te.Timeout, "with partial output", exec.Logs.Stdout)
+	case err != nil:
+		fmt.Println(err)
+	case exec.Error != nil:
+		fmt.Println(exec.Error.Name, exec.Error.Value)
+	default:
+		fmt.Println(exec.Text())
+	}
+}
