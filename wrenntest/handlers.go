@@ -13,7 +13,8 @@ import (
 	"git.omukk.dev/wrenn/go-sdk/wrenntest/internal/sandbox"
 )
 
-// maxJSONBody bounds JSON request bodies; larger ones get 413 too_large.
+// maxJSONBody bounds JSON request bodies; larger ones are 400
+// invalid_request.
 const maxJSONBody = 8 << 20
 
 // authed wraps h with the REST authentication of the real server:
@@ -86,7 +87,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	if err := json.NewDecoder(body).Decode(v); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, codeTooLarge, "request body too large")
+			writeError(w, http.StatusBadRequest, codeInvalidRequest, "request body too large")
 			return false
 		}
 		writeError(w, http.StatusBadRequest, codeInvalidRequest, "invalid JSON body")
