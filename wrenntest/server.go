@@ -47,6 +47,9 @@ type Config struct {
 	MetricsInterval time.Duration
 	// StatsInterval is the team stats sampling period (default 10 s).
 	StatsInterval time.Duration
+	// PTYPingInterval is how often PTY WebSocket sessions send
+	// {"type":"ping"} (default 30 s, as the real server).
+	PTYPingInterval time.Duration
 }
 
 // Option adjusts the Config of [NewServer].
@@ -152,7 +155,7 @@ func Start(cfg Config) (*Server, error) {
 			s.log.Error("serve", "err", err)
 		}
 	}()
-	s.log.Info("wrenn local server listening", "base_url", s.baseURL)
+	s.log.Info("wrenn local server listening", "base_url", s.baseURL, "data_dir", s.dataDir)
 	return s, nil
 }
 

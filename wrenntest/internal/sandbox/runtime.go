@@ -249,3 +249,7 @@ func (r *Runtime) disableCgroups() {
 		r.cgroup = ""
 	}
 }
+
+// CgroupDir returns the runtime's cgroup v2 directory ("" without cgroups);
+// each capsule has a child directory named after its id.
+func (r *Runtime) CgroupDir() string { return r.cgroup }
