@@ -430,3 +430,31 @@ func TestListEntries(t *testing.T) {
 		t.Errorf("depth 0 sent as %s, want 1", body)
 	}
 }
+
+func TestNotFoundProbesAreNotRetried(t *testing.T) {
+	fsys := newFakeFS()
+	srv, c := setup(t, fsys.handler(t), WithRetry(RetryPolicy{MaxAttempts: 4, MinDelay: time.Millisecond, MaxDelay: time.Millisecond}))
+	files := handle(c, testCapsuleID).Files
+	ok, err := files.Exists(testCtx(t), "/no/such/parent/file")
+	if err != nil || ok {
+		t.Fatalf("Exists = %v, %v", ok, err)
+	}
+	// One listing per level up to "/", none repeated.
+	var got []string
+	for _, r := range srv.Requests() {
+		got = append(got, string(r.Body))
+	}
+	want := []string{`{"depth":1,"path":"/no/such/parent"}`, `{"depth":1,"path":"/no/such"}`, `{"depth":1,"path":"/no"}`, `{"depth":1,"path":"/"}`}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("lookups (-want +got):\n%s", diff)
+	}
+	// The call itself is retried as any idempotent request; the lookup that
+	// explains its failure is not.
+	before := len(srv.Requests())
+	if _, err := files.ReadBytes(testCtx(t), "/tmp/missing"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("ReadBytes = %v", err)
+	}
+	if n := len(srv.Requests()) - before; n != 4+1 {
+		t.Errorf("%d requests for a missing file, want 4 reads and 1 lookup", n)
+	}
+}

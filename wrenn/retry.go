@@ -1,7 +1,9 @@
 package wrenn
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -114,6 +116,42 @@ func retryableStatus(code int) bool {
 	return false
 }
 
+type probeKey struct{}
+
+// probe marks the lookups the SDK makes on its own to explain an error (is
+// the path missing?): a 502 agent_error answer to them is final.
+func probe(ctx context.Context) context.Context { return context.WithValue(ctx, probeKey{}, true) }
+
+func isProbe(req *http.Request) bool {
+	v, _ := req.Context().Value(probeKey{}).(bool)
+	return v
+}
+
+// agentFailure reports a 502 that carries the control plane's own
+// agent_error envelope: a failure inside the capsule (a missing file, a
+// command out of time) that repeating the request would only reproduce,
+// unlike a 502 from a proxy in front of the control plane. The body stays
+// readable for the caller.
+func agentFailure(resp *http.Response) bool {
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(resp.Header.Get("Content-Type"), "json") {
+		return false
+	}
+	head, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}
+	if err != nil {
+		return false
+	}
+	var env struct {
+		Error struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	return json.Unmarshal(head, &env) == nil && env.Error.Code == "agent_error"
+}
+
 // neverSent reports a connection error that happened before any byte of the
 // request reached the server, so that even a non-idempotent request may be
 // sent again.
@@ -175,7 +213,7 @@ func (d doer) Do(req *http.Request) (*http.Response, error) {
 		default:
 			c.logger.DebugContext(ctx, "wrenn request", "method", req.Method, "path", path,
 				"status", resp.StatusCode, "attempt", attempt, "duration", elapsed)
-			if last || !idempotent || !retryableStatus(resp.StatusCode) {
+			if last || !idempotent || !retryableStatus(resp.StatusCode) || isProbe(req) && agentFailure(resp) {
 				return resp, nil
 			}
 			wait = p.backoff(attempt)
