@@ -145,7 +145,9 @@ func (s *Server) running(w http.ResponseWriter, c *capsuleRecord, withStatus, to
 		return nil
 	}
 	if touch {
-		s.touchLocked(c, true)
+		// Process list and kill reset the host's inactivity clock but
+		// not the last_active_at the API reports.
+		s.touchLocked(c, false)
 	}
 	return c.box
 }

@@ -3,6 +3,7 @@ package wrenntest
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -789,5 +790,17 @@ func TestMetricsStatsUsage(t *testing.T) {
 	}
 	if u := decode[usage](t, c.do("GET", "/v1/capsules/usage?from=2020-01-01&to=2020-01-31", nil)); len(u.Points) != 0 {
 		t.Errorf("usage of an old month %+v", u)
+	}
+}
+
+func TestStartRefusesWithoutBubblewrap(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	srv, err := Start(Config{})
+	if err == nil {
+		srv.Close()
+		t.Fatal("Start succeeded without bwrap on PATH")
+	}
+	if !strings.Contains(err.Error(), "bubblewrap") || !errors.Is(err, ErrNoBubblewrap) {
+		t.Errorf("error %q does not name the Debian package bubblewrap", err)
 	}
 }

@@ -171,3 +171,11 @@ func TestBadArguments(t *testing.T) {
 		})
 	}
 }
+
+func TestRefusesWithoutBubblewrap(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	err := run(context.Background(), []string{"-listen", "127.0.0.1:0"}, func(string) string { return "" }, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "bubblewrap") {
+		t.Errorf("err = %v, want one naming the Debian package bubblewrap", err)
+	}
+}
