@@ -95,7 +95,7 @@ type CodeInterpreterOptions struct {
 	// header on to the capsule, so the API key must not travel there. Do
 	// not give a client whose transport adds credentials. When its
 	// Transport is an *http.Transport, the kernel WebSocket uses the same
-	// dialer and TLS settings.
+	// dialer, HTTP proxy and TLS settings.
 	HTTPClient *http.Client
 	// KernelID makes the interpreter use this existing kernel instead of
 	// starting its own, for example the [CodeInterpreter.KernelID] of an
@@ -431,6 +431,7 @@ func proxyDialer(hc *http.Client) *websocket.Dialer {
 	}
 	d := &websocket.Dialer{
 		NetDialContext:   t.DialContext,
+		Proxy:            t.Proxy,
 		HandshakeTimeout: 30 * time.Second,
 	}
 	if t.TLSClientConfig != nil {
