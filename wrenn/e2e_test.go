@@ -305,7 +305,12 @@ func TestE2ECommands(t *testing.T) {
 		if time.Since(start) > 20*time.Second {
 			t.Errorf("took %v", time.Since(start))
 		}
-		if out := run(t, cp, "ps -eo args 2>/dev/null || cat /proc/[0-9]*/cmdline", wrenn.RunOptions{}).StdoutString(); strings.Contains(out, "sleep 300") {
+		// Every command line in the capsule's PID namespace, one per line.
+		out := run(t, cp, `for p in /proc/[0-9]*; do tr '\000' ' ' < $p/cmdline; echo; done`, wrenn.RunOptions{}).StdoutString()
+		if !strings.Contains(out, "/proc/[0-9]*") {
+			t.Fatalf("process listing does not show itself:\n%s", out)
+		}
+		if strings.Contains(out, "sleep 300") {
 			t.Errorf("sleep still running:\n%s", out)
 		}
 	})
