@@ -127,6 +127,9 @@ func (c *Commands) Run(ctx context.Context, cmd string, opts RunOptions) (*Comma
 	if err := ValidateCapsuleID(cp.id); err != nil {
 		return nil, err
 	}
+	if strings.TrimSpace(cmd) == "" {
+		return nil, &ValidationError{Field: "command", Value: cmd, Reason: "empty"}
+	}
 	timeout := opts.Timeout
 	if timeout <= 0 {
 		timeout = DefaultCommandTimeout
@@ -263,6 +266,9 @@ func (c *Commands) Start(ctx context.Context, cmd string, opts StartOptions) (*P
 	cp := c.cp
 	if err := ValidateCapsuleID(cp.id); err != nil {
 		return nil, err
+	}
+	if strings.TrimSpace(cmd) == "" {
+		return nil, &ValidationError{Field: "command", Value: cmd, Reason: "empty"}
 	}
 	if opts.Tag != "" {
 		if _, err := strconv.ParseUint(opts.Tag, 10, 32); err == nil {

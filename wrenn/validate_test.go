@@ -112,6 +112,8 @@ func TestInvalidInputIsNeverSent(t *testing.T) {
 	_, calls["start numeric tag"] = good.Commands.Start(ctx, "true", StartOptions{Tag: "42"})
 	_, calls["start bad env"] = good.Commands.Start(ctx, "true", StartOptions{Envs: map[string]string{"A-B": "x"}})
 	_, calls["run bad env"] = good.Commands.Run(ctx, "true", RunOptions{Envs: map[string]string{"1X": "x"}})
+	_, calls["run empty command"] = good.Commands.Run(ctx, " \n", RunOptions{})
+	_, calls["start empty command"] = good.Commands.Start(ctx, "", StartOptions{})
 	_, calls["empty path"] = good.Files.ReadBytes(ctx, "")
 	_, calls["negative depth"] = good.Files.List(ctx, "/", -1)
 	for name, err := range calls {
