@@ -1,6 +1,7 @@
 package wrenntest
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -35,7 +36,9 @@ type Config struct {
 	// DataDir holds capsule and snapshot data; "" creates a temporary
 	// directory that Close removes.
 	DataDir string
-	// KeepData keeps DataDir's capsule and snapshot data on Close.
+	// KeepData keeps the data directory (snapshot files, even when the
+	// directory is a temporary one) on Close. Capsules are destroyed, and
+	// their data removed, either way.
 	KeepData bool
 	// Logger receives request and lifecycle logs; nil discards them.
 	Logger *slog.Logger
@@ -246,13 +249,55 @@ func newServer(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// serve is the root handler: port proxy first, then the API routes.
+// serve is the root handler: port proxy first, then the API routes. Each
+// request is logged at debug level.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	if s.proxy != nil && s.proxy(w, r) {
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w}
+	defer func() {
+		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "host", r.Host,
+			"status", rec.status, "duration", time.Since(start))
+	}()
+	if s.proxy != nil && s.proxy(rec, r) {
 		return
 	}
-	s.router.ServeHTTP(w, r)
+	s.router.ServeHTTP(rec, r)
 }
+
+// statusRecorder remembers the response status for the request log. It
+// passes hijacking (WebSocket upgrades) and flushing through.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// Flush implements http.Flusher.
+func (r *statusRecorder) Flush() { _ = http.NewResponseController(r.ResponseWriter).Flush() }
+
+// Hijack implements http.Hijacker.
+func (r *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if r.status == 0 {
+		r.status = http.StatusSwitchingProtocols
+	}
+	return http.NewResponseController(r.ResponseWriter).Hijack()
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // Handler returns the server's HTTP handler (the same one its listener
 // serves), for mounting it elsewhere.
@@ -320,9 +365,11 @@ func (s *Server) shutdownRuntime() error {
 	}
 	s.mu.Unlock()
 	switch {
+	case s.cfg.KeepData:
+		s.log.Info("data directory kept", "data_dir", s.dataDir)
 	case s.ownsData:
 		errs = append(errs, os.RemoveAll(s.dataDir))
-	case !s.cfg.KeepData:
+	default:
 		for _, d := range []string{"capsules", "snapshots"} {
 			errs = append(errs, os.RemoveAll(s.dataDir+"/"+d))
 		}

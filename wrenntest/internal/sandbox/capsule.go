@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"os/exec"
@@ -153,18 +154,35 @@ func (r *Runtime) StartCapsule(ctx context.Context, cfg CapsuleConfig) (_ *Capsu
 		"--chdir", "/root",
 		"--die-with-parent",
 		"--info-fd", "3",
-		// The init reports on stdout once bwrap has finished setting up
-		// the mounts, then sleeps for the capsule's lifetime.
-		"--", "/bin/sh", "-c", "echo ready; exec sleep infinity",
 	)
 	info, infoW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: pipe: %w", err)
 	}
 	defer info.Close()
-	bw := exec.Command(r.bwrap, args...)
+	// The arguments go through a pipe (bwrap --args) so that the data
+	// directory's path does not show in the init's command line, which
+	// every process of the capsule can read.
+	argsR, argsW, err := os.Pipe()
+	if err != nil {
+		infoW.Close()
+		return nil, fmt.Errorf("sandbox: pipe: %w", err)
+	}
+	var argBuf strings.Builder
+	for _, a := range args {
+		argBuf.WriteString(a)
+		argBuf.WriteByte(0)
+	}
+	go func() {
+		_, _ = io.WriteString(argsW, argBuf.String())
+		argsW.Close()
+	}()
+	defer argsR.Close()
+	// The init reports on stdout once bwrap has finished setting up the
+	// mounts, then sleeps for the capsule's lifetime.
+	bw := exec.Command(r.bwrap, "--args", "4", "--", "/bin/sh", "-c", "echo ready; exec sleep infinity")
 	bw.Env = c.env
-	bw.ExtraFiles = []*os.File{infoW}
+	bw.ExtraFiles = []*os.File{infoW, argsR}
 	ready, readyW, err := os.Pipe()
 	if err != nil {
 		infoW.Close()
@@ -507,15 +525,32 @@ func (c *Capsule) start(spec Spec, ptyStart func(*exec.Cmd) error) (*Process, er
 // PID namespace), or 0.
 func childOf(pid int) int {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	if err != nil {
-		return 0
+	if err == nil {
+		if f := strings.Fields(string(data)); len(f) > 0 {
+			n, _ := strconv.Atoi(f[0])
+			return n
+		}
 	}
-	f := strings.Fields(string(data))
-	if len(f) == 0 {
-		return 0
+	// Kernels without /proc/<pid>/task/<tid>/children: look for the
+	// process whose parent is pid.
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		if i := strings.LastIndexByte(s, ')'); i >= 0 {
+			if f := strings.Fields(s[i+1:]); len(f) > 1 && f[1] == strconv.Itoa(pid) {
+				return n
+			}
+		}
 	}
-	n, _ := strconv.Atoi(f[0])
-	return n
+	return 0
 }
 
 func exitCode(st *os.ProcessState) int {

@@ -161,6 +161,10 @@ func (p *Process) Signal(sig syscall.Signal) error {
 		return os.ErrProcessDone
 	default:
 	}
+	if p.HostPID <= 0 {
+		// Never signal pid 0 or -1 (a process group, or everything).
+		return os.ErrProcessDone
+	}
 	return syscall.Kill(p.HostPID, sig)
 }
 
