@@ -43,3 +43,7 @@ fuzz:
 			$(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg; \
 		done; \
 	done
+
+## demo: the quickstart (installs bubblewrap first when missing and run as root)
+demo:
+	$(GO) run ./examples/quickstart
