@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -412,6 +413,13 @@ id -u; echo $HOME; pwd; echo done`, srv.DataDir())
 	if got := c.sh(b, script); got != "0\n/root\n/root\ndone\n" {
 		t.Errorf("capsule b:\n%s", got)
 	}
+	// Not even the data directory's path shows in a command line (this
+	// script carries it base64-encoded only).
+	find := fmt.Sprintf(`echo %s | base64 -d > /tmp/pattern; cat /proc/[0-9]*/cmdline | tr '\0' ' ' | grep -Ff /tmp/pattern`,
+		base64.StdEncoding.EncodeToString([]byte(srv.DataDir())))
+	if got := c.sh(b, find); got != "" {
+		t.Errorf("a command line in the capsule shows the data directory: %q", got)
+	}
 	for _, p := range []string{srv.DataDir(), srv.DataDir() + "/capsules/" + a + "/root/secret", "/proc/1/root/etc/hostname"} {
 		r := c.do("POST", "/v1/capsules/"+b+"/files/read", map[string]any{"path": p})
 		if r.Status == 200 && strings.Contains(string(r.Body), "secret") {
@@ -802,5 +810,20 @@ func TestStartRefusesWithoutBubblewrap(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "bubblewrap") || !errors.Is(err, ErrNoBubblewrap) {
 		t.Errorf("error %q does not name the Debian package bubblewrap", err)
+	}
+}
+
+func TestVanishedSandboxBecomesStopped(t *testing.T) {
+	srv, c := newTestServer(t)
+	id := c.create(nil).ID
+	srv.mu.Lock()
+	initPID := srv.capsules[id].box.InitPID()
+	srv.mu.Unlock()
+	if err := syscall.Kill(initPID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	c.waitStatus(id, "stopped", 5*time.Second)
+	if list := decode[[]capsuleJSON](t, c.do("GET", "/v1/capsules", nil)); len(list) != 0 {
+		t.Errorf("list shows %v", list)
 	}
 }

@@ -338,7 +338,16 @@ func (s *Server) housekeeping() {
 				s.mu.Lock()
 				box := j.c.box
 				s.mu.Unlock()
-				if box != nil {
+				if box == nil {
+					continue
+				}
+				select {
+				case <-box.Exited():
+					// The sandbox vanished (its init died): like a VM gone
+					// from its host, the capsule becomes stopped.
+					s.log.Error("capsule sandbox exited unexpectedly", "id", j.c.ID)
+					_ = s.destroy(j.c)
+				default:
 					box.Sample(j.vcpus)
 				}
 			}

@@ -252,6 +252,10 @@ func (c *Capsule) sysProcAttr() *syscall.SysProcAttr {
 	return a
 }
 
+// Exited is closed when the capsule's bwrap process has ended, whether by
+// Destroy or because its init died.
+func (c *Capsule) Exited() <-chan struct{} { return c.bwDone }
+
 // ID returns the capsule's id.
 func (c *Capsule) ID() string { return c.id }
 
