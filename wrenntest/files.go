@@ -22,6 +22,9 @@ const (
 // maxUpload is the whole-body limit of the non-streaming upload (100 MiB).
 const maxUpload = 100 << 20
 
+// maxSizelessRead bounds the read of a file that reports a size of 0.
+const maxSizelessRead = 64 << 20
+
 func utf8Valid(b []byte) bool { return utf8.Valid(b) }
 
 func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
@@ -76,9 +79,22 @@ func (s *Server) fileRead(w http.ResponseWriter, r *http.Request, team string) {
 		s.fileError(w, "read file", err)
 		return
 	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if fi.Size() == 0 {
+		// Files such as those of /proc report no size: read them whole,
+		// as the real server reads every file.
+		data, err := io.ReadAll(io.LimitReader(f, maxSizelessRead))
+		if err != nil {
+			s.fileError(w, "read file", err)
+			return
+		}
+		w.Header().Set("Content-Length", itoa64(int64(len(data))))
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(data)
+		return
+	}
 	// The real server buffers the file; sending it with its length is
 	// equivalent on the wire.
-	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", itoa64(fi.Size()))
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.CopyN(w, f, fi.Size())

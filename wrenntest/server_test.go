@@ -502,6 +502,9 @@ func TestFiles(t *testing.T) {
 	if len(shallow) != 5 {
 		t.Errorf("depth 0 lists %d entries, want 5", len(shallow))
 	}
+	if r := c.do("POST", base+"read", map[string]any{"path": "/proc/1/cmdline"}); r.Status != 200 || !strings.Contains(string(r.Body), "bwrap") {
+		t.Errorf("read of a size-less /proc file: %d %q", r.Status, r.Body)
+	}
 	c.expect(c.do("POST", base+"remove", map[string]any{"path": "/root/docs"}), 204, "")
 	c.expect(c.do("POST", base+"read", map[string]any{"path": "/root/docs/a.txt"}), 502, "agent_error")
 }
@@ -825,5 +828,31 @@ func TestVanishedSandboxBecomesStopped(t *testing.T) {
 	c.waitStatus(id, "stopped", 5*time.Second)
 	if list := decode[[]capsuleJSON](t, c.do("GET", "/v1/capsules", nil)); len(list) != 0 {
 		t.Errorf("list shows %v", list)
+	}
+}
+
+func TestBadInputIsAlwaysA4xx(t *testing.T) {
+	_, c := newTestServer(t)
+	id := c.create(nil).ID
+	bodies := []string{"", "{", "null", "[]", `"text"`, "42", `{"path":42,"cmd":[1],"sandbox_id":{},"name":[],"depth":"x","template":7}`,
+		`{"vcpus":99999999999999999999}`, strings.Repeat("[", 10000), "\x00\xff"}
+	routes := []string{
+		"/v1/capsules", "/v1/snapshots",
+		"/v1/capsules/" + id + "/exec",
+		"/v1/capsules/" + id + "/files/read", "/v1/capsules/" + id + "/files/list",
+		"/v1/capsules/" + id + "/files/mkdir", "/v1/capsules/" + id + "/files/remove",
+		"/v1/capsules/" + id + "/files/write", "/v1/capsules/" + id + "/files/stream/write",
+	}
+	lenient := c.lenient()
+	for _, route := range routes {
+		for _, body := range bodies {
+			r := lenient.do("POST", route, body)
+			if r.Status >= 500 || (r.Status < 400 && r.Status != 201) {
+				t.Errorf("POST %s with %.30q: %d %s", route, body, r.Status, r.Body)
+			}
+			if r.Status >= 400 && r.code() == "" {
+				t.Errorf("POST %s with %.30q: %d without the JSON envelope: %q", route, body, r.Status, r.Body)
+			}
+		}
 	}
 }

@@ -26,7 +26,14 @@ var (
 	// ErrTooManyLinks is returned when resolving a path meets more than 40
 	// symbolic links.
 	ErrTooManyLinks = errors.New("sandbox: too many levels of symbolic links")
+	// ErrTooManyEntries is returned by List when the walk passes
+	// MaxListEntries entries.
+	ErrTooManyEntries = errors.New("sandbox: too many directory entries")
 )
+
+// MaxListEntries bounds the entries one List call returns, so that a deep
+// listing of / cannot exhaust the server's memory.
+const MaxListEntries = 100_000
 
 // CapsulePath turns a path as a client writes it into an absolute path in
 // the capsule: "~" and "~/..." expand to /root, relative paths are taken
@@ -245,6 +252,9 @@ func (c *Capsule) walk(rel, shown string, depth uint32, out *[]FileEntry) error 
 		e, err := c.entry(childRel, name, childShown)
 		if err != nil {
 			continue // vanished while listing
+		}
+		if len(*out) >= MaxListEntries {
+			return ErrTooManyEntries
 		}
 		*out = append(*out, e)
 		if depth > 1 && e.Type == "directory" && e.SymlinkTarget == nil {
