@@ -270,9 +270,20 @@ func (s *Server) createCapsule(w http.ResponseWriter, r *http.Request, team stri
 	s.mu.Lock()
 	now = time.Now()
 	c.LastUpdated = now
+	var orphan *sandbox.Capsule
+	if err == nil && c.Status != statusPending {
+		// Destroyed while it was being created.
+		orphan = box
+		err = errors.New("capsule destroyed during creation")
+	}
 	if err != nil {
-		c.Status = statusError
+		if c.Status == statusPending {
+			c.Status = statusError
+		}
 		s.mu.Unlock()
+		if orphan != nil {
+			_ = orphan.Destroy()
+		}
 		s.log.Error("create capsule", "id", c.ID, "err", err)
 		writeError(w, http.StatusBadGateway, codeAgent, "internal: create sandbox: "+err.Error())
 		return
@@ -364,6 +375,9 @@ func (s *Server) pause(c *capsuleRecord) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c.busy = false
+	if c.box != box {
+		return errors.New("capsule destroyed while pausing")
+	}
 	if err != nil {
 		c.Status = statusRunning
 		return err
@@ -387,6 +401,9 @@ func (s *Server) resumeCapsule(w http.ResponseWriter, r *http.Request, team stri
 	err := box.Resume()
 	s.mu.Lock()
 	c.busy = false
+	if c.box != box {
+		err = errors.New("capsule destroyed while resuming")
+	}
 	if err != nil {
 		s.mu.Unlock()
 		writeError(w, http.StatusBadGateway, codeAgent, "internal: resume sandbox: "+err.Error())

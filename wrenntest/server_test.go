@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -854,5 +855,51 @@ func TestBadInputIsAlwaysA4xx(t *testing.T) {
 				t.Errorf("POST %s with %.30q: %d without the JSON envelope: %q", route, body, r.Status, r.Body)
 			}
 		}
+	}
+}
+
+func TestConcurrentOperationsOnOneCapsule(t *testing.T) {
+	_, c := newTestServer(t)
+	id := c.create(nil).ID
+	base := "/v1/capsules/" + id
+	ops := []struct {
+		method, path string
+		body         any
+	}{
+		{"POST", base + "/pause", nil},
+		{"POST", base + "/resume", nil},
+		{"POST", base + "/exec", map[string]any{"cmd": "true"}},
+		{"GET", base + "/processes", nil},
+		{"POST", base + "/files/list", map[string]any{"path": "/root"}},
+		{"POST", "/v1/snapshots", map[string]any{"sandbox_id": id}},
+		{"GET", base, nil},
+	}
+	type result struct {
+		op     string
+		status int
+	}
+	results := make(chan result, 4*len(ops))
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range len(ops) {
+				op := ops[(i+w)%len(ops)]
+				r := c.do(op.method, op.path, op.body)
+				results <- result{op.method + " " + op.path, r.Status}
+			}
+		}()
+	}
+	wg.Wait()
+	close(results)
+	for r := range results {
+		if r.status >= 500 {
+			t.Errorf("%s answered %d", r.op, r.status)
+		}
+	}
+	c.expect(c.do("DELETE", base, nil), 204, "")
+	if got := decode[capsuleJSON](t, c.do("GET", base, nil)); got.Status != "stopped" {
+		t.Errorf("status after destroy %q", got.Status)
 	}
 }
