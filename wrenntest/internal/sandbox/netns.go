@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"runtime"
 	"syscall"
 )
@@ -27,14 +28,27 @@ func (c *Capsule) Dial(ctx context.Context, network, addr string) (net.Conn, err
 	return DialNetNS(ctx, c.NetNSPath(), network, addr)
 }
 
-// DialNetNS dials addr from inside the network namespace at nsPath (such as
-// /proc/<pid>/ns/net). The socket is created by a goroutine locked to its OS
-// thread after that thread has joined the namespace with setns(2); a socket
-// keeps the namespace it was created in, so the returned connection can be
-// used from any goroutine. The thread is never handed back to the scheduler:
-// the goroutine ends still locked, which makes the runtime discard the
-// thread instead of reusing it in the wrong namespace.
+// DialNetNS dials addr, an IP address and port such as 127.0.0.1:8888,
+// from inside the network namespace at nsPath (such as /proc/<pid>/ns/net).
+// The socket is created by a goroutine locked to its OS thread while that
+// thread has joined the namespace with setns(2); a socket keeps the
+// namespace it was created in, so the connection can then be used from any
+// goroutine. The thread returns to its own namespace before it is unlocked.
+// Should that fail, the goroutine ends still locked and the runtime
+// discards the thread rather than reuse it in the wrong namespace. Threads
+// are otherwise never ended: a child started with a parent-death signal
+// (bwrap --die-with-parent) is tied to the thread that started it.
 func DialNetNS(ctx context.Context, nsPath, network, addr string) (net.Conn, error) {
+	if _, err := netip.ParseAddrPort(addr); err != nil {
+		// A host name could make the dialer race several addresses from
+		// other goroutines, outside the namespace.
+		return nil, fmt.Errorf("sandbox: dial in a network namespace needs an IP address: %w", err)
+	}
+	target, err := syscall.Open(nsPath, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%w: open %s: %w", ErrNetNS, nsPath, err)
+	}
+	defer syscall.Close(target)
 	type result struct {
 		conn net.Conn
 		err  error
@@ -42,28 +56,35 @@ func DialNetNS(ctx context.Context, nsPath, network, addr string) (net.Conn, err
 	done := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
-		// No UnlockOSThread: see the doc comment.
-		fd, err := syscall.Open(nsPath, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		home, err := syscall.Open("/proc/thread-self/ns/net", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 		if err != nil {
-			done <- result{err: fmt.Errorf("%w: open %s: %w", ErrNetNS, nsPath, err)}
+			runtime.UnlockOSThread()
+			done <- result{err: fmt.Errorf("%w: open own namespace: %w", ErrNetNS, err)}
 			return
 		}
-		errno := syscall.ENOSYS
-		if trap := sysSetns; trap > 0 {
-			_, _, errno = syscall.RawSyscall(uintptr(trap), uintptr(fd), syscall.CLONE_NEWNET, 0)
-		}
-		_ = syscall.Close(fd)
-		if errno != 0 {
+		defer syscall.Close(home)
+		if errno := setns(target); errno != 0 {
+			runtime.UnlockOSThread() // still in its own namespace
 			done <- result{err: fmt.Errorf("%w: setns %s: %w", ErrNetNS, nsPath, errno)}
 			return
 		}
 		var d net.Dialer
 		conn, err := d.DialContext(ctx, network, addr)
+		if setns(home) == 0 {
+			runtime.UnlockOSThread()
+		}
 		done <- result{conn, err}
 	}()
 	r := <-done
-	if r.err != nil {
-		return nil, r.err
+	return r.conn, r.err
+}
+
+// setns moves the calling thread into the network namespace open as fd.
+func setns(fd int) syscall.Errno {
+	trap := sysSetns
+	if trap <= 0 {
+		return syscall.ENOSYS
 	}
-	return r.conn, nil
+	_, _, errno := syscall.RawSyscall(uintptr(trap), uintptr(fd), syscall.CLONE_NEWNET, 0)
+	return errno
 }

@@ -104,38 +104,61 @@ func TestDialAfterDestroyFails(t *testing.T) {
 	}
 }
 
-// No thread of the process may stay in a capsule's namespace after dialing:
-// the dialing threads are discarded, never reused.
-func TestDialLeavesNoThreadInTheCapsuleNamespace(t *testing.T) {
+// threads returns the ids of the process's threads and their network
+// namespaces.
+func threads(t *testing.T) map[string]string {
+	t.Helper()
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, task := range tasks {
+		if ns, err := os.Readlink("/proc/self/task/" + task.Name() + "/ns/net"); err == nil {
+			out[task.Name()] = ns
+		}
+	}
+	return out
+}
+
+// Dialing must leave no thread in a capsule's namespace, and end no thread
+// either: a capsule's bwrap dies with the thread that started it.
+func TestDialLeavesEveryThreadAliveInItsOwnNamespace(t *testing.T) {
 	rt := newRuntime(t)
 	c := newCapsule(t, rt, "netns-threads")
 	host, err := os.Readlink("/proc/self/ns/net")
 	if err != nil {
 		t.Skipf("cannot read network namespaces: %v", err)
 	}
-	capsuleNS, err := os.Readlink(c.NetNSPath())
-	if err != nil {
-		t.Fatal(err)
+	if ns, err := os.Readlink(c.NetNSPath()); err != nil || ns == host {
+		t.Fatalf("capsule namespace %q (%v), want one of its own", ns, err)
 	}
-	if capsuleNS == host {
-		t.Fatal("capsule shares the host network namespace")
-	}
-	for range 20 {
+	before := threads(t)
+	for range 50 {
 		if _, err := c.Dial(context.Background(), "tcp", "127.0.0.1:1"); !errors.Is(err, syscall.ECONNREFUSED) {
 			t.Fatalf("Dial: %v", err)
 		}
 	}
-	tasks, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		t.Fatal(err)
+	after := threads(t)
+	for id := range before {
+		if _, ok := after[id]; !ok {
+			t.Errorf("thread %s ended while dialing", id)
+		}
 	}
-	for _, task := range tasks {
-		ns, err := os.Readlink("/proc/self/task/" + task.Name() + "/ns/net")
-		if err != nil {
-			continue // the thread exited meanwhile
-		}
+	for id, ns := range after {
 		if ns != host {
-			t.Errorf("thread %s is in %s, want the host namespace %s", task.Name(), ns, host)
+			t.Errorf("thread %s is in %s, want the host namespace %s", id, ns, host)
 		}
+	}
+	if err := syscall.Kill(c.InitPID(), 0); err != nil {
+		t.Errorf("capsule init: %v", err)
+	}
+}
+
+func TestDialNeedsAnIPAddress(t *testing.T) {
+	rt := newRuntime(t)
+	c := newCapsule(t, rt, "netns-name")
+	if _, err := c.Dial(context.Background(), "tcp", "localhost:8888"); err == nil || errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("Dial localhost: got %v, want an error before dialing", err)
 	}
 }
