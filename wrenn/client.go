@@ -76,7 +76,10 @@ func WithBaseURL(u string) Option { return func(s *settings) { s.baseURL = &u } 
 // WithHTTPClient sets the *http.Client used for every request. Its Transport
 // is used as given; give it no Timeout, since a client-wide timeout cuts long
 // commands and streams (use contexts instead). The default is a client with
-// http.DefaultTransport and no timeout.
+// no timeout and a transport of its own, configured as http.DefaultTransport
+// but keeping at most 20 connections to a host, idle or busy: over HTTP/1.1
+// a 21st concurrent request waits for one of them (WebSocket streams are
+// not counted), and over HTTP/2 they multiplex on one connection.
 func WithHTTPClient(c *http.Client) Option { return func(s *settings) { s.httpClient = c } }
 
 // WithRetry sets the retry policy for requests that are safe to repeat (see
@@ -135,6 +138,9 @@ func NewClient(opts ...Option) (*Client, error) {
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
+	if c.http == nil {
+		c.http = &http.Client{Transport: defaultTransport()}
+	}
 	c.http = c.guardRedirects(c.http)
 	if s.retry != nil {
 		c.retry = *s.retry
@@ -192,6 +198,26 @@ func (c *Client) guardRedirects(hc *http.Client) *http.Client {
 		return nil
 	}
 	return &cp
+}
+
+// maxConnsPerHost bounds the connections of the default transport, so that
+// many goroutines sharing a Client reuse a small pool of connections
+// instead of opening one each (and closing all but two afterwards, as
+// http.DefaultTransport does).
+const maxConnsPerHost = 20
+
+// defaultTransport returns the transport of a Client built without
+// WithHTTPClient: http.DefaultTransport's settings, with a bounded pool.
+func defaultTransport() *http.Transport {
+	var tr *http.Transport
+	if dt, ok := http.DefaultTransport.(*http.Transport); ok {
+		tr = dt.Clone()
+	} else {
+		tr = &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true}
+	}
+	tr.MaxConnsPerHost = maxConnsPerHost
+	tr.MaxIdleConnsPerHost = maxConnsPerHost
+	return tr
 }
 
 // BaseURL returns the base URL requests are sent to, path prefix included.
