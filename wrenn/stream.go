@@ -9,11 +9,13 @@ import (
 	"iter"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf8"
 
+	"git.omukk.dev/wrenn/go-sdk/gen"
 	"git.omukk.dev/wrenn/go-sdk/stream"
 )
 
@@ -468,9 +470,11 @@ func (s *CommandStream) Stop() error {
 }
 
 // Kill ends the process, which detaching would not do. For a stream started
-// by [Commands.Stream] it kills the script and every process it started
-// (through a short foreground command that walks /proc), then the script
-// itself with DELETE /v1/capsules/{id}/processes/{pid}?signal=SIGKILL; for
+// by [Commands.Stream] it finds the script in the process list (by a marker
+// in its text, so a reused pid is never hit), kills it and every process it
+// started (through a short foreground command that walks /proc), then sends
+// DELETE /v1/capsules/{id}/processes/{pid}?signal=SIGKILL so that the
+// server forgets it; for
 // an attached process it sends that DELETE only (by pid, or by tag when the
 // server reported no pid). The stream stays attached: Wait then reports exit
 // code -1. Killing a process that has already exited returns nil.
@@ -484,11 +488,45 @@ func (s *CommandStream) Kill(ctx context.Context) error {
 	var err error
 	switch {
 	case s.marker != "":
-		_, err = s.cmds.killMarked(ctx, s.marker)
+		err = s.cmds.killScript(ctx, s.marker)
 	case s.pid > 0:
 		err = s.cmds.Kill(ctx, s.pid, SIGKILL)
 	default:
 		err = s.cmds.KillTag(ctx, s.tag, SIGKILL)
 	}
 	return err
+}
+
+// killScript ends the streamed script carrying marker and its descendants;
+// it returns nil when no such process is left. The script itself is killed
+// first (so it starts nothing more) and never stopped: whatever runs it in
+// the capsule may be waiting on it and must see it die. Its descendants are
+// stopped before their own children are listed, so none can escape by
+// forking, then killed.
+func (c *Commands) killScript(ctx context.Context, marker string) error {
+	procs, err := c.List(ctx)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(procs, func(p Process) bool { return slicesContainsSub(p.Args, marker) })
+	if i < 0 {
+		return nil
+	}
+	pid := procs[i].PID
+	tree := fmt.Sprintf(`top=%d
+kids=$(cat /proc/$top/task/*/children 2>/dev/null)
+kill -KILL $top 2>/dev/null
+t() { kill -STOP $1 2>/dev/null; for c in $(cat /proc/$1/task/*/children 2>/dev/null); do t $c; done; kill -KILL $1 2>/dev/null; }
+for c in $kids; do t $c; done
+true`, pid)
+	args := []string{"-c", tree}
+	secs := int32(10)
+	resp, err := c.cp.client.api.ExecCommand(ctx, c.cp.id, gen.ExecRequest{Cmd: "/bin/sh", Args: &args, TimeoutSec: &secs})
+	if err := c.cp.client.result(resp, err, nil); err != nil {
+		return fmt.Errorf("wrenn: killing the streamed command: %w", err)
+	}
+	if err := c.Kill(ctx, pid, SIGKILL); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	return nil
 }

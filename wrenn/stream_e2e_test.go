@@ -1,5 +1,3 @@
-//go:build wrenn_ws_e2e
-
 package wrenn
 
 import (
