@@ -851,3 +851,47 @@ func TestFaultExecStreamOfManyMiBIsStreamedInBoundedMemory(t *testing.T) {
 		t.Errorf("heap grew by %d MiB while streaming %d MiB, want at most 32 MiB", g>>20, frames*chunk>>20)
 	}
 }
+
+// TestFaultConcurrentCallsShareABoundedPool: a Client built without
+// WithHTTPClient opens at most 20 connections to the API however many
+// goroutines call it at once; the others wait their turn and all succeed.
+func TestFaultConcurrentCallsShareABoundedPool(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+	var inFlight, peak atomic.Int32
+	var conns sync.Map // remote address of every connection seen
+	_, c := setup(t, func(w http.ResponseWriter, r *http.Request) {
+		conns.Store(r.RemoteAddr, true)
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(5 * time.Millisecond) // keep requests overlapping
+		reply(w, http.StatusOK, faultCapsuleJSON)
+	})
+	ctx := testCtx(t)
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	for range 200 {
+		wg.Go(func() {
+			if _, err := c.Capsules.Get(ctx, testCapsuleID); err != nil {
+				failed.Add(1)
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	opened := 0
+	conns.Range(func(any, any) bool { opened++; return true })
+	if failed.Load() != 0 || opened > 20 || peak.Load() > 20 {
+		t.Errorf("%d failures, %d connections opened, %d requests at once; want 0, at most 20, at most 20",
+			failed.Load(), opened, peak.Load())
+	}
+	if peak.Load() < 2 {
+		t.Errorf("only %d request at a time: calls are serialised", peak.Load())
+	}
+}
