@@ -538,3 +538,49 @@ func TestE2EPTYCancellationReturnsWithin100ms(t *testing.T) {
 		t.Errorf("Wait = %v, want context.Canceled", err)
 	}
 }
+
+func TestE2EPTYResizeAfterABurstOfInputTakesEffect(t *testing.T) {
+	cp := e2eCapsule(t)
+	term, err := cp.PTY(e2eCtx(t), PTYOptions{Cmd: "/bin/sh"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer term.Kill(e2eCtx(t))
+	defer term.Close()
+	// Many small input frames, then at once a resize: the resize must not be
+	// lost among them (the server can drop a control frame queued between
+	// input frames).
+	for i := range 40 {
+		if _, err := fmt.Fprintf(term, ": %d\r", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := term.Resize(123, 45); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(term, "stty size\r")
+	readTerm(t, term, "45 123")
+}
+
+func TestE2EPTYLargeOutputArrivesWhole(t *testing.T) {
+	cp := e2eCapsule(t)
+	term, err := cp.PTY(e2eCtx(t), PTYOptions{Cmd: "/bin/sh", Args: []string{"-c", "sleep 0.2; seq 1 30000"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer term.Close()
+	out, err := io.ReadAll(term)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want strings.Builder
+	for i := 1; i <= 30000; i++ {
+		fmt.Fprintf(&want, "%d\r\n", i) // the terminal turns \n into \r\n
+	}
+	if string(out) != want.String() {
+		t.Errorf("terminal output: %d bytes, want %d (1..30000 in order)", len(out), want.Len())
+	}
+	if code, err := term.Wait(e2eCtx(t)); err != nil || code != 0 {
+		t.Errorf("Wait = %d, %v", code, err)
+	}
+}
