@@ -1,5 +1,3 @@
-//go:build wrenne2e
-
 package wrenn_test
 
 import (
