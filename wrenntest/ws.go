@@ -29,10 +29,6 @@ const (
 	wsReadLimit = 1 << 20
 )
 
-// wsAuthWait is how long an unauthenticated upgrade waits for its first
-// message (the in-band auth message) before failing; a variable for tests.
-var wsAuthWait = 5 * time.Second
-
 // WithPTYPingInterval sets how often PTY sessions send {"type":"ping"}
 // (default 30 s, as the real server). Tests use a short period to see pings.
 func WithPTYPingInterval(d time.Duration) Option {
@@ -66,7 +62,6 @@ type hub struct {
 	s         *Server
 	upgrader  websocket.Upgrader
 	pingEvery time.Duration
-	authWait  time.Duration
 	stop      <-chan struct{}        // closed when the server starts closing
 	transport *http.Transport        // port proxy upstream connections
 	reverse   *httputil.ReverseProxy // port proxy handler
@@ -86,7 +81,6 @@ func newHub(s *Server) *hub {
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
 		pingEvery: s.cfg.PTYPingInterval,
-		authWait:  wsAuthWait,
 		stop:      s.stop,
 		conns:     map[net.Conn]struct{}{},
 		sessions:  map[ptyKey]*ptySession{},
@@ -175,9 +169,6 @@ func (h *hub) lookup(id, team string) (*capsuleRecord, *sandbox.Capsule, string)
 // errStopping is the read error of connections cut by the server's end.
 var errStopping = errors.New("server is shutting down")
 
-// errAuthTimeout is the read error when no message came in time.
-var errAuthTimeout = errors.New("timed out waiting for the first message")
-
 // wsConn is one upgraded connection. A reader goroutine delivers client
 // messages on in, in order, and ends when the connection does; all writes
 // go through send, one at a time.
@@ -240,16 +231,9 @@ func (c *wsConn) readLoop() {
 	}
 }
 
-// next waits for the next client message, at most timeout when > 0. It
-// fails with the read error once the client is gone, errStopping when the
-// server closes, errAuthTimeout on timeout.
-func (c *wsConn) next(timeout time.Duration) ([]byte, error) {
-	var expired <-chan time.Time
-	if timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		expired = t.C
-	}
+// next waits for the next client message. It fails with the read error
+// once the client is gone, or errStopping when the server closes.
+func (c *wsConn) next() ([]byte, error) {
 	select {
 	case data, ok := <-c.in:
 		if !ok {
@@ -258,8 +242,6 @@ func (c *wsConn) next(timeout time.Duration) ([]byte, error) {
 		return data, nil
 	case <-c.h.stop:
 		return nil, errStopping
-	case <-expired:
-		return nil, errAuthTimeout
 	}
 }
 
@@ -306,9 +288,10 @@ func (c *wsConn) gone() <-chan struct{} { return c.readerDone }
 
 // authenticate applies the optional authentication of the WebSocket
 // routes: a valid X-API-Key header authenticates the upgrade. Without one
-// (an invalid key counts as none) the first message must be an auth message
-// with a user JWT, within 5 s; this server issues no JWTs, so that always
-// ends with the in-band "authentication failed".
+// (an invalid key counts as none) the real server waits up to 5 s for an
+// auth message carrying a user JWT. This server issues no JWTs, so that
+// path can only fail: it sends the in-band "authentication failed" at once,
+// whatever the client sends or does not send.
 func (h *hub) authenticate(c *wsConn, r *http.Request) (team string, ok bool) {
 	if key := r.Header.Get("X-API-Key"); key != "" {
 		h.s.mu.Lock()
@@ -317,9 +300,6 @@ func (h *hub) authenticate(c *wsConn, r *http.Request) (team string, ok bool) {
 		if ok {
 			return team, true
 		}
-	}
-	if _, err := c.next(h.authWait); errors.Is(err, errStopping) {
-		return "", false
 	}
 	_ = c.sendError("authentication failed")
 	return "", false

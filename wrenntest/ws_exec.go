@@ -32,7 +32,7 @@ func (h *hub) execStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer c.finish()
-	data, err := c.next(0)
+	data, err := c.next()
 	if errors.Is(err, errStopping) {
 		return
 	}
