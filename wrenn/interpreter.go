@@ -489,7 +489,10 @@ func (ci *CodeInterpreter) unlock() { <-ci.run }
 //
 // While the call runs, the capsule is pinged (see
 // CodeInterpreterOptions.KeepAliveInterval), because proxy traffic does not
-// reset its inactivity timer.
+// reset its inactivity timer. When a ping finds the capsule no longer
+// running (paused or destroyed by someone else), the call ends at once with
+// an error matching that cause (ErrInvalidState, ErrNotFound) instead of
+// waiting out its timeout.
 //
 // An exception raised by the code is not an error of RunCode: it is in
 // Execution.Error. When opts.Timeout runs out or ctx ends first, the kernel
@@ -518,9 +521,21 @@ func (ci *CodeInterpreter) RunCode(ctx context.Context, code string, opts RunCod
 	}
 	defer ci.unlock()
 
-	stopKeepAlive := ci.startKeepAlive(ctx)
-	exec, err := ci.runLocked(ctx, code, timeout, opts)
-	if kaErr := stopKeepAlive(); kaErr != nil && err != nil {
+	// When the keep-alive finds the capsule no longer running (paused,
+	// destroyed), the run is cancelled with that reason: a paused capsule
+	// would otherwise hold the call until its timeout.
+	runCtx, cancelRun := context.WithCancelCause(ctx)
+	defer cancelRun(nil)
+	stopKeepAlive := ci.startKeepAlive(runCtx, cancelRun)
+	exec, err := ci.runLocked(runCtx, code, timeout, opts)
+	kaErr := stopKeepAlive()
+	switch {
+	case err == nil || kaErr == nil || errors.Is(err, kaErr):
+	case exec == nil && ctx.Err() == nil && errors.Is(err, context.Canceled):
+		// Aborted by the keep-alive before the code ran; the
+		// cancellation was ours, not the caller's.
+		err = fmt.Errorf("wrenn: code interpreter of capsule %s: %w", ci.ID(), kaErr)
+	default:
 		err = fmt.Errorf("%w (keep-alive: %w)", err, kaErr)
 	}
 	return exec, err
@@ -611,14 +626,21 @@ func (ci *CodeInterpreter) wrap(err error) error {
 
 // startKeepAlive pings the capsule until the returned function is called;
 // that function waits for the pinging goroutine to end and returns why it
-// gave up early, if it did.
-func (ci *CodeInterpreter) startKeepAlive(ctx context.Context) func() error {
+// gave up early, if it did. Giving up early also calls abort with the
+// reason.
+func (ci *CodeInterpreter) startKeepAlive(ctx context.Context, abort context.CancelCauseFunc) func() error {
 	if ci.keepAlive <= 0 {
 		return func() error { return nil }
 	}
 	kctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- ci.KeepAlive(kctx, ci.keepAlive) }()
+	go func() {
+		err := ci.KeepAlive(kctx, ci.keepAlive)
+		if err != nil {
+			abort(err)
+		}
+		done <- err
+	}()
 	return func() error {
 		cancel()
 		return <-done

@@ -291,6 +291,7 @@ var ciUpgrader = websocket.Upgrader{}
 //	block        reports on started and runs until release is closed
 //	die          the server reports the kernel dead
 //	drop         the connection breaks
+//	pause        pings fail from now on with 409, as for a paused capsule
 func (f *ciFake) serveKernel(w http.ResponseWriter, r *http.Request, k *ciKernel) {
 	conn, err := ciUpgrader.Upgrade(w, r, nil)
 	if err != nil {
@@ -406,6 +407,10 @@ func (f *ciFake) serveKernel(w http.ResponseWriter, r *http.Request, k *ciKernel
 			return
 		case "drop":
 			return
+		case "pause":
+			f.mu.Lock()
+			f.pingStatus = http.StatusConflict
+			f.mu.Unlock()
 		case "block":
 			f.started <- req.Content.Code
 			select {
@@ -1033,8 +1038,6 @@ func TestRunCodeReportsLostExecutions(t *testing.T) {
 	}{
 		{"kernel death", "print:before\ndie", 0, []error{ErrIncompleteExecution, ErrKernelDied}},
 		{"broken connection", "print:before\ndrop", 0, []error{ErrIncompleteExecution}},
-		{"capsule paused under the code: the keep-alive's error joins", "print:before\ndrop", http.StatusConflict,
-			[]error{ErrIncompleteExecution, ErrInvalidState}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1058,6 +1061,43 @@ func TestRunCodeReportsLostExecutions(t *testing.T) {
 				t.Errorf("partial Execution = %+v, want the output before the loss", exec)
 			}
 		})
+	}
+}
+
+func TestRunCodeStopsWhenTheCapsuleIsPausedUnderIt(t *testing.T) {
+	f := newCIFake(t)
+	ci := f.interpreter(t, CodeInterpreterOptions{KeepAliveInterval: 5 * time.Millisecond})
+	start := time.Now()
+	exec, err := ci.RunCode(ciCtx(t), "print:before\npause\nloop", RunCodeOptions{})
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("RunCode returned after %s; the failing keep-alive should end it at once", d)
+	}
+	for _, target := range []error{ErrIncompleteExecution, ErrInvalidState} {
+		if !errors.Is(err, target) {
+			t.Errorf("errors.Is(%v, %v) = false", err, target)
+		}
+	}
+	for _, target := range []error{ErrTimeout, context.Canceled} {
+		if errors.Is(err, target) {
+			t.Errorf("errors.Is(%v, %v) = true", err, target)
+		}
+	}
+	if exec == nil || !cmp.Equal([]string{"before\n", "started\n"}, exec.Logs.Stdout) {
+		t.Errorf("partial Execution = %+v, want the output before the pause", exec)
+	}
+}
+
+func TestRunCodeOnAPausedCapsule(t *testing.T) {
+	f := newCIFake(t)
+	f.pingStatus = http.StatusConflict
+	f.proxyStatus, f.proxyBody = http.StatusConflict, "sandbox is not running (status: paused)"
+	ci := f.interpreter(t, CodeInterpreterOptions{KeepAliveInterval: time.Hour})
+	exec, err := ci.RunCode(ciCtx(t), "print:x", RunCodeOptions{})
+	if exec != nil || !errors.Is(err, ErrInvalidState) {
+		t.Errorf("RunCode = %v, %v; want nil and ErrInvalidState", exec, err)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, ErrConflict) {
+		t.Errorf("error %v matches context.Canceled or ErrConflict", err)
 	}
 }
 
