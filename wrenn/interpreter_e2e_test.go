@@ -239,6 +239,32 @@ func TestCodeInterpreterEndToEnd(t *testing.T) {
 			t.Errorf("ShutdownKernel: %v", err)
 		}
 	})
+
+	// Last: it leaves the capsule paused.
+	t.Run("pausing the capsule under running code ends RunCode at once", func(t *testing.T) {
+		watched, err := wrenn.NewCodeInterpreter(ci.Capsule, wrenn.CodeInterpreterOptions{KernelID: ci.KernelID(), KeepAliveInterval: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pauseErr error
+		start := time.Now()
+		exec, err := watched.RunCode(ctx, "import time\nprint('sleeping', flush=True)\ntime.sleep(60)", wrenn.RunCodeOptions{
+			Timeout:  90 * time.Second,
+			OnStdout: func(string) { pauseErr = watched.Pause(ctx) },
+		})
+		if pauseErr != nil {
+			t.Fatalf("Pause: %v", pauseErr)
+		}
+		if d := time.Since(start); d > 20*time.Second {
+			t.Errorf("RunCode returned after %s", d)
+		}
+		if !errors.Is(err, wrenn.ErrInvalidState) || !errors.Is(err, wrenn.ErrIncompleteExecution) || errors.Is(err, wrenn.ErrTimeout) {
+			t.Errorf("RunCode error = %v, want ErrInvalidState and ErrIncompleteExecution, not a timeout", err)
+		}
+		if exec == nil || strings.Join(exec.Logs.Stdout, "") != "sleeping\n" {
+			t.Errorf("partial execution = %+v, want the output before the pause", exec)
+		}
+	})
 }
 
 func TestCodeInterpretersSideBySide(t *testing.T) {
