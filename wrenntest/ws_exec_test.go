@@ -312,14 +312,35 @@ func TestProcessStreamClosesSilentlyForUnknownSelectors(t *testing.T) {
 	}
 }
 
-func TestExecStreamCountsAsActivity(t *testing.T) {
-	srv, c := newTestServer(t)
+func TestStreamStartsAndConnectsCountAsActivity(t *testing.T) {
+	srv, c := newTestServer(t, WithPTYPingInterval(20*time.Millisecond))
 	id := c.create(nil).ID
 	rec := box(t, srv, id)
-	before := activity(srv, rec)
-	ws, _ := startExec(t, srv, id, "true")
-	ws.collect()
-	if !activity(srv, rec).After(before) {
-		t.Error("starting an exec stream did not reset the inactivity clock")
+	c.startBackground(id, "bg", "sleep 60")
+	_, pty := startPTY(t, srv, id, stream.PTYClientFrame{Cmd: "sleep", Args: []string{"60"}})
+	for _, tc := range []struct {
+		name string
+		open func()
+	}{
+		{"exec stream start", func() { startExec(t, srv, id, "true") }},
+		{"process stream connect", func() {
+			ws := dialWS(t, srv, "/v1/capsules/"+id+"/processes/bg/stream", srv.APIKey(), opProcess)
+			ws.exec()
+		}},
+		{"PTY start", func() { startPTY(t, srv, id, stream.PTYClientFrame{Cmd: "true"}) }},
+		{"PTY connect", func() {
+			ws := connectPTY(t, srv, id, pty.Tag)
+			if f := ws.pty(); f.Type != stream.TypePing { // attached
+				t.Fatalf("got %+v, want ping", f)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := activity(srv, rec)
+			tc.open()
+			if !activity(srv, rec).After(before) {
+				t.Error("did not reset the inactivity clock")
+			}
+		})
 	}
 }

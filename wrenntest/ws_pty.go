@@ -251,13 +251,16 @@ func (h *hub) newSession(rec *capsuleRecord, p *sandbox.Process, tag string, ptm
 		done:     make(chan struct{}),
 		watchers: map[*ptyWatcher]struct{}{},
 	}
-	if !h.enter() {
+	// Registered under the same lock as the closing check, so that
+	// shutdown either sees the session (and aborts it) or refuses it.
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.stopped {
 		_ = f.Close()
 		return nil, errStopping
 	}
-	h.mu.Lock()
+	h.work.Add(1)
 	h.sessions[ps.key] = ps
-	h.mu.Unlock()
 	return ps, nil
 }
 
