@@ -174,9 +174,8 @@ func secRequest(t *testing.T, method, u string) *http.Request {
 }
 
 // secExpectInBandAuthFailure dials a WebSocket operation without a valid
-// key. The real server upgrades and then sends one "authentication failed"
-// error frame; a handshake refused with a 4xx status serves nothing either
-// and is accepted too. Anything else (a start frame, output) fails.
+// key and expects what the real server does: the upgrade, then one
+// "authentication failed" error frame, and nothing started.
 func secExpectInBandAuthFailure(t *testing.T, u string, set func(http.Header)) {
 	t.Helper()
 	h := http.Header{}
@@ -185,10 +184,11 @@ func secExpectInBandAuthFailure(t *testing.T, u string, set func(http.Header)) {
 	defer cancel()
 	ws, resp, err := websocket.DefaultDialer.DialContext(ctx, "ws"+strings.TrimPrefix(u, "http"), h)
 	if err != nil {
-		if resp != nil && resp.StatusCode >= 400 && resp.StatusCode < 500 {
-			return
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
 		}
-		t.Fatalf("dial: %v", err)
+		t.Fatalf("dial: %v (status %d)", err, status)
 	}
 	defer ws.Close()
 	// The exec stream and the PTY wait for a first frame; offer one that
