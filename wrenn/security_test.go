@@ -9,11 +9,15 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"git.omukk.dev/wrenn/go-sdk/wrenntest"
 	"github.com/gorilla/websocket"
 )
 
@@ -28,7 +32,9 @@ import (
 // (interpreter_test.go), and for git credentials
 // TestGitCredentialsNeverInErrorsOutputOrLogs and TestGitCredentialsOnRealGit
 // (git_test.go) and TestGitEndToEndAuthenticatedHTTP (git_e2e_test.go), which
-// check .git/config and the credential store after authenticated commands.
+// check .git/config and the credential store after authenticated commands;
+// TestSecurityGitCredentialsAreNowhereOnDisk below searches the whole
+// capsule.
 
 // secEcho is a server that answers every request with a failure that
 // repeats the API key it received: in a JSON error envelope, in plain text,
@@ -302,5 +308,127 @@ func TestSecurityPortURLsCarryNoCredentials(t *testing.T) {
 	_, err = NewClient(WithAPIKey(testKey), WithBaseURL("https://user:"+testKey+"@app.wrenn.dev/api"))
 	if err == nil || strings.Contains(err.Error(), testKey) {
 		t.Errorf("base URL with credentials: error = %v, want a refusal that does not repeat them", err)
+	}
+}
+
+var (
+	secHTTPGitOnce sync.Once
+	secHTTPGitBin  []byte
+	secHTTPGitErr  error
+)
+
+// secHTTPGit builds the basic-auth smart-HTTP git server of testdata, to run
+// inside a capsule.
+func secHTTPGit(t *testing.T) []byte {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("the go command is needed to build the in-capsule git server")
+	}
+	secHTTPGitOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "sec-httpgit")
+		if err != nil {
+			secHTTPGitErr = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		out := filepath.Join(dir, "httpgit")
+		cmd := exec.Command(goBin, "build", "-o", out, "../testdata/wrenn/git/httpgit")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			secHTTPGitErr = fmt.Errorf("building httpgit: %w: %s", err, msg)
+			return
+		}
+		secHTTPGitBin, secHTTPGitErr = os.ReadFile(out)
+	})
+	if secHTTPGitErr != nil {
+		t.Fatal(secHTTPGitErr)
+	}
+	return secHTTPGitBin
+}
+
+// TestSecurityGitCredentialsAreNowhereOnDisk runs authenticated clone, push
+// and pull against a password-protected git server inside a capsule, then
+// searches every writable place of the capsule for the password: in any
+// file (config, FETCH_HEAD, reflogs, helper scripts, credential stores) and
+// in the environment of any process left running.
+func TestSecurityGitCredentialsAreNowhereOnDisk(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed (Debian package git)")
+	}
+	srv := wrenntest.NewServer(t)
+	c, err := NewClient(WithAPIKey(srv.APIKey()), WithBaseURL(srv.BaseURL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cp, err := c.CreateCapsule(ctx, CreateCapsuleParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Destroy(context.WithoutCancel(ctx))
+	run := func(script string) string {
+		t.Helper()
+		res, err := cp.Commands.Run(ctx, script, RunOptions{Timeout: 30 * time.Second})
+		if err != nil {
+			t.Fatalf("%s: %v", script, err)
+		}
+		return res.StdoutString() + res.StderrString()
+	}
+
+	// The password is plain letters and digits, so that its percent-encoded
+	// form is the same text and one search finds either.
+	const user, pass = "ann", "Sx7pQ2secretVw9"
+	if _, err := cp.Files.Upload(ctx, "/root/httpgit", bytes.NewReader(secHTTPGit(t)), UploadOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	run("chmod +x /root/httpgit && mkdir -p /root/srv /workspace && git init -q --bare -b main /root/srv/repo.git && mkfifo /root/httpgit.port")
+	server := "/root/httpgit -root /root/srv -user " + user + " -pass " + pass + " -portfile /root/httpgit.port"
+	p, err := cp.Commands.Start(ctx, server, StartOptions{Tag: "httpgit"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strings.TrimSpace(run("cat /root/httpgit.port"))
+	remote := "http://127.0.0.1:" + port + "/repo.git"
+
+	g := cp.Git
+	if _, err := g.Clone(ctx, remote, GitCloneOptions{Cwd: "/workspace", Username: user, Password: pass}); err != nil {
+		t.Fatalf("clone: %v", err)
+	}
+	run("cd /workspace/repo && echo hi > a.txt")
+	if _, err := g.Add(ctx, GitAddOptions{Cwd: "/workspace/repo"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Commit(ctx, "first", GitCommitOptions{AuthorName: "Ann", AuthorEmail: "ann@example.com", Cwd: "/workspace/repo"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Push(ctx, GitPushOptions{Branch: "main", SetUpstream: true, Username: user, Password: pass, Cwd: "/workspace/repo"}); err != nil {
+		t.Fatalf("push: %v", err)
+	}
+	if _, err := g.Pull(ctx, GitPullOptions{FFOnly: true, Username: user, Password: pass, Cwd: "/workspace/repo"}); err != nil {
+		t.Fatalf("pull: %v", err)
+	}
+	// A failed push with a wrong password must not leave that one behind.
+	const wrong = "Wr0ngPassw0rdXq"
+	if _, err := g.Push(ctx, GitPushOptions{Branch: "main", Username: user, Password: wrong, Cwd: "/workspace/repo"}); err == nil {
+		t.Fatal("push with a wrong password succeeded")
+	}
+	if err := p.Kill(ctx, SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, secret := range []string{pass, wrong} {
+		files := run("grep -rlF -- " + secret + " /root /home /tmp /workspace /var/tmp 2>/dev/null | grep -v '^/root/httpgit$' || true")
+		if strings.TrimSpace(files) != "" {
+			t.Errorf("the password %q is on disk in:\n%s", secret, files)
+		}
+		envs := run("for e in /proc/[0-9]*/environ; do tr '\\0' '\\n' < $e 2>/dev/null; done | grep -F -- " + secret + " || true")
+		if strings.TrimSpace(envs) != "" {
+			t.Errorf("a running process holds the password %q in its environment:\n%s", secret, envs)
+		}
+	}
+	if got := run("git -C /workspace/repo config --get remote.origin.url"); strings.TrimSpace(got) != remote {
+		t.Errorf("origin = %q, want %q", got, remote)
 	}
 }
