@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -319,5 +320,37 @@ func TestCodeInterpretersSideBySide(t *testing.T) {
 	}
 	if cis[0].KernelID() == "" || cis[1].KernelID() == "" {
 		t.Errorf("kernel ids %q, %q", cis[0].KernelID(), cis[1].KernelID())
+	}
+}
+
+func ExampleClient_CreateCodeInterpreter() {
+	ctx := context.Background()
+	client, err := wrenn.NewClient() // WRENN_API_KEY and WRENN_BASE_URL
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ci, err := client.CreateCodeInterpreter(ctx, wrenn.CreateCodeInterpreterParams{Timeout: 5 * time.Minute})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer ci.Destroy(context.WithoutCancel(ctx))
+
+	if _, err := ci.RunCode(ctx, "import math\nr = 2", wrenn.RunCodeOptions{}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	exec, err := ci.RunCode(ctx, "math.pi * r ** 2", wrenn.RunCodeOptions{Timeout: 10 * time.Second})
+	var te *wrenn.CodeTimeoutError
+	switch {
+	case errors.As(err, &te):
+		fmt.Println("stopped after", te.Timeout, "with partial output", exec.Logs.Stdout)
+	case err != nil:
+		fmt.Println(err)
+	case exec.Error != nil:
+		fmt.Println(exec.Error.Name, exec.Error.Value)
+	default:
+		fmt.Println(exec.Text())
 	}
 }

@@ -1158,34 +1158,28 @@ func TestShutdownKernelErrors(t *testing.T) {
 	}
 }
 
-func ExampleClient_CreateCodeInterpreter() {
-	ctx := context.Background()
-	client, err := NewClient() // WRENN_API_KEY and WRENN_BASE_URL
-	if err != nil {
-		fmt.Println(err)
-		return
+func TestCodeTimeoutErrorMessage(t *testing.T) {
+	interrupted := &jupyter.IncompleteError{Cause: jupyter.ErrTimeout}
+	cancelled := &jupyter.IncompleteError{Cause: context.Canceled}
+	tests := []struct {
+		name string
+		err  *CodeTimeoutError
+		want string
+	}{
+		{"interrupted and idle", &CodeTimeoutError{Timeout: time.Second, Interrupted: true, KernelIdle: true, Err: interrupted},
+			"wrenn: code stopped after 1s; kernel interrupted and idle"},
+		{"interrupted, idle not confirmed", &CodeTimeoutError{Timeout: time.Second, Interrupted: true, Err: interrupted},
+			"wrenn: code stopped after 1s; kernel interrupted, not yet idle"},
+		{"interrupt failed", &CodeTimeoutError{Timeout: time.Second, InterruptErr: errors.New("409 paused"), Err: interrupted},
+			"wrenn: code stopped after 1s; interrupting the kernel failed, code may still run: 409 paused"},
+		{"context cancelled names the cause", &CodeTimeoutError{Timeout: 1500 * time.Millisecond, Interrupted: true, KernelIdle: true, Err: cancelled},
+			"wrenn: code stopped after 1.5s (context canceled); kernel interrupted and idle"},
 	}
-	ci, err := client.CreateCodeInterpreter(ctx, CreateCodeInterpreterParams{Timeout: 5 * time.Minute})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer ci.Destroy(context.WithoutCancel(ctx))
-
-	if _, err := ci.RunCode(ctx, "import math\nr = 2", RunCodeOptions{}); err != nil {
-		fmt.Println(err)
-		return
-	}
-	exec, err := ci.RunCode(ctx, "math.pi * r ** 2", RunCodeOptions{Timeout: 10 * time.Second})
-	var te *CodeTimeoutError
-	switch {
-	case errors.As(err, &te):
-		fmt.Println("stopped after", te.Timeout, "with partial output", exec.Logs.Stdout)
-	case err != nil:
-		fmt.Println(err)
-	case exec.Error != nil:
-		fmt.Println(exec.Error.Name, exec.Error.Value)
-	default:
-		fmt.Println(exec.Text())
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.err.Error(); got != tt.want {
+				t.Errorf("Error() = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
