@@ -895,3 +895,58 @@ func TestFaultConcurrentCallsShareABoundedPool(t *testing.T) {
 		t.Errorf("only %d request at a time: calls are serialised", peak.Load())
 	}
 }
+
+func TestFaultBrokenTerminalSessionsEndWithATypedError(t *testing.T) {
+	started := `{"type":"started","tag":"pty-1","pid":7}`
+	tests := []struct {
+		name    string
+		frames  []string
+		hold    bool // keep the connection open after the frames
+		wantErr error
+		// atStart: the failure is reported by Capsule.PTY itself.
+		atStart bool
+	}{
+		{name: "closed without any frame", wantErr: stream.ErrClosedBeforeStart, atStart: true},
+		{name: "output that is not base64", frames: []string{started, `{"type":"output","data":"***"}`}, hold: true, wantErr: stream.ErrBadFrame},
+		{name: "exit code of the wrong type", frames: []string{started, `{"type":"exit","exit_code":"zero"}`}, hold: true, wantErr: stream.ErrBadFrame},
+		{name: "frame over the read limit", frames: []string{started, `{"type":"output","data":"` + strings.Repeat("QUFB", 1<<19) + `"}`}, hold: true, wantErr: stream.ErrFrameTooLarge},
+		{name: "closed after started without exit", frames: []string{started}, wantErr: stream.ErrUnexpectedClose},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cp := faultWS(t, func(ws *websocket.Conn) {
+				for _, f := range tt.frames {
+					if err := ws.WriteMessage(websocket.TextMessage, []byte(f)); err != nil {
+						return
+					}
+				}
+				if tt.hold {
+					_, _, _ = ws.ReadMessage()
+				}
+				_ = ws.UnderlyingConn().Close()
+			})
+			ctx := testCtx(t)
+			p, err := cp.PTY(ctx, PTYOptions{})
+			if err == nil {
+				defer p.Close()
+				if tt.atStart {
+					t.Fatal("PTY started on a connection that closed without a frame")
+				}
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					_, err = io.Copy(io.Discard, p)
+				}()
+				select {
+				case <-done:
+				case <-time.After(5 * time.Second):
+					t.Fatal("Read hangs on a broken session")
+				}
+			}
+			var se *StreamError
+			if !errors.As(err, &se) || !errors.Is(err, tt.wantErr) {
+				t.Errorf("error %T %v, want a *StreamError matching %v", err, err, tt.wantErr)
+			}
+		})
+	}
+}
