@@ -43,6 +43,8 @@ func TestPTYBashInputOutputResizeAndExit(t *testing.T) {
 		Cmd: "/bin/bash", Args: []string{"--norc", "--noprofile"},
 		Cols: 100, Rows: 30, Envs: map[string]string{"TERM": "xterm-256color", "PS1": "$ "}, Cwd: "/tmp",
 	})
+	ws.send(stream.PTYClientFrame{Type: stream.TypeInput, Data: "!!not base64!!"}) // dropped
+	ws.send(map[string]string{"type": "pong"})                                     // ignored
 	ws.input("echo \"answer-$((6*7)) $TERM $PWD\"\n")
 	ws.ptyUntil("answer-42 xterm-256color /tmp")
 	ws.input("stty size; tty\n")
