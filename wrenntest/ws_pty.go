@@ -165,6 +165,7 @@ func (h *hub) attach(c *wsConn, ps *ptySession, watcher *ptyWatcher) {
 	}()
 	ping := time.NewTicker(h.pingEvery)
 	defer ping.Stop()
+	live := true
 	for {
 		select {
 		case f := <-watcher.out:
@@ -172,10 +173,11 @@ func (h *hub) attach(c *wsConn, ps *ptySession, watcher *ptyWatcher) {
 				return
 			}
 			if f.Type == stream.TypeExit {
+				live = false
 				ping.Stop()
 			}
 		case <-ping.C:
-			if c.send(stream.PTYServerFrame{Type: stream.TypePing}) != nil {
+			if live && c.send(stream.PTYServerFrame{Type: stream.TypePing}) != nil {
 				return
 			}
 		case <-c.gone():
