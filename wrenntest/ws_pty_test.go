@@ -141,7 +141,7 @@ func TestPTYConnectToAnUnknownTagGetsSilenceWithoutPings(t *testing.T) {
 	connectPTY(t, srv, id, "pty-00000000").expectSilence(300 * time.Millisecond)
 }
 
-func TestPTYPingsWhileLive(t *testing.T) {
+func TestPTYPingsWhileLiveAndNotAfterExit(t *testing.T) {
 	srv, c := newTestServer(t, WithPTYPingInterval(50*time.Millisecond))
 	id := c.create(nil).ID
 	ws, started := startPTY(t, srv, id, stream.PTYClientFrame{Cmd: "sleep", Args: []string{"60"}})
@@ -152,6 +152,9 @@ func TestPTYPingsWhileLive(t *testing.T) {
 	if f := again.pty(); f.Type != stream.TypePing {
 		t.Fatalf("after connect got %+v, want ping", f)
 	}
+	again.send(stream.PTYClientFrame{Type: stream.TypeKill})
+	again.ptyExit()
+	again.expectSilence(300 * time.Millisecond) // no pings once the session ended
 }
 
 func TestPTYStartFailures(t *testing.T) {
