@@ -376,7 +376,10 @@ func (s *Server) autoPause(now time.Time) {
 	s.mu.Unlock()
 	for _, c := range due {
 		if err := s.pause(c); err != nil {
-			s.log.Error("auto-pause", "id", c.ID, "err", err)
+			// As the real host: a capsule that cannot be paused is
+			// destroyed instead.
+			s.log.Error("auto-pause failed, destroying the capsule", "id", c.ID, "err", err)
+			_ = s.destroy(c)
 			continue
 		}
 		s.log.Info("capsule auto-paused after inactivity", "id", c.ID)

@@ -7,9 +7,12 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,7 +26,7 @@ func skipWithoutBwrap(t *testing.T) {
 	}
 }
 
-// lockedBuffer collects output written from the server's goroutines.
+// lines reads what the program prints, line by line.
 type lines struct {
 	r  *io.PipeReader
 	w  *io.PipeWriter
@@ -177,5 +180,77 @@ func TestRefusesWithoutBubblewrap(t *testing.T) {
 	err := run(context.Background(), []string{"-listen", "127.0.0.1:0"}, func(string) string { return "" }, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "bubblewrap") {
 		t.Errorf("err = %v, want one naming the Debian package bubblewrap", err)
+	}
+}
+
+func TestSIGTERMDestroysCapsulesAndRemovesTheTemporaryData(t *testing.T) {
+	skipWithoutBwrap(t)
+	bin := filepath.Join(t.TempDir(), "wrenn-local")
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if out, err := exec.Command(gobin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "-listen", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "WRENN_API_KEY=")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() }) // no-op once it exited
+	var base, key string
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		sc := bufio.NewScanner(stdout)
+		for (base == "" || key == "") && sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "WRENN_BASE_URL="); ok {
+				base = v
+			}
+			if v, ok := strings.CutPrefix(sc.Text(), "WRENN_API_KEY="); ok {
+				key = v
+			}
+		}
+	}()
+	select {
+	case <-scanned:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the program printed no base URL and key")
+	}
+	req, _ := http.NewRequest("POST", base+"/v1/capsules/", strings.NewReader("{}"))
+	req.Header.Set("X-API-Key", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		_ = cmd.Process.Kill()
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err := <-waited:
+		if err != nil {
+			t.Fatalf("exit: %v\n%s", err, logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("no exit after SIGTERM")
+	}
+	m := regexp.MustCompile(`data_dir=(\S+)`).FindStringSubmatch(logs.String())
+	if m == nil {
+		t.Fatalf("no data_dir in the log:\n%s", logs.String())
+	}
+	if _, err := os.Stat(m[1]); !os.IsNotExist(err) {
+		t.Errorf("temporary data directory %s left: %v", m[1], err)
+	}
+	if !strings.Contains(logs.String(), "capsule destroyed") && !strings.Contains(logs.String(), "stopped") {
+		t.Errorf("log does not show the shutdown:\n%s", logs.String())
 	}
 }
