@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -201,7 +202,9 @@ func makeRuntimeCgroup() string {
 			own = rest
 		}
 	}
-	dir := filepath.Join(mount, own, "wrenn-"+randomHex(6))
+	parent := filepath.Join(mount, own)
+	removeStaleCgroups(parent)
+	dir := filepath.Join(parent, fmt.Sprintf("wrenn-%d-%s", os.Getpid(), randomHex(4)))
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return ""
 	}
@@ -212,6 +215,38 @@ func makeRuntimeCgroup() string {
 		}
 	}
 	return dir
+}
+
+// removeStaleCgroups removes the empty cgroups left below parent by
+// runtimes whose process died without closing (named wrenn-<pid>-<hex>).
+// Cgroups that still hold a process are kept.
+func removeStaleCgroups(parent string) {
+	ents, err := os.ReadDir(parent)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), "wrenn-")
+		if !ok || !e.IsDir() {
+			continue
+		}
+		pidText, _, ok := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || err != nil || pid <= 0 {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			continue // its runtime may still be alive
+		}
+		dir := filepath.Join(parent, e.Name())
+		children, _ := os.ReadDir(dir)
+		for _, c := range children {
+			if c.IsDir() {
+				_ = os.Remove(filepath.Join(dir, c.Name())) // fails unless empty
+			}
+		}
+		_ = os.Remove(dir)
+	}
 }
 
 func cgroup2Mount() string {

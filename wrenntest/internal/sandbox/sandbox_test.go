@@ -513,3 +513,28 @@ func alive(pid int) bool {
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
+
+func TestStaleCgroupsOfDeadRuntimesAreRemoved(t *testing.T) {
+	rt := newRuntime(t)
+	if !rt.UsesCgroups() {
+		t.Skip("no writable cgroup v2 hierarchy here")
+	}
+	parent := filepath.Dir(rt.CgroupDir())
+	// pid 0x7fffffff never exists.
+	stale := filepath.Join(parent, "wrenn-2147483647-dead")
+	if err := os.MkdirAll(filepath.Join(stale, "cl-x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	live := filepath.Join(parent, "wrenn-"+strconv.Itoa(os.Getpid())+"-live")
+	if err := os.Mkdir(live, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(live)
+	newRuntime(t)
+	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("stale cgroup kept: %v", err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("cgroup of a live process removed: %v", err)
+	}
+}
