@@ -84,3 +84,21 @@ func running(pid int) bool {
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
+
+func TestStaleTemporaryDataDirectoriesAreRemoved(t *testing.T) {
+	tmp := t.TempDir()
+	stale := filepath.Join(tmp, tempDataPrefix+"2147483647-abc")
+	live := filepath.Join(tmp, tempDataPrefix+strconv.Itoa(os.Getpid())+"-abc")
+	other := filepath.Join(tmp, "wrenn-local-notapid")
+	for _, d := range []string{stale + "/capsules/x", live, other} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removeStaleDataDirs(tmp)
+	for d, want := range map[string]bool{stale: false, live: true, other: true} {
+		if _, err := os.Stat(d); (err == nil) != want {
+			t.Errorf("%s exists = %v, want %v", d, err == nil, want)
+		}
+	}
+}

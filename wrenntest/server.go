@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -221,7 +223,8 @@ func newServer(cfg Config) (*Server, error) {
 	}
 	s.keys[cfg.APIKey] = newTeamID()
 	if cfg.DataDir == "" {
-		dir, err := os.MkdirTemp("", "wrenn-local-")
+		removeStaleDataDirs(os.TempDir())
+		dir, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", tempDataPrefix, os.Getpid()))
 		if err != nil {
 			return nil, fmt.Errorf("wrenntest: data dir: %w", err)
 		}
@@ -375,6 +378,35 @@ func (s *Server) shutdownRuntime() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// tempDataPrefix starts the names of temporary data directories:
+// wrenn-local-<pid>-<random>.
+const tempDataPrefix = "wrenn-local-"
+
+// removeStaleDataDirs removes the temporary data directories of servers
+// whose process died without closing (killed, for instance). Their
+// capsules died with them (bwrap runs with --die-with-parent).
+func removeStaleDataDirs(tmp string) {
+	ents, err := os.ReadDir(tmp)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), tempDataPrefix)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		pidText, _, ok := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || err != nil || pid <= 0 {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			continue
+		}
+		_ = os.RemoveAll(filepath.Join(tmp, e.Name()))
+	}
 }
 
 func newTeamID() string { return "team-" + strings.TrimPrefix(newCapsuleID(), "cl-") }
