@@ -626,6 +626,7 @@ func (c *Capsule) Pause() error {
 		return err
 	}
 	c.paused = true
+	c.metrics.thin()
 	return nil
 }
 

@@ -229,6 +229,19 @@ func (m *metricsRing) add(p Point) {
 
 func (m *metricsRing) reset() { *m = *newMetricsRing() }
 
+// thin keeps one raw sample per second (the last of each), as the real
+// server keeps for a paused capsule.
+func (m *metricsRing) thin() {
+	out := m.fine[:0]
+	for i, p := range m.fine {
+		if i+1 < len(m.fine) && m.fine[i+1].Time.Unix() == p.Time.Unix() {
+			continue
+		}
+		out = append(out, p)
+	}
+	m.fine = out
+}
+
 func (m *metricsRing) points(window time.Duration, now time.Time) []Point {
 	var src []Point
 	switch {

@@ -538,3 +538,19 @@ func TestStaleCgroupsOfDeadRuntimesAreRemoved(t *testing.T) {
 		t.Errorf("cgroup of a live process removed: %v", err)
 	}
 }
+
+func TestPausedMetricsKeepOnePointPerSecond(t *testing.T) {
+	m := newMetricsRing()
+	base := time.Unix(1_800_000_000, 0)
+	for _, ms := range []int{0, 500, 1000, 1500, 2000} {
+		m.add(Point{Time: base.Add(time.Duration(ms) * time.Millisecond), MemBytes: int64(ms)})
+	}
+	m.thin()
+	var got []int64
+	for _, p := range m.fine {
+		got = append(got, p.MemBytes)
+	}
+	if diff := cmp.Diff([]int64{500, 1500, 2000}, got); diff != "" {
+		t.Errorf("kept samples (-want +got):\n%s", diff)
+	}
+}
