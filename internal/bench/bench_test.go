@@ -482,10 +482,10 @@ func BenchmarkDownload1GiB(b *testing.B) {
 	transfer(b, cp, sdk, raw, nil)
 }
 
-// rounds is how many times each side of a transfer or stream benchmark runs;
-// the median is reported, which keeps out most of the disturbance from
+// rounds is how many times each side of a transfer or stream benchmark
+// runs; medians are reported, which keeps out most of the disturbance from
 // other work on the machine.
-const rounds = 5
+const rounds = 7
 
 // transfer times rounds of a 1 GiB transfer each way, alternating, and
 // reports the median throughputs. The SDK's heap growth is measured in one
@@ -513,6 +513,7 @@ func transfer(b *testing.B, cp *wrenn.Capsule, sdk, raw func() error, between fu
 			run(sdk, "sdk", &sdkR)
 		}
 	}
+	reportPaired(b, sdkR, rawR)
 	heap, err := heapPeak(sdk)
 	if err != nil {
 		b.Fatalf("sdk: %v", err)
@@ -520,9 +521,21 @@ func transfer(b *testing.B, cp *wrenn.Capsule, sdk, raw func() error, between fu
 	if between != nil {
 		between()
 	}
+	b.ReportMetric(float64(heap)/(1<<20), "sdk-heap-MiB")
+}
+
+// reportPaired reports the median throughputs of each side and the median
+// of the ratios of the rounds, each round being an SDK run and a raw run
+// back to back: the load other work puts on the machine changes over a
+// run, and a ratio within a round compares runs made under the same load.
+func reportPaired(b *testing.B, sdkR, rawR []float64) {
+	ratios := make([]float64, len(sdkR))
+	for i := range sdkR {
+		ratios[i] = sdkR[i] / rawR[i]
+	}
 	b.ReportMetric(median(sdkR), "sdk-MB/s")
 	b.ReportMetric(median(rawR), "raw-MB/s")
-	b.ReportMetric(float64(heap)/(1<<20), "sdk-heap-MiB")
+	b.ReportMetric(median(ratios), "ratio")
 }
 
 // ---- streams ----
@@ -669,8 +682,7 @@ func streams(b *testing.B, size int64, sdk, raw func() (int64, error)) {
 			run(sdk, "sdk", &sdkR)
 		}
 	}
-	b.ReportMetric(median(sdkR), "sdk-MB/s")
-	b.ReportMetric(median(rawR), "raw-MB/s")
+	reportPaired(b, sdkR, rawR)
 }
 
 // ---- concurrency ----
