@@ -504,8 +504,9 @@ func TestMetricsSample(t *testing.T) {
 	if got := len(c.Metrics(10 * time.Minute)); got != samples {
 		t.Errorf("points in 10m = %d, want %d", got, samples)
 	}
-	if got := len(c.Metrics(time.Hour)); got != 1 {
-		t.Errorf("points in 1h = %d, want 1 (one 30 s average)", got)
+	// Averages over 30 s: one, or two when the samples straddle a boundary.
+	if got := len(c.Metrics(time.Hour)); got < 1 || got > 2 {
+		t.Errorf("points in 1h = %d, want 1 or 2 (30 s averages)", got)
 	}
 }
 
