@@ -692,11 +692,13 @@ func TestSnapshots(t *testing.T) {
 
 func TestInactivityAutoPause(t *testing.T) {
 	_, c := newTestServer(t)
-	id := c.create(map[string]any{"timeout_sec": 1}).ID
+	const ttl = 2 * time.Second
+	id := c.create(map[string]any{"timeout_sec": int(ttl / time.Second)}).ID
 	keep := c.create(map[string]any{"timeout_sec": 0}).ID
 	base := "/v1/capsules/" + id
 	// Activity (ping, exec, process list) keeps it running past its TTL.
-	for i := range 8 {
+	start := time.Now()
+	for i := 0; time.Since(start) < ttl+time.Second; i++ {
 		switch i % 3 {
 		case 0:
 			c.expect(c.do("POST", base+"/ping", nil), 204, "")
@@ -705,14 +707,14 @@ func TestInactivityAutoPause(t *testing.T) {
 		case 2:
 			c.expect(c.do("GET", base+"/processes", nil), 200, "")
 		}
-		time.Sleep(250 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
 	}
 	if got := decode[capsuleJSON](t, c.do("GET", base, nil)); got.Status != "running" {
 		t.Fatalf("auto-paused despite activity: %s", got.Status)
 	}
 	// File operations and metrics are not activity.
-	start := time.Now()
-	for time.Since(start) < 3*time.Second {
+	start = time.Now()
+	for time.Since(start) < ttl+2*time.Second {
 		r := c.do("POST", base+"/files/list", map[string]any{"path": "/"})
 		if r.Status == 409 {
 			break
@@ -721,7 +723,7 @@ func TestInactivityAutoPause(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	got := c.waitStatus(id, "paused", 3*time.Second)
-	if got.TimeoutSec != 1 {
+	if got.TimeoutSec != int(ttl/time.Second) {
 		t.Errorf("timeout_sec %d", got.TimeoutSec)
 	}
 	if st := decode[capsuleJSON](t, c.do("GET", "/v1/capsules/"+keep, nil)).Status; st != "running" {
