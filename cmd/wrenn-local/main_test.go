@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -186,7 +185,10 @@ func TestRefusesWithoutBubblewrap(t *testing.T) {
 func TestSIGTERMDestroysCapsulesAndRemovesTheTemporaryData(t *testing.T) {
 	skipWithoutBwrap(t)
 	bin := filepath.Join(t.TempDir(), "wrenn-local")
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		gobin = "/usr/local/go/bin/go"
+	}
 	if out, err := exec.Command(gobin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
