@@ -193,7 +193,7 @@ func write(w io.Writer, r *run, now time.Time) (failed int) {
 	fmt.Fprintf(w, "Each SDK figure is measured in the same run as a raw baseline doing the same exchange by hand ")
 	fmt.Fprintf(w, "(a plain `net/http` request, a bare `gorilla/websocket` client), against the local server ")
 	fmt.Fprintf(w, "(`cmd/wrenn-local`) running as a separate process on the same machine. SDK and raw runs alternate; ")
-	fmt.Fprintf(w, "latencies are medians of per-call samples (1000 for `Get`, 200 for `Run`); throughputs are medians of seven transfers each way, and their ratio is the median of the ratios of the seven rounds (an SDK run and a raw run back to back, under the same load).\n\n")
+	fmt.Fprintf(w, "latencies are medians of per-call samples (1000 for `Get`, 200 for `Run`); throughputs are medians of seven transfers (eleven streams) each way, and their ratio is the median of the ratios of the rounds (an SDK run and a raw run back to back, under the same load).\n\n")
 	fmt.Fprintf(w, "| Benchmark | SDK | Raw | Ratio | Target | Result |\n|---|---|---|---|---|---|\n")
 	for _, row := range rows {
 		m, found := r.results[row.bench]
