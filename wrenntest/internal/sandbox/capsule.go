@@ -500,7 +500,9 @@ func (c *Capsule) start(spec Spec, ptyStart func(*exec.Cmd) error) (*Process, er
 	}
 	c.mu.Lock()
 	c.procs[p.PID] = p
+	c.waiters.Add(1)
 	c.mu.Unlock()
+	go c.watchChild(p, cmd.Process, exited)
 	started = true
 	go func() {
 		defer c.waiters.Done()

@@ -5,3 +5,7 @@ package sandbox
 // sysSetns is the setns(2) system call number of the generic Linux system
 // call table.
 const sysSetns = 268
+
+// sysPidfdOpen is the pidfd_open(2) system call number (Linux 5.3+), the
+// same in this architecture's table as in the generic one.
+const sysPidfdOpen = 434
