@@ -202,7 +202,7 @@ func TestFaultTransientStatusThenSuccess(t *testing.T) {
 		{call: faultGet, statuses: []int{503}, retryAfter: "0", wantRequests: 2},
 		{call: faultGet, statuses: []int{503}, retryAfter: "Thu, 01 Jan 1970 00:00:00 GMT", wantRequests: 2},
 		{call: faultRun, statuses: []int{503}, wantRequests: 1, wantErr: ErrUnavailable},
-		{call: faultStart, statuses: []int{502}, wantRequests: 1, wantErr: ErrAgent},
+		{call: faultStart, statuses: []int{502}, wantRequests: 1, wantErr: ErrInternal},
 		{call: faultCreate, statuses: []int{503}, wantRequests: 1, wantErr: ErrUnavailable},
 		{call: faultUpload, statuses: []int{503}, wantRequests: 1, wantErr: ErrUnavailable},
 		{call: faultReadBytes, statuses: []int{503, 503, 503, 503, 503}, wantRequests: 4, wantErr: ErrUnavailable},
@@ -225,8 +225,15 @@ func TestFaultTransientStatusThenSuccess(t *testing.T) {
 					if tt.retryAfter != "" {
 						w.Header().Set("Retry-After", tt.retryAfter)
 					}
-					code := map[int]string{502: "agent_error", 503: "host_unavailable"}[tt.statuses[i]]
-					reply(w, tt.statuses[i], apiErrorBody(code, "try later"))
+					if tt.statuses[i] == http.StatusBadGateway {
+						// A gateway in front of the control plane: plain
+						// text, not the agent_error envelope, which is final.
+						w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+						w.WriteHeader(http.StatusBadGateway)
+						_, _ = io.WriteString(w, "Bad Gateway\n")
+						return
+					}
+					reply(w, tt.statuses[i], apiErrorBody("host_unavailable", "try later"))
 					return
 				}
 				reply(w, http.StatusOK, tt.call.ok)

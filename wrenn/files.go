@@ -195,7 +195,7 @@ func (f *Files) Stat(ctx context.Context, p string) (*FileEntry, error) {
 	if err := f.check(p); err != nil {
 		return nil, err
 	}
-	return f.stat(probe(ctx), path.Clean(p))
+	return f.stat(ctx, path.Clean(p))
 }
 
 func (f *Files) stat(ctx context.Context, p string) (*FileEntry, error) {
@@ -232,7 +232,7 @@ func (f *Files) missing(ctx context.Context, op, p string, err error) error {
 	if !errors.Is(err, ErrAgent) {
 		return err
 	}
-	if _, serr := f.stat(probe(ctx), path.Clean(p)); errors.Is(serr, fs.ErrNotExist) {
+	if _, serr := f.stat(ctx, path.Clean(p)); errors.Is(serr, fs.ErrNotExist) {
 		return notExist(op, p, err)
 	}
 	return err
@@ -269,7 +269,7 @@ func (f *Files) MakeDir(ctx context.Context, p string) (*FileEntry, error) {
 	if !errors.Is(err, ErrConflict) && !errors.Is(err, ErrBadRequest) {
 		return nil, err
 	}
-	entry, serr := f.stat(probe(ctx), path.Clean(p))
+	entry, serr := f.stat(ctx, path.Clean(p))
 	switch {
 	case serr != nil:
 		return nil, err

@@ -2,6 +2,7 @@ package wrenn
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -431,7 +432,10 @@ func TestListEntries(t *testing.T) {
 	}
 }
 
-func TestNotFoundProbesAreNotRetried(t *testing.T) {
+// TestMissingPathsAreNotRetried: the server's 502 agent_error for a missing
+// path is final, so neither the call nor the lookup that explains it is
+// repeated, even with retries enabled.
+func TestMissingPathsAreNotRetried(t *testing.T) {
 	fsys := newFakeFS()
 	srv, c := setup(t, fsys.handler(t), WithRetry(RetryPolicy{MaxAttempts: 4, MinDelay: time.Millisecond, MaxDelay: time.Millisecond}))
 	files := handle(c, testCapsuleID).Files
@@ -440,21 +444,43 @@ func TestNotFoundProbesAreNotRetried(t *testing.T) {
 		t.Fatalf("Exists = %v, %v", ok, err)
 	}
 	// One listing per level up to "/", none repeated.
-	var got []string
-	for _, r := range srv.Requests() {
-		got = append(got, string(r.Body))
+	want := []string{
+		`/files/list {"depth":1,"path":"/no/such/parent"}`, `/files/list {"depth":1,"path":"/no/such"}`,
+		`/files/list {"depth":1,"path":"/no"}`, `/files/list {"depth":1,"path":"/"}`,
 	}
-	want := []string{`{"depth":1,"path":"/no/such/parent"}`, `{"depth":1,"path":"/no/such"}`, `{"depth":1,"path":"/no"}`, `{"depth":1,"path":"/"}`}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("lookups (-want +got):\n%s", diff)
+	if diff := cmp.Diff(want, fileOps(srv.Requests())); diff != "" {
+		t.Errorf("Exists lookups (-want +got):\n%s", diff)
 	}
-	// The call itself is retried as any idempotent request; the lookup that
-	// explains its failure is not.
-	before := len(srv.Requests())
-	if _, err := files.ReadBytes(testCtx(t), "/tmp/missing"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("ReadBytes = %v", err)
+	tests := []struct {
+		name string
+		call func(context.Context) error
+		want []string
+	}{
+		{name: "read", call: func(ctx context.Context) error { _, err := files.ReadBytes(ctx, "/tmp/missing"); return err },
+			want: []string{`/files/read {"path":"/tmp/missing"}`, `/files/list {"depth":1,"path":"/tmp"}`}},
+		{name: "list", call: func(ctx context.Context) error { _, err := files.List(ctx, "/tmp/missing", 1); return err },
+			want: []string{`/files/list {"depth":1,"path":"/tmp/missing"}`, `/files/list {"depth":1,"path":"/tmp"}`}},
+		{name: "remove", call: func(ctx context.Context) error { return files.Remove(ctx, "/tmp/missing") },
+			want: []string{`/files/remove {"path":"/tmp/missing"}`, `/files/list {"depth":1,"path":"/tmp"}`}},
 	}
-	if n := len(srv.Requests()) - before; n != 4+1 {
-		t.Errorf("%d requests for a missing file, want 4 reads and 1 lookup", n)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(srv.Requests())
+			if err := tt.call(testCtx(t)); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("error = %v, want ErrNotFound", err)
+			}
+			if diff := cmp.Diff(tt.want, fileOps(srv.Requests()[before:])); diff != "" {
+				t.Errorf("requests (-want +got):\n%s", diff)
+			}
+		})
 	}
+}
+
+// fileOps renders file requests as "/files/{op} {body}".
+func fileOps(reqs []recorded) []string {
+	var out []string
+	for _, r := range reqs {
+		out = append(out, r.Path[strings.Index(r.Path, "/files/"):]+" "+string(r.Body))
+	}
+	return out
 }

@@ -116,17 +116,6 @@ func retryableStatus(code int) bool {
 	return false
 }
 
-type probeKey struct{}
-
-// probe marks the lookups the SDK makes on its own to explain an error (is
-// the path missing?): a 502 agent_error answer to them is final.
-func probe(ctx context.Context) context.Context { return context.WithValue(ctx, probeKey{}, true) }
-
-func isProbe(req *http.Request) bool {
-	v, _ := req.Context().Value(probeKey{}).(bool)
-	return v
-}
-
 // agentFailure reports a 502 that carries the control plane's own
 // agent_error envelope: a failure inside the capsule (a missing file, a
 // command out of time) that repeating the request would only reproduce,
@@ -213,7 +202,7 @@ func (d doer) Do(req *http.Request) (*http.Response, error) {
 		default:
 			c.logger.DebugContext(ctx, "wrenn request", "method", req.Method, "path", path,
 				"status", resp.StatusCode, "attempt", attempt, "duration", elapsed)
-			if last || !idempotent || !retryableStatus(resp.StatusCode) || isProbe(req) && agentFailure(resp) {
+			if last || !idempotent || !retryableStatus(resp.StatusCode) || agentFailure(resp) {
 				return resp, nil
 			}
 			wait = p.backoff(attempt)

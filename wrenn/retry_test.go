@@ -55,8 +55,11 @@ func TestRetries(t *testing.T) {
 		wantCalls int32
 		wantErr   error
 	}{
-		{name: "GET retried on 503 until success", statuses: []int{503, 502}, body: `[]`,
+		{name: "GET retried on 503 until success", statuses: []int{503, 504}, body: `[]`,
 			call: func(ctx context.Context, c *Client) error { _, err := c.Capsules.List(ctx); return err }, wantCalls: 3},
+		{name: "GET not retried on a 502 agent_error envelope", statuses: []int{502}, body: `[]`,
+			call:      func(ctx context.Context, c *Client) error { _, err := c.Capsules.List(ctx); return err },
+			wantCalls: 1, wantErr: ErrAgent},
 		{name: "GET gives up after MaxAttempts", statuses: []int{503, 503, 503, 503, 503}, body: `[]`,
 			call:      func(ctx context.Context, c *Client) error { _, err := c.Capsules.List(ctx); return err },
 			wantCalls: 4, wantErr: ErrUnavailable},
@@ -110,6 +113,61 @@ func TestRetries(t *testing.T) {
 			_, c := setup(t, statusSequence(&n, tt.body, tt.statuses...))
 			fastRetry(c)
 			err := tt.call(testCtx(t), c)
+			if tt.wantErr == nil && err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Fatalf("error = %v, want %v", err, tt.wantErr)
+			}
+			if got := n.Load(); got != tt.wantCalls {
+				t.Errorf("%d requests, want %d", got, tt.wantCalls)
+			}
+		})
+	}
+}
+
+// TestRetryOf502DependsOnWhoAnswered: a 502 carrying the control plane's
+// agent_error envelope reports a failure inside the capsule and is final; a
+// 502 from a gateway in front (plain text, HTML, or JSON that is not that
+// envelope) is retried like any transient status.
+func TestRetryOf502DependsOnWhoAnswered(t *testing.T) {
+	tests := []struct {
+		name        string
+		contentType string
+		body        string
+		wantCalls   int32
+		wantErr     error
+	}{
+		{name: "agent_error envelope is final", contentType: "application/json",
+			body: apiErrorBody("agent_error", "internal: read file: no such file or directory"), wantCalls: 1, wantErr: ErrAgent},
+		{name: "agent_error envelope with charset is final", contentType: "application/json; charset=utf-8",
+			body: apiErrorBody("agent_error", "internal: boom"), wantCalls: 1, wantErr: ErrAgent},
+		{name: "plain-text 502 from a proxy is retried", contentType: "text/plain; charset=utf-8",
+			body: "Bad Gateway\n", wantCalls: 2},
+		{name: "HTML 502 from a gateway is retried", contentType: "text/html",
+			body: "<html><body>502 Bad Gateway</body></html>", wantCalls: 2},
+		{name: "empty 502 is retried", wantCalls: 2},
+		{name: "envelope with another code is retried", contentType: "application/json",
+			body: apiErrorBody("host_unavailable", "later"), wantCalls: 2},
+		{name: "JSON that is not the envelope is retried", contentType: "application/json",
+			body: `{"message":"upstream connect error"}`, wantCalls: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var n atomic.Int32
+			_, c := setup(t, func(w http.ResponseWriter, r *http.Request) {
+				if n.Add(1) == 1 {
+					if tt.contentType != "" {
+						w.Header().Set("Content-Type", tt.contentType)
+					}
+					w.WriteHeader(http.StatusBadGateway)
+					_, _ = io.WriteString(w, tt.body)
+					return
+				}
+				reply(w, http.StatusOK, `[]`)
+			})
+			fastRetry(c)
+			_, err := c.Capsules.List(testCtx(t))
 			if tt.wantErr == nil && err != nil {
 				t.Fatalf("unexpected error: %v", err)
 			}
