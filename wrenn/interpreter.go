@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -89,13 +87,14 @@ type CodeInterpreterOptions struct {
 	// 200 ms and 30 s; no pings when the capsule has no timeout); a
 	// negative value turns pings off.
 	KeepAliveInterval time.Duration
-	// HTTPClient sends the requests to Jupyter through the port proxy.
-	// Nil means a client of this package with its own transport, never
-	// the API client's: the proxy does no authentication and passes every
-	// header on to the capsule, so the API key must not travel there. Do
-	// not give a client whose transport adds credentials. When its
-	// Transport is an *http.Transport, the kernel WebSocket uses the same
-	// dialer, HTTP proxy and TLS settings.
+	// HTTPClient sends the requests to Jupyter through the port proxy; its
+	// transport is wrapped as in [Capsule.PortHTTPClient], which removes
+	// credentials before handing each request on. Nil means the client
+	// PortHTTPClient returns. The proxy does no authentication and passes
+	// every header on to the capsule, so do not give a client whose
+	// transport adds credentials itself. When its Transport is an
+	// *http.Transport, the kernel WebSocket uses the same dialer and TLS
+	// settings (never an HTTP proxy).
 	HTTPClient *http.Client
 	// KernelID makes the interpreter use this existing kernel instead of
 	// starting its own, for example the [CodeInterpreter.KernelID] of an
@@ -134,7 +133,7 @@ type CodeInterpreter struct {
 	*Capsule
 
 	jupyterBase    string // http(s) root of Jupyter through the proxy
-	jupyterHost    string // Host header when the proxy is dialled by address
+	jupyterHost    string // Host header naming the port for the proxy
 	httpClient     *http.Client
 	dialer         *websocket.Dialer
 	jupyterTimeout time.Duration
@@ -340,11 +339,12 @@ func (c *Client) ConnectCodeInterpreter(ctx context.Context, id string) (*CodeIn
 // handle whose template runs Jupyter Server on [JupyterPort]. It sends
 // nothing.
 //
-// Jupyter is reached through the port proxy. When the base URL's host is
-// "localhost" or an IP address (a local server), connections go to that
-// host and port with the Host header "8888-{id}.{host:port}"; otherwise to
-// https://8888-{id}.{host} (http for an http base URL). The API key is
-// never sent there.
+// Jupyter is reached through the port proxy exactly as
+// [Capsule.PortHTTPClient] and [Capsule.PortDialContext] reach a port: when
+// the base URL's host is "localhost" or an IP address (a local server),
+// connections go to that host and port with the Host header
+// "8888-{id}.{host:port}"; otherwise to https://8888-{id}.{host} (http for
+// an http base URL). The API key is never sent there.
 func NewCodeInterpreter(cp *Capsule, opts CodeInterpreterOptions) (*CodeInterpreter, error) {
 	if cp == nil {
 		return nil, &ValidationError{Field: "capsule", Value: "<nil>", Reason: "no capsule handle"}
@@ -363,11 +363,13 @@ func NewCodeInterpreter(cp *Capsule, opts CodeInterpreterOptions) (*CodeInterpre
 		run:            make(chan struct{}, 1),
 		kernelID:       opts.KernelID,
 	}
-	ci.jupyterBase, ci.jupyterHost = proxyTarget(cp.client.baseURL, cp.ID(), JupyterPort)
-	if ci.httpClient == nil {
-		ci.httpClient = defaultProxyClient()
+	r, err := cp.portRoute(JupyterPort)
+	if err != nil {
+		return nil, err
 	}
-	ci.dialer = proxyDialer(ci.httpClient)
+	ci.jupyterBase, ci.jupyterHost = r.root, r.host
+	ci.httpClient = cp.portHTTPClient(JupyterPort, opts.HTTPClient)
+	ci.dialer = cp.portWebSocketDialer(JupyterPort, opts.HTTPClient)
 	if ci.jupyterTimeout == 0 {
 		ci.jupyterTimeout = DefaultJupyterTimeout
 	}
@@ -400,43 +402,24 @@ func keepAliveInterval(opt, capsuleTimeout time.Duration) time.Duration {
 	return min(max(capsuleTimeout/3, 200*time.Millisecond), 30*time.Second)
 }
 
-// proxyTarget returns the http(s) root through which port of capsule id is
-// reached, and the Host header to send when that root is the API's own
-// address (a "localhost" or IP host, which cannot carry the port-id label).
-func proxyTarget(base *url.URL, id string, port int) (root, host string) {
-	label := strconv.Itoa(port) + "-" + id + "."
-	h := base.Hostname()
-	if strings.EqualFold(h, "localhost") || net.ParseIP(h) != nil {
-		return base.Scheme + "://" + base.Host, label + base.Host
+// portWebSocketDialer opens WebSockets to port through the proxy with the
+// dialer and TLS settings of base's transport (nil: the API client's plain
+// transport) when it is an *http.Transport; never through an HTTP proxy,
+// since every connection goes to the port proxy's address.
+func (cp *Capsule) portWebSocketDialer(port int, base *http.Client) *websocket.Dialer {
+	var rt http.RoundTripper = cp.client.plainTransport()
+	if base != nil {
+		rt = base.Transport
 	}
-	return base.Scheme + "://" + label + base.Host, ""
-}
-
-var defaultProxyClient = sync.OnceValue(func() *http.Client {
-	var t *http.Transport
-	if dt, ok := http.DefaultTransport.(*http.Transport); ok {
-		t = dt.Clone()
-	} else {
-		t = &http.Transport{}
+	var dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	d := &websocket.Dialer{HandshakeTimeout: 30 * time.Second}
+	if t, ok := rt.(*http.Transport); ok {
+		dial = t.DialContext
+		if t.TLSClientConfig != nil {
+			d.TLSClientConfig = t.TLSClientConfig.Clone()
+		}
 	}
-	return &http.Client{Transport: t}
-})
-
-// proxyDialer opens kernel WebSockets the way hc opens connections, when
-// that can be told; nil leaves the jupyter package's default dialer.
-func proxyDialer(hc *http.Client) *websocket.Dialer {
-	t, ok := hc.Transport.(*http.Transport)
-	if !ok {
-		return nil
-	}
-	d := &websocket.Dialer{
-		NetDialContext:   t.DialContext,
-		Proxy:            t.Proxy,
-		HandshakeTimeout: 30 * time.Second,
-	}
-	if t.TLSClientConfig != nil {
-		d.TLSClientConfig = t.TLSClientConfig.Clone()
-	}
+	d.NetDialContext = cp.portDialContext(port, dial)
 	return d
 }
 

@@ -450,19 +450,27 @@ func ciCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-func TestProxyTarget(t *testing.T) {
+func TestPortRoute(t *testing.T) {
+	label := "8888-" + ciCapsuleID + "."
 	tests := []struct {
-		name     string
-		base     string
-		wantRoot string
-		wantHost string
+		name string
+		base string
+		want portRoute
 	}{
-		{"IPv4 with port dials the API address with the label in Host", "http://127.0.0.1:8080/api", "http://127.0.0.1:8080", "8888-" + ciCapsuleID + ".127.0.0.1:8080"},
-		{"localhost dials localhost", "http://localhost:8080", "http://localhost:8080", "8888-" + ciCapsuleID + ".localhost:8080"},
-		{"localhost in capitals is localhost", "http://LocalHost:9", "http://LocalHost:9", "8888-" + ciCapsuleID + ".LocalHost:9"},
-		{"IPv6 literal dials the literal", "https://[::1]:8443", "https://[::1]:8443", "8888-" + ciCapsuleID + ".[::1]:8443"},
-		{"domain gets the label in the name and no Host override", "https://app.wrenn.dev/api", "https://8888-" + ciCapsuleID + ".app.wrenn.dev", ""},
-		{"domain keeps an explicit port", "http://wrenn.internal:8080", "http://8888-" + ciCapsuleID + ".wrenn.internal:8080", ""},
+		{"IPv4 with port dials the API address with the label in Host", "http://127.0.0.1:8080/api",
+			portRoute{root: "http://127.0.0.1:8080", host: label + "127.0.0.1:8080", addr: "127.0.0.1:8080"}},
+		{"localhost dials localhost", "http://localhost:8080",
+			portRoute{root: "http://localhost:8080", host: label + "localhost:8080", addr: "localhost:8080"}},
+		{"localhost in capitals is localhost", "http://LocalHost:9",
+			portRoute{root: "http://LocalHost:9", host: label + "LocalHost:9", addr: "LocalHost:9"}},
+		{"localhost without a port dials port 80", "http://localhost",
+			portRoute{root: "http://localhost", host: label + "localhost", addr: "localhost:80"}},
+		{"IPv6 literal dials the literal", "https://[::1]:8443",
+			portRoute{root: "https://[::1]:8443", host: label + "[::1]:8443", addr: "[::1]:8443"}},
+		{"domain gets the label in the name", "https://app.wrenn.dev/api",
+			portRoute{root: "https://" + label + "app.wrenn.dev", host: label + "app.wrenn.dev", addr: label + "app.wrenn.dev:443"}},
+		{"domain keeps an explicit port", "http://wrenn.internal:8080",
+			portRoute{root: "http://" + label + "wrenn.internal:8080", host: label + "wrenn.internal:8080", addr: label + "wrenn.internal:8080"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -470,9 +478,8 @@ func TestProxyTarget(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			root, host := proxyTarget(u, ciCapsuleID, JupyterPort)
-			if diff := cmp.Diff([2]string{tt.wantRoot, tt.wantHost}, [2]string{root, host}); diff != "" {
-				t.Errorf("proxyTarget(%s) (-want +got):\n%s", tt.base, diff)
+			if diff := cmp.Diff(tt.want, route(u, ciCapsuleID, JupyterPort), cmp.AllowUnexported(portRoute{})); diff != "" {
+				t.Errorf("route(%s) (-want +got):\n%s", tt.base, diff)
 			}
 		})
 	}
@@ -853,7 +860,7 @@ func TestRunCodeKeepsTheCapsuleAliveWhileCodeRuns(t *testing.T) {
 		t.Errorf("%d pings, want at least 3", after)
 	}
 	f.srv.CloseClientConnections()
-	defaultProxyClient().CloseIdleConnections()
+	ci.httpClient.CloseIdleConnections()
 	// Only the keep-alive and kernel goroutines are checked: idle HTTP
 	// connections of the transports may linger.
 	goleak.VerifyNone(t, ignore, goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
