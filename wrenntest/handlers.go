@@ -241,7 +241,7 @@ func (s *Server) createCapsule(w http.ResponseWriter, r *http.Request, team stri
 	}
 	now := time.Now()
 	c := &capsuleRecord{
-		ID: newCapsuleID(), Team: team, Template: tpl.Name,
+		ID: newCapsuleID(), Team: team, Template: tpl.Name, Base: tpl.Base,
 		VCPUs: vcpus, MemoryMB: mem, TimeoutSec: int(req.TimeoutSec),
 		Status: statusPending, CreatedAt: now, LastUpdated: now,
 		Metadata: runtimeMetadata,
@@ -261,7 +261,7 @@ func (s *Server) createCapsule(w http.ResponseWriter, r *http.Request, team stri
 		RestoreFrom: tpl.dir,
 	})
 	if err == nil {
-		if hook := templateStartHooks[tpl.Name]; hook != nil {
+		if hook := templateStartHooks[tpl.Base]; hook != nil {
 			if err = hook(s, c, box); err != nil {
 				_ = box.Destroy()
 			}

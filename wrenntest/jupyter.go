@@ -17,8 +17,8 @@ import (
 	"git.omukk.dev/wrenn/go-sdk/wrenntest/internal/sandbox"
 )
 
-// The code-runner-beta template: every capsule created from it runs Jupyter
-// Server on port 8888 with no token, no password, XSRF checks off and every
+// The code-runner-beta template: every capsule created from it, or from a
+// snapshot descending from it, runs Jupyter Server on port 8888 with no token, no password, XSRF checks off and every
 // origin allowed, as the real template does. Create answers once Jupyter
 // answers, so a client's first request through the port proxy works.
 
@@ -160,7 +160,10 @@ func startJupyter(s *Server, _ *capsuleRecord, box *sandbox.Capsule) error {
 	if err != nil {
 		return err
 	}
-	script := `( "$@"; echo "` + jupyterExitMark + ` $?" ) >` + jupyterLog + ` 2>&1 </dev/null &`
+	// The log is emptied before the background server starts, so that a
+	// log copied from a snapshot (maybe ending with the exit mark) is never
+	// taken for this server's.
+	script := `: >` + jupyterLog + `; ( "$@"; echo "` + jupyterExitMark + ` $?" ) >>` + jupyterLog + ` 2>&1 </dev/null &`
 	args := append([]string{"-c", script, "sh"}, launcher...)
 	args = append(args, jupyterArgs...)
 	p, err := box.Start(sandbox.Spec{Cmd: "/bin/sh", Args: args})

@@ -94,3 +94,34 @@ func TestCodeRunnerTemplateWithoutJupyterNamesThePackages(t *testing.T) {
 		t.Errorf("capsules after the failed create: %+v (%v), want none", list, err)
 	}
 }
+
+func TestCapsulesFromACodeRunnerSnapshotStartJupyter(t *testing.T) {
+	needJupyter(t)
+	srv, c := newTestServer(t)
+	source := c.create(map[string]any{"template": templateCodeRunner}).ID
+	// The log of a server that had died must not be taken for the log of
+	// the next one.
+	c.sh(source, "echo '"+jupyterExitMark+" 1' >>"+jupyterLog)
+	c.expect(c.do("POST", "/v1/snapshots", map[string]any{"sandbox_id": source, "name": "with-jupyter"}), http.StatusCreated, "")
+	fromSnapshot := c.create(map[string]any{"template": "with-jupyter"})
+	if fromSnapshot.Template != "with-jupyter" {
+		t.Errorf("template %q, want the snapshot's name", fromSnapshot.Template)
+	}
+	// A snapshot of that capsule still descends from code-runner-beta.
+	c.expect(c.do("POST", "/v1/snapshots", map[string]any{"sandbox_id": fromSnapshot.ID, "name": "second-generation"}), http.StatusCreated, "")
+	second := c.create(map[string]any{"template": "second-generation"}).ID
+	c.expect(c.do("POST", "/v1/capsules/"+fromSnapshot.ID+"/resume", nil), http.StatusOK, "")
+
+	for _, id := range []string{fromSnapshot.ID, second} {
+		if got := kernels(t, srv, id); len(got) != 0 {
+			t.Errorf("capsule %s: kernels %+v, want a fresh Jupyter Server without any", id, got)
+		}
+	}
+	// A snapshot of a minimal capsule runs nothing.
+	plain := c.create(nil).ID
+	c.expect(c.do("POST", "/v1/snapshots", map[string]any{"sandbox_id": plain, "name": "plain"}), http.StatusCreated, "")
+	fromPlain := c.create(map[string]any{"template": "plain"}).ID
+	if r := proxyGet(t, srv, proxyHost(srv, "8888", fromPlain), "/api/kernels", nil); r.Status != http.StatusBadGateway {
+		t.Errorf("port 8888 of a capsule from a minimal snapshot: %d %s, want 502 (nothing listens)", r.Status, r.Body)
+	}
+}

@@ -29,6 +29,10 @@ type capsuleRecord struct {
 	CreatedAt, LastUpdated  time.Time
 	StartedAt, LastActiveAt time.Time
 	Metadata                map[string]string
+	// Base is the built-in template the capsule descends from (its own
+	// template, or the one its snapshot was made from): it chooses the
+	// start hook, also for capsules created from snapshots.
+	Base string
 
 	box *sandbox.Capsule
 	// activity is the host-side inactivity clock behind timeout_sec
@@ -88,6 +92,12 @@ type template struct {
 	CreatedAt time.Time
 	Platform  bool
 	Metadata  map[string]string
+	// Base is the built-in template a snapshot descends from (the base
+	// template's own name for a base template). It is not on the wire:
+	// the real template's memory snapshot simply carries the running
+	// services, while here a capsule created from a snapshot starts them
+	// again through the base template's start hook.
+	Base string
 	// dir holds a snapshot's writable state.
 	dir string
 }
@@ -121,14 +131,14 @@ var serverStart = time.Now()
 
 func builtinTemplates() map[string]*template {
 	return map[string]*template{
-		templateMinimal:    {Name: templateMinimal, Type: "base", VCPUs: 1, MemoryMB: 512, CreatedAt: serverStart, Platform: true},
-		templateCodeRunner: {Name: templateCodeRunner, Type: "base", VCPUs: 1, MemoryMB: 1024, CreatedAt: serverStart, Platform: true},
+		templateMinimal:    {Name: templateMinimal, Type: "base", VCPUs: 1, MemoryMB: 512, CreatedAt: serverStart, Platform: true, Base: templateMinimal},
+		templateCodeRunner: {Name: templateCodeRunner, Type: "base", VCPUs: 1, MemoryMB: 1024, CreatedAt: serverStart, Platform: true, Base: templateCodeRunner},
 	}
 }
 
-// templateStartHooks run right after a capsule of the named template has
-// started, before create answers; an error fails the create (502
-// agent_error) and destroys the capsule. The code-runner-beta template's
+// templateStartHooks run right after a capsule of the named base template,
+// or of a snapshot descending from it, has started, before create answers;
+// an error fails the create (502 agent_error) and destroys the capsule. The code-runner-beta template's
 // Jupyter server is started from here, e.g. from another file:
 //
 //	func init() { templateStartHooks[templateCodeRunner] = startJupyter }

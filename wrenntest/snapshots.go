@@ -86,7 +86,8 @@ func (s *Server) createSnapshot(w http.ResponseWriter, r *http.Request, team str
 	}
 	tpl := &template{
 		Name: req.Name, Type: "snapshot", VCPUs: c.VCPUs, MemoryMB: c.MemoryMB,
-		SizeBytes: size, CreatedAt: time.Now(), Metadata: maps.Clone(c.Metadata), dir: dir,
+		SizeBytes: size, CreatedAt: time.Now(), Metadata: maps.Clone(c.Metadata),
+		Base: c.Base, dir: dir,
 	}
 	if s.templates[team] == nil {
 		s.templates[team] = map[string]*template{}
