@@ -7,6 +7,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"net/http"
 	"os"
 	"time"
 
@@ -164,4 +165,151 @@ func ExampleValidateCapsuleID() {
 	// Output:
 	// true
 	// false
+}
+
+func ExampleCommands_Connect() {
+	ctx := context.Background()
+	client, err := wrenn.NewClient()
+	if err != nil {
+		log.Fatal(err)
+	}
+	cp, err := client.CreateCapsule(ctx, wrenn.CreateCapsuleParams{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cp.Destroy(context.WithoutCancel(ctx))
+
+	proc, err := cp.Commands.Start(ctx, "for i in 1 2 3; do echo tick $i; sleep 1; done", wrenn.StartOptions{Tag: "ticker"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Attach to the running process and copy its output as it arrives.
+	s, err := cp.Commands.Connect(ctx, proc.PID, wrenn.ConnectOptions{Stdout: os.Stdout, Stderr: os.Stderr})
+	if err != nil {
+		log.Fatal(err)
+	}
+	res, err := s.Wait(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("exit code", res.ExitCode)
+}
+
+func ExampleCapsule_ConnectPTY() {
+	ctx := context.Background()
+	client, err := wrenn.NewClient()
+	if err != nil {
+		log.Fatal(err)
+	}
+	cp, err := client.ConnectCapsule(ctx, "cl-9h07p5yo02i8bqojq9sefki69")
+	if err != nil {
+		log.Fatal(err)
+	}
+	term, err := cp.PTY(ctx, wrenn.PTYOptions{Cols: 120, Rows: 40})
+	if err != nil {
+		log.Fatal(err)
+	}
+	tag := term.Tag()
+	_ = term.Close() // detach: bash keeps running in the capsule
+
+	// Later, perhaps from another program: reattach by tag and end it.
+	term, err = cp.ConnectPTY(ctx, tag)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := term.Resize(100, 30); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := io.WriteString(term, "exit 7\n"); err != nil {
+		log.Fatal(err)
+	}
+	code, err := term.Wait(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("bash exited with", code)
+}
+
+func ExampleGit_Status() {
+	ctx := context.Background()
+	client, err := wrenn.NewClient()
+	if err != nil {
+		log.Fatal(err)
+	}
+	cp, err := client.CreateCapsule(ctx, wrenn.CreateCapsuleParams{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cp.Destroy(context.WithoutCancel(ctx))
+
+	repo := wrenn.GitOptions{Cwd: "/root/project"}
+	if _, err := cp.Git.Init(ctx, repo.Cwd, wrenn.GitInitOptions{InitialBranch: "main"}); err != nil {
+		log.Fatal(err)
+	}
+	if err := cp.Files.WriteString(ctx, "/root/project/README.md", "# project\n"); err != nil {
+		log.Fatal(err)
+	}
+	st, err := cp.Git.Status(ctx, repo)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, f := range st.Files {
+		fmt.Printf("%s %s\n", f.Kind, f.Path)
+	}
+}
+
+func ExampleCodeInterpreter_RunCode() {
+	ctx := context.Background()
+	client, err := wrenn.NewClient()
+	if err != nil {
+		log.Fatal(err)
+	}
+	ci, err := client.CreateCodeInterpreter(ctx, wrenn.CreateCodeInterpreterParams{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ci.Destroy(context.WithoutCancel(ctx))
+
+	code := "import matplotlib.pyplot as plt\nplt.plot([1, 4, 9])\nplt.show()\nprint('plotted')"
+	exec, err := ci.RunCode(ctx, code, wrenn.RunCodeOptions{
+		Timeout:  time.Minute,
+		OnStdout: func(chunk string) { fmt.Print(chunk) },
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, r := range exec.Results {
+		if png, err := r.PNGBytes(); err == nil && len(png) > 0 {
+			if err := os.WriteFile("plot.png", png, 0o644); err != nil {
+				log.Fatal(err)
+			}
+		}
+	}
+}
+
+func ExampleCapsule_PortHTTPClient() {
+	ctx := context.Background()
+	client, err := wrenn.NewClient()
+	if err != nil {
+		log.Fatal(err)
+	}
+	cp, err := client.ConnectCapsule(ctx, "cl-9h07p5yo02i8bqojq9sefki69")
+	if err != nil {
+		log.Fatal(err)
+	}
+	// A web server listening on port 8080 inside the capsule.
+	if _, err := cp.Commands.Start(ctx, "python3 -m http.server 8080", wrenn.StartOptions{Tag: "web"}); err != nil {
+		log.Fatal(err)
+	}
+	hc := cp.PortHTTPClient(8080)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cp.URL(8080)+"/", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	fmt.Println(resp.Status)
 }
