@@ -1,6 +1,7 @@
 // Command quickstart walks through a capsule's life with the Wrenn Go SDK:
 // create a capsule, run commands, write and read files, run a background
-// process, pause and resume, snapshot, and destroy, printing each step.
+// process, a command whose output is streamed as it runs, pause and resume,
+// snapshot, and destroy, printing each step.
 //
 // With WRENN_API_KEY set it uses the Wrenn cloud (or WRENN_BASE_URL). Without
 // it, it starts a local Wrenn server in this process (Linux, needs the
@@ -10,6 +11,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -22,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"git.omukk.dev/wrenn/go-sdk/examples/internal/localserver"
 	"git.omukk.dev/wrenn/go-sdk/wrenn"
 )
 
@@ -40,20 +43,11 @@ func run(ctx context.Context, out io.Writer) (err error) {
 	step := func(format string, args ...any) { fmt.Fprintf(out, "==> "+format+"\n", args...) }
 	show := func(format string, args ...any) { fmt.Fprintf(out, "    "+format+"\n", args...) }
 
-	var opts []wrenn.Option
-	if os.Getenv(wrenn.EnvAPIKey) == "" {
-		local, err := startLocal()
-		if err != nil {
-			return fmt.Errorf("starting the local server (set %s to use the cloud instead): %w", wrenn.EnvAPIKey, err)
-		}
-		defer local.Close()
-		opts = append(opts, wrenn.WithAPIKey(local.APIKey()), wrenn.WithBaseURL(local.BaseURL()))
-		step("%s is not set: started a local Wrenn server at %s", wrenn.EnvAPIKey, local.BaseURL())
-	}
-	client, err := wrenn.NewClient(opts...)
+	client, closeLocal, err := localserver.Client(out)
 	if err != nil {
 		return err
 	}
+	defer closeLocal()
 
 	step("Creating a capsule")
 	cp, err := client.CreateCapsule(ctx, wrenn.CreateCapsuleParams{Template: "minimal", Timeout: 10 * time.Minute})
@@ -90,6 +84,18 @@ func run(ctx context.Context, out io.Writer) (err error) {
 		return err
 	}
 	show("exit code %d, stderr %q (a result, not an error: %v)", res.ExitCode, res.StderrString(), res.Err())
+
+	step("Streaming a command's output as it is produced")
+	lines := &prefixWriter{w: out, prefix: "    | "}
+	stream, err := cp.Commands.Stream(ctx, "for i in 1 2 3; do echo line $i; sleep 0.2; done", wrenn.StreamOptions{Stdout: lines})
+	if err != nil {
+		return err
+	}
+	sres, err := stream.Wait(ctx)
+	if err != nil {
+		return err
+	}
+	show("streamed command exited with %d", sres.ExitCode)
 
 	step("Writing and reading files")
 	if err := cp.Files.WriteString(ctx, "/workspace/notes/hello.txt", "Hello from the Go SDK\n"); err != nil {
@@ -157,6 +163,27 @@ func run(ctx context.Context, out io.Writer) (err error) {
 	}
 	show("resumed: %s", cp.Info().Status)
 	return nil
+}
+
+// prefixWriter writes each line it is given to w after prefix.
+type prefixWriter struct {
+	w       io.Writer
+	prefix  string
+	partial []byte
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.partial = append(p.partial, b...)
+	for {
+		i := bytes.IndexByte(p.partial, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		if _, err := fmt.Fprintf(p.w, "%s%s\n", p.prefix, p.partial[:i]); err != nil {
+			return 0, err
+		}
+		p.partial = p.partial[i+1:]
+	}
 }
 
 func oneLine(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", " | ") }

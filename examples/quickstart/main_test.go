@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"git.omukk.dev/wrenn/go-sdk/examples/internal/localserver"
 	"git.omukk.dev/wrenn/go-sdk/wrenntest"
 )
 
@@ -16,12 +17,10 @@ import (
 func TestQuickstartAgainstLocalServer(t *testing.T) {
 	t.Setenv("WRENN_API_KEY", "")
 	t.Setenv("WRENN_BASE_URL", "")
-	if s, err := startLocal(); errors.Is(err, wrenntest.ErrNoBubblewrap) {
+	if err := localserver.Available(); errors.Is(err, wrenntest.ErrNoBubblewrap) {
 		t.Skipf("quickstart needs the local server: %v (install the Debian package bubblewrap)", err)
 	} else if err != nil {
 		t.Fatal(err)
-	} else {
-		_ = s.Close()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -34,6 +33,8 @@ func TestQuickstartAgainstLocalServer(t *testing.T) {
 		"Creating a capsule",
 		"with envs and cwd: hello from /tmp",
 		"exit code 3",
+		"    | line 1\n    | line 2\n    | line 3\n",
+		"streamed command exited with 0",
 		"read back: Hello from the Go SDK",
 		"tag sleeper",
 		"status paused",
