@@ -67,6 +67,13 @@ type Capsule struct {
 	cgfd    *os.File
 	bwDone  chan struct{}
 
+	// starting is read-held by every Start from its state check until the
+	// new process has reported that it runs, and write-held by Pause: a
+	// process is never created in a capsule being frozen (a child created
+	// in a frozen cgroup cannot even finish exec, and the signal fallback
+	// could miss it).
+	starting sync.RWMutex
+
 	mu      sync.Mutex
 	procs   map[uint32]*Process
 	paused  bool
@@ -398,6 +405,8 @@ func (c *Capsule) start(spec Spec, ptyStart func(*exec.Cmd) error) (*Process, er
 	if spec.Cmd == "" {
 		return nil, errors.New("sandbox: empty command")
 	}
+	c.starting.RLock()
+	defer c.starting.RUnlock()
 	c.mu.Lock()
 	switch {
 	case c.dead:
@@ -612,9 +621,12 @@ func (c *Capsule) Kill(selector string, sig syscall.Signal) error {
 	return nil
 }
 
-// Pause freezes every process of the capsule. Pausing a paused capsule is a
-// no-op.
+// Pause freezes every process of the capsule. It first waits for the
+// processes being started to run; starts after it are refused with
+// [ErrPaused]. Pausing a paused capsule is a no-op.
 func (c *Capsule) Pause() error {
+	c.starting.Lock()
+	defer c.starting.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.dead {

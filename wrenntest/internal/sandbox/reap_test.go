@@ -1,7 +1,9 @@
 package sandbox
 
 import (
+	"errors"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -68,5 +70,82 @@ func testKilledWhileStopped(t *testing.T, cgroups, paused bool) {
 	}
 	if _, ok := c.Lookup(strconv.Itoa(int(p.PID))); ok {
 		t.Error("killed process still in the process table")
+	}
+}
+
+func TestPauseWaitsForStartsInFlight(t *testing.T) {
+	for _, cgroups := range []bool{true, false} {
+		t.Run("cgroups="+strconv.FormatBool(cgroups), func(t *testing.T) {
+			testPauseWaitsForStarts(t, cgroups)
+		})
+	}
+}
+
+func testPauseWaitsForStarts(t *testing.T, cgroups bool) {
+	rt := newRuntime(t)
+	if !cgroups {
+		rt.disableCgroups()
+	} else if !rt.UsesCgroups() {
+		t.Skip("no writable cgroup v2 hierarchy here; the signal fallback is tested")
+	}
+	c := newCapsule(t, rt, "race")
+	// Starters start processes back to back and report each Start's error.
+	const starters = 3
+	results := make([]chan error, starters)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range results {
+		results[i] = make(chan error, 1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				_, err := c.Start(Spec{Cmd: "true"})
+				select {
+				case results[i] <- err:
+				case <-stop:
+					return
+				}
+			}
+		}()
+	}
+	defer func() {
+		close(stop)
+		_ = c.Resume()
+		wg.Wait()
+	}()
+	for range 5 {
+		// Every starter starts processes again (refusals from before
+		// the last resume may still be queued).
+		for i, ch := range results {
+			for err := <-ch; err != nil; err = <-ch {
+				if !errors.Is(err, ErrPaused) {
+					t.Fatalf("starter %d: Start in a running capsule: %v", i, err)
+				}
+			}
+		}
+		if err := c.Pause(); err != nil {
+			t.Fatal(err)
+		}
+		// What was being started when Pause began has started; every
+		// later Start is refused at once.
+		for i, ch := range results {
+			deadline := time.NewTimer(3 * time.Second)
+			for refused := false; !refused; {
+				select {
+				case err := <-ch:
+					if err != nil && !errors.Is(err, ErrPaused) {
+						t.Fatalf("starter %d: %v, want success or ErrPaused", i, err)
+					}
+					refused = err != nil
+				case <-deadline.C:
+					t.Fatalf("starter %d still in Start 3 s after Pause returned", i)
+				}
+			}
+			deadline.Stop()
+		}
+		if err := c.Resume(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
