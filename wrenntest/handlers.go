@@ -290,6 +290,7 @@ func (s *Server) createCapsule(w http.ResponseWriter, r *http.Request, team stri
 	}
 	c.box = box
 	c.Status = statusRunning
+	c.frozen = make(chan struct{})
 	c.StartedAt = now
 	c.activity = now
 	out := c.json()
@@ -331,6 +332,7 @@ func (s *Server) destroy(c *capsuleRecord) error {
 	s.mu.Lock()
 	box := c.box
 	c.box = nil
+	c.freezeLocked()
 	if c.Status != statusStopped && c.Status != statusError {
 		c.Status = statusStopped
 		c.LastUpdated = time.Now()
@@ -369,6 +371,7 @@ func (s *Server) pause(c *capsuleRecord) error {
 	s.mu.Lock()
 	c.Status = statusPaused
 	c.LastUpdated = time.Now()
+	c.freezeLocked()
 	box := c.box
 	s.mu.Unlock()
 	err := box.Pause()
@@ -380,6 +383,7 @@ func (s *Server) pause(c *capsuleRecord) error {
 	}
 	if err != nil {
 		c.Status = statusRunning
+		c.frozen = make(chan struct{})
 		return err
 	}
 	s.book.recordLocked(s, time.Now())
@@ -411,6 +415,7 @@ func (s *Server) resumeCapsule(w http.ResponseWriter, r *http.Request, team stri
 	}
 	now := time.Now()
 	c.Status = statusRunning
+	c.frozen = make(chan struct{})
 	c.StartedAt, c.LastActiveAt, c.LastUpdated, c.activity = now, now, now, now
 	s.book.recordLocked(s, now)
 	out := c.json()
@@ -489,7 +494,7 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request, team string) {
 		}
 		p, err := box.Start(sandbox.Spec{Cmd: req.Cmd, Args: req.Args, Env: req.Envs, Dir: req.Cwd, Tag: tag})
 		if err != nil {
-			s.agentError(w, "start process", err)
+			s.startFailed(w, c, err)
 			return
 		}
 		writeJSON(w, http.StatusAccepted, backgroundResult{SandboxID: c.ID, Cmd: req.Cmd, PID: p.PID, Tag: tag})
@@ -500,22 +505,38 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request, team string) {
 	if req.TimeoutSec <= 0 {
 		timeout = 30 * time.Second
 	}
+	s.mu.Lock()
+	frozen := c.frozen
+	s.mu.Unlock()
 	start := time.Now()
 	p, err := box.Start(sandbox.Spec{Cmd: req.Cmd, Args: req.Args, Capture: true})
 	if err != nil {
-		s.agentError(w, "start process", err)
+		s.startFailed(w, c, err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	code, err := p.Wait(ctx)
-	if err != nil {
+	select {
+	case <-p.Done():
+	case <-ctx.Done():
 		// The process keeps running, untagged, as upstream; its output
 		// is no longer kept.
 		p.StopCapture()
 		writeError(w, http.StatusBadGateway, codeAgent, "internal: exec: context deadline exceeded")
 		return
+	case <-frozen:
+		// Paused (or destroyed) while the command ran: the real host
+		// cuts the command's connection. The process stays in the
+		// capsule, frozen with it; its output is no longer kept.
+		select {
+		case <-p.Done():
+		default:
+			p.StopCapture()
+			s.notRunning(w, c)
+			return
+		}
 	}
+	code := p.ExitCode()
 	stdout, stderr := p.Output()
 	res := execResult{
 		SandboxID: c.ID, Cmd: req.Cmd, ExitCode: code,
@@ -528,6 +549,26 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request, team string) {
 		res.Stderr = base64Std(stderr)
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// startFailed answers a failed process start: 409 invalid_state when the
+// capsule was paused or destroyed after its state was checked (the same
+// answer a later check would have given), else 502 agent_error.
+func (s *Server) startFailed(w http.ResponseWriter, c *capsuleRecord, err error) {
+	if errors.Is(err, sandbox.ErrPaused) || errors.Is(err, sandbox.ErrDestroyed) {
+		s.notRunning(w, c)
+		return
+	}
+	s.agentError(w, "start process", err)
+}
+
+// notRunning answers 409 invalid_state "sandbox is not running (status:
+// X)" with the capsule's current status.
+func (s *Server) notRunning(w http.ResponseWriter, c *capsuleRecord) {
+	s.mu.Lock()
+	status := c.Status
+	s.mu.Unlock()
+	writeError(w, http.StatusConflict, codeInvalidState, "sandbox is not running (status: "+status+")")
 }
 
 // agentError answers a runtime failure the way the host agent's errors come

@@ -41,6 +41,22 @@ type capsuleRecord struct {
 	// busy is set while a lifecycle operation (pause, resume, snapshot,
 	// destroy) runs without the server lock.
 	busy bool
+	// frozen is closed when the capsule stops running (pause, snapshot,
+	// auto-pause, destroy) and replaced by a fresh channel when it runs
+	// again: foreground execs waiting for a command stop waiting then.
+	frozen chan struct{}
+}
+
+// freezeLocked closes c.frozen once. Server.mu must be held.
+func (c *capsuleRecord) freezeLocked() {
+	if c.frozen == nil {
+		return
+	}
+	select {
+	case <-c.frozen:
+	default:
+		close(c.frozen)
+	}
 }
 
 // capsuleJSON is the wire form of a capsule (notes §6.1).

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,6 +18,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"git.omukk.dev/wrenn/go-sdk/wrenntest/internal/sandbox"
 )
 
 func TestAuthentication(t *testing.T) {
@@ -313,6 +317,73 @@ func TestForegroundTimeoutLeavesTheProcessRunning(t *testing.T) {
 	want := []processJSON{{Cmd: "sleep", Args: []string{"42"}}}
 	if diff := cmp.Diff(want, procs.Processes, cmpIgnore("PID")); diff != "" {
 		t.Errorf("processes (-want +got):\n%s", diff)
+	}
+}
+
+func TestForegroundExecCaughtByAPauseAnswers409AndLeavesTheProcess(t *testing.T) {
+	srv, c := newTestServer(t)
+	id := c.create(nil).ID
+	type answer struct {
+		status int
+		body   string
+		err    error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", srv.BaseURL()+"/v1/capsules/"+id+"/exec",
+			strings.NewReader(`{"cmd":"/bin/sh","args":["-c","touch /tmp/started; sleep 30"]}`))
+		req.Header.Set("X-API-Key", srv.APIKey())
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			answered <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		answered <- answer{resp.StatusCode, string(body), err}
+	}()
+	c.waitFile(id, "/tmp/started")
+	c.expect(c.do("POST", "/v1/capsules/"+id+"/pause", nil), http.StatusOK, "")
+	select {
+	case a := <-answered:
+		if a.err != nil {
+			t.Fatal(a.err)
+		}
+		got := response{Status: a.status, Body: []byte(a.body)}
+		if got.Status != http.StatusConflict || got.code() != codeInvalidState || got.message() != "sandbox is not running (status: paused)" {
+			t.Errorf("exec answered %d %s, want 409 invalid_state (status: paused)", got.Status, got.Body)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("exec still waiting 10 s after its capsule was paused")
+	}
+	// The command is frozen with the capsule, not killed.
+	c.expect(c.do("POST", "/v1/capsules/"+id+"/resume", nil), http.StatusOK, "")
+	if !slices.ContainsFunc(c.processes(id), func(p processJSON) bool { return p.Cmd == "/bin/sh" }) {
+		t.Error("the command is gone after resume")
+	}
+}
+
+func TestProcessStartFailuresAfterTheStateCheck(t *testing.T) {
+	srv := &Server{}
+	for _, tc := range []struct {
+		name, status string
+		err          error
+		want         int
+		code, msg    string
+	}{
+		{"paused meanwhile", statusPaused, fmt.Errorf("start: %w", sandbox.ErrPaused), http.StatusConflict, codeInvalidState, "sandbox is not running (status: paused)"},
+		{"destroyed meanwhile", statusStopped, sandbox.ErrDestroyed, http.StatusConflict, codeInvalidState, "sandbox is not running (status: stopped)"},
+		{"runtime failure", statusRunning, errors.New("no pid"), http.StatusBadGateway, codeAgent, "internal: start process: no pid"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			srv.startFailed(w, &capsuleRecord{Status: tc.status}, tc.err)
+			got := response{Status: w.Code, Body: w.Body.Bytes()}
+			if diff := cmp.Diff([]string{strconv.Itoa(tc.want), tc.code, tc.msg}, []string{strconv.Itoa(got.Status), got.code(), got.message()}); diff != "" {
+				t.Errorf("answer (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 
@@ -879,6 +950,7 @@ func TestConcurrentOperationsOnOneCapsule(t *testing.T) {
 	type result struct {
 		op     string
 		status int
+		body   string
 	}
 	results := make(chan result, 4*len(ops))
 	var wg sync.WaitGroup
@@ -889,7 +961,7 @@ func TestConcurrentOperationsOnOneCapsule(t *testing.T) {
 			for i := range len(ops) {
 				op := ops[(i+w)%len(ops)]
 				r := c.do(op.method, op.path, op.body)
-				results <- result{op.method + " " + op.path, r.Status}
+				results <- result{op.method + " " + op.path, r.Status, string(r.Body)}
 			}
 		}()
 	}
@@ -897,7 +969,7 @@ func TestConcurrentOperationsOnOneCapsule(t *testing.T) {
 	close(results)
 	for r := range results {
 		if r.status >= 500 {
-			t.Errorf("%s answered %d", r.op, r.status)
+			t.Errorf("%s answered %d: %s", r.op, r.status, r.body)
 		}
 	}
 	c.expect(c.do("DELETE", base, nil), 204, "")
