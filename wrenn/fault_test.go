@@ -692,13 +692,16 @@ func faultWS(t *testing.T, serve func(ws *websocket.Conn)) *Capsule {
 			reply(w, http.StatusOK, `{"processes":[]}`)
 			return
 		}
+		// Counted before the upgrade: srv.Close waits for a handler only
+		// until it hijacks the connection, so an Add after the upgrade
+		// could run while the cleanup is already in wg.Wait.
+		wg.Add(1)
+		defer wg.Done()
 		ws, err := up.Upgrade(w, r, nil)
 		if err != nil {
 			t.Errorf("upgrade: %v", err)
 			return
 		}
-		wg.Add(1)
-		defer wg.Done()
 		defer ws.Close()
 		if _, _, err := ws.ReadMessage(); err != nil {
 			t.Errorf("reading the start frame: %v", err)
@@ -955,5 +958,46 @@ func TestFaultBrokenTerminalSessionsEndWithATypedError(t *testing.T) {
 				t.Errorf("error %T %v, want a *StreamError matching %v", err, err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestFaultCancellingAStalledUploadReturnsWithin100ms: the server stops
+// reading the body half way; ending the context ends the upload promptly,
+// with the context's error, and frees the goroutine producing the body.
+func TestFaultCancellingAStalledUploadReturnsWithin100ms(t *testing.T) {
+	stalled := make(chan struct{})
+	// The server cannot notice the client leaving while it does not read
+	// the body, so the handler is released when the test ends.
+	release := make(chan struct{})
+	var once sync.Once
+	_, c := faultSetup(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.CopyN(io.Discard, r.Body, 1<<20)
+		once.Do(func() { close(stalled) })
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	t.Cleanup(func() { close(release) })
+	ctx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := handle(c, testCapsuleID).Files.Upload(ctx, "/root/big.bin", newFaultPattern(1<<30, 1), UploadOptions{})
+		done <- err
+	}()
+	<-stalled
+	ended := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if took := time.Since(ended); took > faultCancelBound {
+			t.Errorf("Upload returned %v after cancel, want at most %v", took, faultCancelBound)
+		}
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("error = %v, want one matching context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Upload still running 5 s after cancel")
 	}
 }
