@@ -1,0 +1,119 @@
+// Command interpreter runs Python in a code-interpreter capsule: state kept
+// from one call to the next, printed output, an expression's value, and a
+// matplotlib figure saved as a PNG file.
+//
+// With WRENN_API_KEY set it uses the Wrenn cloud (or WRENN_BASE_URL).
+// Without it, it starts a local Wrenn server in this process (Linux, needs
+// the Debian packages bubblewrap, jupyter-server, python3-ipykernel and
+// python3-matplotlib) and uses that.
+//
+//	go run ./examples/interpreter [-out plot.png]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"git.omukk.dev/wrenn/go-sdk/examples/internal/localserver"
+	"git.omukk.dev/wrenn/go-sdk/wrenn"
+)
+
+func main() {
+	outFile := flag.String("out", "plot.png", "where to save the figure")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Stdout, *outFile); err != nil {
+		fmt.Fprintln(os.Stderr, "interpreter:", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+// plot draws a figure; with the inline backend plt.show() hands it to the
+// kernel as a PNG result.
+const plot = `%matplotlib inline
+import matplotlib.pyplot as plt
+xs = list(range(10))
+plt.plot(xs, [x * x for x in xs], marker="o")
+plt.title("squares")
+plt.show()
+print("plotted", len(xs), "points")`
+
+// run performs the walk-through, writing its narration to out and the
+// figure to pngPath.
+func run(ctx context.Context, out io.Writer, pngPath string) (err error) {
+	step := func(format string, args ...any) { fmt.Fprintf(out, "==> "+format+"\n", args...) }
+	show := func(format string, args ...any) { fmt.Fprintf(out, "    "+format+"\n", args...) }
+
+	client, closeLocal, err := localserver.Client(out)
+	if err != nil {
+		return err
+	}
+	defer closeLocal()
+
+	step("Creating a code interpreter (template %s)", wrenn.CodeInterpreterTemplate)
+	ci, err := client.CreateCodeInterpreter(ctx, wrenn.CreateCodeInterpreterParams{Timeout: 10 * time.Minute})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		step("Destroying capsule %s", ci.ID())
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if derr := ci.Destroy(dctx); derr != nil {
+			err = errors.Join(err, derr)
+		}
+	}()
+
+	step("Defining a variable, then using it in the next call")
+	if _, err := runCode(ctx, ci, "radius = 2", wrenn.RunCodeOptions{}); err != nil {
+		return err
+	}
+	exec, err := runCode(ctx, ci, "import math\nmath.pi * radius ** 2", wrenn.RunCodeOptions{})
+	if err != nil {
+		return err
+	}
+	show("value: %s", exec.Text())
+
+	step("Plotting with matplotlib")
+	exec, err = runCode(ctx, ci, plot, wrenn.RunCodeOptions{
+		Timeout:  2 * time.Minute, // the first import of matplotlib is slow
+		OnStdout: func(chunk string) { show("stdout: %s", strings.TrimSpace(chunk)) },
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range exec.Results {
+		png, err := r.PNGBytes()
+		if err != nil || len(png) == 0 {
+			continue
+		}
+		if err := os.WriteFile(pngPath, png, 0o644); err != nil {
+			return err
+		}
+		show("figure: %d bytes of PNG written to %s (formats %s)", len(png), pngPath, strings.Join(r.Formats(), ", "))
+		return nil
+	}
+	return errors.New("the plot produced no PNG result")
+}
+
+// runCode runs code and turns an exception raised by it into an error.
+func runCode(ctx context.Context, ci *wrenn.CodeInterpreter, code string, opts wrenn.RunCodeOptions) (*wrenn.Execution, error) {
+	exec, err := ci.RunCode(ctx, code, opts)
+	if err != nil {
+		return nil, err
+	}
+	if exec.Error != nil {
+		return nil, fmt.Errorf("python raised %s: %s", exec.Error.Name, exec.Error.Value)
+	}
+	return exec, nil
+}
