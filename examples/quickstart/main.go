@@ -87,7 +87,9 @@ func run(ctx context.Context, out io.Writer) (err error) {
 
 	step("Streaming a command's output as it is produced")
 	lines := &prefixWriter{w: out, prefix: "    | "}
-	stream, err := cp.Commands.Stream(ctx, "for i in 1 2 3; do echo line $i; sleep 0.2; done", wrenn.StreamOptions{Stdout: lines})
+	// A short sleep first: the server subscribes to a new process's output
+	// just after starting it, so what it prints at once can be missed.
+	stream, err := cp.Commands.Stream(ctx, "sleep 0.2; for i in 1 2 3; do echo line $i; sleep 0.2; done", wrenn.StreamOptions{Stdout: lines})
 	if err != nil {
 		return err
 	}
