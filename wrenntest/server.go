@@ -38,9 +38,11 @@ type Config struct {
 	// DataDir holds capsule and snapshot data; "" creates a temporary
 	// directory that Close removes.
 	DataDir string
-	// KeepData keeps the data directory (snapshot files, even when the
-	// directory is a temporary one) on Close. Capsules are destroyed, and
-	// their data removed, either way.
+	// KeepData keeps the data directory on Close, even a temporary one:
+	// the snapshot files and the template registry (templates.json), so a
+	// server started again on the same DataDir lists and boots the
+	// snapshots of every API key it is given again. Capsules are
+	// destroyed, and their data removed, either way.
 	KeepData bool
 	// Logger receives request and lifecycle logs; nil discards them.
 	Logger *slog.Logger
@@ -221,7 +223,7 @@ func newServer(cfg Config) (*Server, error) {
 		templates: map[string]map[string]*template{"": builtinTemplates()},
 		stop:      make(chan struct{}),
 	}
-	s.keys[cfg.APIKey] = newTeamID()
+	s.keys[cfg.APIKey] = teamFor(cfg.APIKey)
 	if cfg.DataDir == "" {
 		removeStaleDataDirs(os.TempDir())
 		dir, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", tempDataPrefix, os.Getpid()))
@@ -242,6 +244,13 @@ func newServer(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.rt = rt
+	if err := s.loadRegistry(); err != nil {
+		_ = s.rt.Close()
+		if s.ownsData {
+			_ = os.RemoveAll(s.dataDir)
+		}
+		return nil, err
+	}
 	s.routes()
 	for _, hook := range setupHooks {
 		hook(s)
@@ -320,7 +329,7 @@ func (s *Server) DataDir() string { return s.dataDir }
 func (s *Server) NewAPIKey() string {
 	key := GenerateAPIKey()
 	s.mu.Lock()
-	s.keys[key] = newTeamID()
+	s.keys[key] = teamFor(key)
 	s.mu.Unlock()
 	return key
 }
@@ -373,8 +382,8 @@ func (s *Server) shutdownRuntime() error {
 	case s.ownsData:
 		errs = append(errs, os.RemoveAll(s.dataDir))
 	default:
-		for _, d := range []string{"capsules", "snapshots"} {
-			errs = append(errs, os.RemoveAll(s.dataDir+"/"+d))
+		for _, d := range []string{"capsules", "snapshots", registryName} {
+			errs = append(errs, os.RemoveAll(filepath.Join(s.dataDir, d)))
 		}
 	}
 	return errors.Join(errs...)
@@ -408,5 +417,3 @@ func removeStaleDataDirs(tmp string) {
 		_ = os.RemoveAll(filepath.Join(tmp, e.Name()))
 	}
 }
-
-func newTeamID() string { return "team-" + strings.TrimPrefix(newCapsuleID(), "cl-") }

@@ -93,6 +93,10 @@ func (s *Server) createSnapshot(w http.ResponseWriter, r *http.Request, team str
 		s.templates[team] = map[string]*template{}
 	}
 	s.templates[team][req.Name] = tpl
+	if err := s.saveRegistryLocked(); err != nil {
+		// The snapshot works for this server's lifetime all the same.
+		s.log.Error("save template registry", "err", err)
+	}
 	s.log.Info("snapshot created", "name", req.Name, "capsule", c.ID)
 	writeJSON(w, http.StatusCreated, tpl.json())
 }
@@ -139,6 +143,9 @@ func (s *Server) deleteSnapshot(w http.ResponseWriter, r *http.Request, team str
 	_, platform := s.templates[""][name]
 	if own {
 		delete(s.templates[team], name)
+		if err := s.saveRegistryLocked(); err != nil {
+			s.log.Error("save template registry", "err", err)
+		}
 	}
 	s.mu.Unlock()
 	switch {

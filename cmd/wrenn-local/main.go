@@ -10,6 +10,13 @@
 // printed at start. Without -data-dir the data lives in a temporary
 // directory removed at exit. SIGINT or SIGTERM shuts the server down,
 // destroying every capsule. It needs bwrap (Debian package bubblewrap).
+//
+// With -keep-data the data directory survives the exit: the snapshot files
+// and the template registry (templates.json). Started again with the same
+// -data-dir, the server lists and boots those snapshots for the API key
+// that made them (snapshots belong to the key's team, so pass the same key).
+// Capsules never survive an exit: they are destroyed and their data removed
+// either way.
 package main
 
 import (
@@ -41,7 +48,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on")
 	apiKey := fs.String("api-key", "", "API key (default: $WRENN_API_KEY, else a generated key)")
 	dataDir := fs.String("data-dir", "", "data directory (default: a temporary directory removed at exit)")
-	keepData := fs.Bool("keep-data", false, "keep the data directory's snapshot data at exit")
+	keepData := fs.Bool("keep-data", false, "keep snapshots and the template registry in the data directory at exit, for a later run with the same -data-dir and API key (capsules are destroyed either way)")
 	verbose := fs.Bool("v", false, "log debug messages")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -119,6 +119,46 @@ func TestServesWithAGeneratedKeyAndShutsDownCleanly(t *testing.T) {
 	}
 }
 
+func TestKeepDataKeepsSnapshotsForTheNextRun(t *testing.T) {
+	skipWithoutBwrap(t)
+	dataDir, key := t.TempDir(), wrenntest.GenerateAPIKey()
+	args := []string{"-listen", "127.0.0.1:0", "-data-dir", dataDir, "-api-key", key, "-keep-data"}
+	call := func(base, method, path, body string, want int) string {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("X-API-Key", key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != want {
+			t.Fatalf("%s %s: %d %s, want %d", method, path, resp.StatusCode, data, want)
+		}
+		return string(data)
+	}
+
+	out, stop := start(t, args, nil)
+	base := strings.TrimPrefix(out.next(t), "WRENN_BASE_URL=")
+	created := call(base, "POST", "/v1/capsules", "{}", http.StatusCreated)
+	id := regexp.MustCompile(`"id":"(cl-[0-9a-z]+)"`).FindStringSubmatch(created)[1]
+	call(base, "POST", "/v1/snapshots", `{"sandbox_id":"`+id+`","name":"next-run"}`, http.StatusCreated)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	out, stop = start(t, args, nil)
+	base = strings.TrimPrefix(out.next(t), "WRENN_BASE_URL=")
+	if list := call(base, "GET", "/v1/snapshots?type=snapshot", "", http.StatusOK); !strings.Contains(list, `"name":"next-run"`) {
+		t.Errorf("snapshots of the next run: %s", list)
+	}
+	call(base, "POST", "/v1/capsules", `{"template":"next-run"}`, http.StatusCreated)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestKeyFromFlagOrEnvironment(t *testing.T) {
 	skipWithoutBwrap(t)
 	flagKey, envKey := wrenntest.GenerateAPIKey(), wrenntest.GenerateAPIKey()
