@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"errors"
+	"os/exec"
 	"strconv"
 	"sync"
 	"syscall"
@@ -148,4 +149,69 @@ func testPauseWaitsForStarts(t *testing.T, cgroups bool) {
 			t.Fatal(err)
 		}
 	}
+}
+
+func TestWaitDeath(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		wait func(pid int, cancel <-chan struct{}) bool
+	}{
+		{"pidfd", waitDeath},
+		{"polling /proc", pollDeath},
+	} {
+		t.Run(tc.name+"/death", func(t *testing.T) {
+			cmd := startHostSleep(t)
+			got := make(chan bool, 1)
+			go func() { got <- tc.wait(cmd.Process.Pid, make(chan struct{})) }()
+			if err := cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case ok := <-got:
+				if !ok {
+					t.Error("reported a cancel, want the death")
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("death not seen")
+			}
+		})
+		t.Run(tc.name+"/cancel", func(t *testing.T) {
+			cmd := startHostSleep(t)
+			cancel := make(chan struct{})
+			got := make(chan bool, 1)
+			go func() { got <- tc.wait(cmd.Process.Pid, cancel) }()
+			close(cancel)
+			select {
+			case ok := <-got:
+				if ok {
+					t.Error("reported a death, want the cancel")
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("cancel not seen")
+			}
+		})
+	}
+	t.Run("no such process", func(t *testing.T) {
+		cmd := startHostSleep(t)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait() // reaped: the pid is free
+		if !waitDeath(cmd.Process.Pid, make(chan struct{})) {
+			t.Error("a reaped process is not reported dead")
+		}
+	})
+}
+
+// startHostSleep starts a long sleep on the host, killed and reaped at the
+// end of the test.
+func startHostSleep(t *testing.T) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("sleep", "600")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	return cmd
 }
