@@ -87,6 +87,9 @@ func startServer() (*localServer, error) {
 	cmd := exec.Command(bin, "-listen", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "WRENN_API_KEY="+key)
 	cmd.Stderr = io.Discard
+	// Should this process die without stopping the server (a benchmark
+	// timeout panics), the server gets SIGTERM and cleans up after itself.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		os.RemoveAll(dir)

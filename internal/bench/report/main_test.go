@@ -65,3 +65,22 @@ func TestParseRejectsMalformedValues(t *testing.T) {
 		t.Error("parse accepted a non-numeric metric")
 	}
 }
+
+func FuzzParse(f *testing.F) {
+	f.Add(sample)
+	f.Add("BenchmarkGet-2 1 12 ns/op 3 sdk-p50-us 4\n")
+	f.Add("BenchmarkX 1\ncpu: y\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		r, err := parse(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		var sb strings.Builder
+		if failed := write(&sb, r, time.Unix(0, 0)); failed < 0 || failed > len(rows) {
+			t.Errorf("failed = %d of %d rows", failed, len(rows))
+		}
+		if !strings.Contains(sb.String(), "| Benchmark |") {
+			t.Errorf("no table in:\n%s", sb.String())
+		}
+	})
+}
