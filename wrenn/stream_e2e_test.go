@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,15 +77,34 @@ func waitGone(t *testing.T, cp *Capsule, pid int) {
 }
 
 // The server subscribes to a process's output just after starting it, so the
-// first output of a very fast command can be lost (notes §9, on the real
-// server too). Commands that must be seen whole start with a short sleep.
-const settle = "sleep 0.2; "
+// first output of a fast command can be lost (notes §9, on the real server
+// too); on a loaded machine the gap can outlast any fixed sleep. Commands
+// that must be seen whole run behind a gate: the script waits for a file,
+// created once Stream has returned. Stream returns on the start frame, which
+// the server sends only after it listens to the output.
+var gateN atomic.Int32
+
+// gated returns the script that runs cmd once open has been called.
+func gated(cp *Capsule, cmd string) (script string, open func(context.Context) error) {
+	f := fmt.Sprintf("/tmp/wrenn-gate-%d", gateN.Add(1))
+	script = "while [ ! -e " + f + " ]; do sleep 0.01; done; " + cmd
+	return script, func(ctx context.Context) error {
+		if err := cp.Files.WriteString(ctx, f, ""); err != nil {
+			return fmt.Errorf("opening the gate: %w", err)
+		}
+		return nil
+	}
+}
 
 func TestE2EStreamTenThousandLinesCompleteAndInOrder(t *testing.T) {
 	cp := e2eCapsule(t)
 	var stdout, stderr bytes.Buffer
-	s, err := cp.Commands.Stream(e2eCtx(t), settle+"seq 1 10000", StreamOptions{Stdout: &stdout, Stderr: &stderr})
+	script, open := gated(cp, "seq 1 10000")
+	s, err := cp.Commands.Stream(e2eCtx(t), script, StreamOptions{Stdout: &stdout, Stderr: &stderr})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := open(e2eCtx(t)); err != nil {
 		t.Fatal(err)
 	}
 	res, err := s.Wait(e2eCtx(t))
@@ -106,8 +126,12 @@ func TestE2EStreamTenThousandLinesCompleteAndInOrder(t *testing.T) {
 
 func TestE2EStreamKeepsStdoutAndStderrApart(t *testing.T) {
 	cp := e2eCapsule(t)
-	s, err := cp.Commands.Stream(e2eCtx(t), settle+"for i in 1 2 3; do echo out$i; echo err$i >&2; done", StreamOptions{})
+	script, open := gated(cp, "for i in 1 2 3; do echo out$i; echo err$i >&2; done")
+	s, err := cp.Commands.Stream(e2eCtx(t), script, StreamOptions{})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := open(e2eCtx(t)); err != nil {
 		t.Fatal(err)
 	}
 	var stdout, stderr, order []string
@@ -168,10 +192,14 @@ func TestE2EStreamExitCodes(t *testing.T) {
 func TestE2EStreamEnvsAndCwd(t *testing.T) {
 	cp := e2eCapsule(t)
 	var out bytes.Buffer
-	s, err := cp.Commands.Stream(e2eCtx(t), settle+`printf '%s|' "$A"; pwd`, StreamOptions{
+	script, open := gated(cp, `printf '%s|' "$A"; pwd`)
+	s, err := cp.Commands.Stream(e2eCtx(t), script, StreamOptions{
 		Envs: map[string]string{"A": "it's $x"}, Cwd: "/tmp", Stdout: &out,
 	})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := open(e2eCtx(t)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Wait(e2eCtx(t)); err != nil {
@@ -203,8 +231,12 @@ func waitForOutput(t *testing.T, s *CommandStream, want string) {
 
 func TestE2EStreamStopLeavesTheProcessRunning(t *testing.T) {
 	cp := e2eCapsule(t)
-	s, err := cp.Commands.Stream(e2eCtx(t), settle+"echo ready; sleep 1000", StreamOptions{})
+	script, open := gated(cp, "echo ready; sleep 1000")
+	s, err := cp.Commands.Stream(e2eCtx(t), script, StreamOptions{})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := open(e2eCtx(t)); err != nil {
 		t.Fatal(err)
 	}
 	waitForOutput(t, s, "ready")
@@ -226,8 +258,12 @@ func TestE2EStreamStopLeavesTheProcessRunning(t *testing.T) {
 
 func TestE2EStreamKillEndsTheProcessAndItsChildren(t *testing.T) {
 	cp := e2eCapsule(t)
-	s, err := cp.Commands.Stream(e2eCtx(t), settle+"sleep 1001 & echo ready; wait", StreamOptions{})
+	script, open := gated(cp, "sleep 1001 & echo ready; wait")
+	s, err := cp.Commands.Stream(e2eCtx(t), script, StreamOptions{})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := open(e2eCtx(t)); err != nil {
 		t.Fatal(err)
 	}
 	waitForOutput(t, s, "ready")
@@ -330,8 +366,13 @@ func TestE2ETwentyStreamsInParallel(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			var out bytes.Buffer
-			s, err := cp.Commands.Stream(e2eCtx(t), settle+"seq 1 2000; exit "+strconv.Itoa(i), StreamOptions{Stdout: &out})
+			script, open := gated(cp, "seq 1 2000; exit "+strconv.Itoa(i))
+			s, err := cp.Commands.Stream(e2eCtx(t), script, StreamOptions{Stdout: &out})
 			if err != nil {
+				errs <- fmt.Errorf("stream %d: %w", i, err)
+				return
+			}
+			if err := open(e2eCtx(t)); err != nil {
 				errs <- fmt.Errorf("stream %d: %w", i, err)
 				return
 			}
@@ -356,8 +397,12 @@ func TestE2ETwentyStreamsInParallel(t *testing.T) {
 func TestE2EStreamCancellationReturnsWithin100ms(t *testing.T) {
 	cp := e2eCapsule(t)
 	ctx, cancel := context.WithCancel(e2eCtx(t))
-	s, err := cp.Commands.Stream(ctx, settle+"echo ready; sleep 1000", StreamOptions{})
+	script, open := gated(cp, "echo ready; sleep 1000")
+	s, err := cp.Commands.Stream(ctx, script, StreamOptions{})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := open(ctx); err != nil {
 		t.Fatal(err)
 	}
 	waitForOutput(t, s, "ready")
