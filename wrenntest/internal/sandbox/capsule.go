@@ -81,6 +81,10 @@ type Capsule struct {
 	waiters sync.WaitGroup // one per started process
 	metrics *metricsRing
 	cpuLast cpuMark
+	// stoppedBefore holds, while the signal fallback keeps the capsule
+	// paused, the host pids (processes and wrappers) that were already
+	// stopped when it paused: resume leaves them stopped.
+	stoppedBefore map[int]bool
 	ids     idNames
 }
 
@@ -696,6 +700,12 @@ func (c *Capsule) freeze(on bool) error {
 		return errors.New("sandbox: freeze: capsule did not freeze in time")
 	}
 	if on {
+		c.stoppedBefore = map[int]bool{}
+		for _, pid := range append(c.members(), c.wrapperPIDs()...) {
+			if procState(pid) == 'T' {
+				c.stoppedBefore[pid] = true
+			}
+		}
 		// Repeat until no new process shows up: a process may fork while
 		// the others are being stopped.
 		seen := map[int]bool{}
@@ -716,12 +726,13 @@ func (c *Capsule) freeze(on bool) error {
 	}
 	// nsenter (outside the namespace) stops itself when it sees its child
 	// stopped, possibly after being continued: keep continuing every
-	// stopped process until a few passes find none.
+	// stopped process until a few passes find none. Processes stopped
+	// before the pause, and their wrappers, stay stopped.
 	quiet := 0
 	for i := 0; i < 500 && quiet < 5; i++ {
 		stopped := false
 		for _, pid := range append(c.members(), c.wrapperPIDs()...) {
-			if procState(pid) == 'T' {
+			if procState(pid) == 'T' && !c.stoppedBefore[pid] {
 				stopped = true
 				_ = syscall.Kill(pid, syscall.SIGCONT)
 			}
@@ -733,6 +744,7 @@ func (c *Capsule) freeze(on bool) error {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+	c.stoppedBefore = nil
 	return nil
 }
 
@@ -815,7 +827,11 @@ func (c *Capsule) Destroy() error {
 		// itself first would leave its init to the host's init to reap.
 		// bwrap must not be frozen to do that.
 		c.mu.Lock()
+		c.stoppedBefore = nil // every process, to be killed
 		_ = c.freeze(false)
+		// Thawed: the reaper may continue the stopped wrappers of
+		// killed processes, which the PID namespace's end waits for.
+		c.paused = false
 		c.mu.Unlock()
 		if c.initPID > 0 {
 			_ = syscall.Kill(c.initPID, syscall.SIGKILL)

@@ -41,8 +41,9 @@ func (c *Capsule) watchChild(p *Process, wrapper *os.Process, exited <-chan stru
 		// Pause and Resume hold c.mu while they freeze and thaw: the
 		// wrapper is never continued in the middle of either, nor while
 		// the capsule is paused (the signal fallback stops every process
-		// and relies on the wrappers staying stopped).
-		if !c.paused && !c.dead && procState(wrapper.Pid) == 'T' {
+		// and relies on the wrappers staying stopped). Destroy thaws
+		// first: then the kill of a stopped process is reaped at once.
+		if !c.paused && procState(wrapper.Pid) == 'T' {
 			// Through the os.Process (a pidfd): never a recycled pid.
 			_ = wrapper.Signal(syscall.SIGCONT)
 		}

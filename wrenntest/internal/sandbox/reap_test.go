@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestProcessKilledWhileStoppedIsReaped(t *testing.T) {
@@ -214,4 +216,88 @@ func startHostSleep(t *testing.T) *exec.Cmd {
 		_ = cmd.Wait()
 	})
 	return cmd
+}
+
+func TestStoppedProcessStaysStoppedAcrossPauseAndResume(t *testing.T) {
+	for _, cgroups := range []bool{true, false} {
+		t.Run("cgroups="+strconv.FormatBool(cgroups), func(t *testing.T) {
+			rt := newRuntime(t)
+			if !cgroups {
+				rt.disableCgroups()
+			} else if !rt.UsesCgroups() {
+				t.Skip("no writable cgroup v2 hierarchy here; the signal fallback is tested")
+			}
+			c := newCapsule(t, rt, "stopped")
+			stopped, err := c.Start(Spec{Cmd: "sleep", Args: []string{"600"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			running, err := c.Start(Spec{Cmd: "sleep", Args: []string{"600"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := stopped.Signal(syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			waitState(t, stopped.wrapperPID, 'T')
+			if err := c.Pause(); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Resume(); err != nil {
+				t.Fatal(err)
+			}
+			state := func(pid int) string {
+				if procState(pid) == 'T' {
+					return "stopped"
+				}
+				return "not stopped"
+			}
+			got := []string{state(stopped.HostPID), state(stopped.wrapperPID), state(running.HostPID)}
+			if diff := cmp.Diff([]string{"stopped", "stopped", "not stopped"}, got); diff != "" {
+				t.Errorf("states of the stopped process, its wrapper and the other process after resume (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// waitState polls /proc until pid is in state (nothing signals it).
+func waitState(t *testing.T, pid int, state byte) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for procState(pid) != state {
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d in state %c, want %c", pid, procState(pid), state)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestDestroyReapsAStoppedProcessWithoutForce(t *testing.T) {
+	for _, cgroups := range []bool{true, false} {
+		t.Run("cgroups="+strconv.FormatBool(cgroups), func(t *testing.T) {
+			rt := newRuntime(t)
+			if !cgroups {
+				rt.disableCgroups()
+			} else if !rt.UsesCgroups() {
+				t.Skip("no writable cgroup v2 hierarchy here; the signal fallback is tested")
+			}
+			c := newCapsule(t, rt, "destroy")
+			p, err := c.Start(Spec{Cmd: "sleep", Args: []string{"600"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Signal(syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			waitState(t, p.wrapperPID, 'T')
+			if err := c.Destroy(); err != nil {
+				t.Fatal(err)
+			}
+			// bwrap ends by itself once every process of the PID namespace
+			// is reaped; it is killed only when that takes too long.
+			if ws, ok := c.bwrap.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signaled() {
+				t.Errorf("bwrap ended with %v, want its own exit", c.bwrap.ProcessState)
+			}
+		})
+	}
 }
