@@ -85,7 +85,7 @@ type Capsule struct {
 	// paused, the host pids (processes and wrappers) that were already
 	// stopped when it paused: resume leaves them stopped.
 	stoppedBefore map[int]bool
-	ids     idNames
+	ids           idNames
 }
 
 // StartCapsule creates the capsule's data directories (copied from
