@@ -78,7 +78,7 @@ type Capsule struct {
 	procs   map[uint32]*Process
 	paused  bool
 	dead    bool
-	waiters sync.WaitGroup // one per started process
+	waiters sync.WaitGroup // two per started process: its waiter and its reaper
 	metrics *metricsRing
 	cpuLast cpuMark
 	// stoppedBefore holds, while the signal fallback keeps the capsule
