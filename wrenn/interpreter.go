@@ -367,7 +367,7 @@ func NewCodeInterpreter(cp *Capsule, opts CodeInterpreterOptions) (*CodeInterpre
 	if err != nil {
 		return nil, err
 	}
-	ci.jupyterBase, ci.jupyterHost = r.root, r.host
+	ci.jupyterBase, ci.jupyterHost = r.root(), r.host
 	ci.httpClient = cp.portHTTPClient(JupyterPort, opts.HTTPClient)
 	ci.dialer = cp.portWebSocketDialer(JupyterPort, opts.HTTPClient)
 	if ci.jupyterTimeout == 0 {

@@ -458,19 +458,19 @@ func TestPortRoute(t *testing.T) {
 		want portRoute
 	}{
 		{"IPv4 with port dials the API address with the label in Host", "http://127.0.0.1:8080/api",
-			portRoute{root: "http://127.0.0.1:8080", host: label + "127.0.0.1:8080", addr: "127.0.0.1:8080"}},
+			portRoute{scheme: "http", dial: "127.0.0.1:8080", host: label + "127.0.0.1:8080", addr: "127.0.0.1:8080"}},
 		{"localhost dials localhost", "http://localhost:8080",
-			portRoute{root: "http://localhost:8080", host: label + "localhost:8080", addr: "localhost:8080"}},
+			portRoute{scheme: "http", dial: "localhost:8080", host: label + "localhost:8080", addr: "localhost:8080"}},
 		{"localhost in capitals is localhost", "http://LocalHost:9",
-			portRoute{root: "http://LocalHost:9", host: label + "LocalHost:9", addr: "LocalHost:9"}},
+			portRoute{scheme: "http", dial: "LocalHost:9", host: label + "LocalHost:9", addr: "LocalHost:9"}},
 		{"localhost without a port dials port 80", "http://localhost",
-			portRoute{root: "http://localhost", host: label + "localhost", addr: "localhost:80"}},
+			portRoute{scheme: "http", dial: "localhost", host: label + "localhost", addr: "localhost:80"}},
 		{"IPv6 literal dials the literal", "https://[::1]:8443",
-			portRoute{root: "https://[::1]:8443", host: label + "[::1]:8443", addr: "[::1]:8443"}},
+			portRoute{scheme: "https", dial: "[::1]:8443", host: label + "[::1]:8443", addr: "[::1]:8443"}},
 		{"domain gets the label in the name", "https://app.wrenn.dev/api",
-			portRoute{root: "https://" + label + "app.wrenn.dev", host: label + "app.wrenn.dev", addr: label + "app.wrenn.dev:443"}},
+			portRoute{scheme: "https", dial: label + "app.wrenn.dev", host: label + "app.wrenn.dev", addr: label + "app.wrenn.dev:443"}},
 		{"domain keeps an explicit port", "http://wrenn.internal:8080",
-			portRoute{root: "http://" + label + "wrenn.internal:8080", host: label + "wrenn.internal:8080", addr: label + "wrenn.internal:8080"}},
+			portRoute{scheme: "http", dial: label + "wrenn.internal:8080", host: label + "wrenn.internal:8080", addr: label + "wrenn.internal:8080"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

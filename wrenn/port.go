@@ -18,15 +18,18 @@ import (
 
 // portRoute says how one capsule port is reached through the proxy.
 type portRoute struct {
-	// root is the scheme and address connections go to: the API's own
-	// host when it is "localhost" or an IP address (which cannot carry the
-	// "{port}-{id}." label), otherwise the labelled host itself.
-	root string
+	// scheme is the base URL's; dial is the host[:port] connections go
+	// to: the API's own host when it is "localhost" or an IP address (which
+	// cannot carry the "{port}-{id}." label), otherwise the labelled host.
+	scheme, dial string
 	// host is the Host header the proxy routes on: "{port}-{id}.{host[:port]}".
 	host string
-	// addr is root's host:port, the address every connection dials.
+	// addr is dial with its port made explicit.
 	addr string
 }
+
+// root is the http(s) root through which the port is reached.
+func (r portRoute) root() string { return r.scheme + "://" + r.dial }
 
 // route returns the portRoute of port on capsule id behind base.
 func route(base *url.URL, id string, port int) portRoute {
@@ -43,7 +46,7 @@ func route(base *url.URL, id string, port int) portRoute {
 		}
 		addr = net.JoinHostPort(strings.Trim(dial, "[]"), p)
 	}
-	return portRoute{root: base.Scheme + "://" + dial, host: label + base.Host, addr: addr}
+	return portRoute{scheme: base.Scheme, dial: dial, host: label + base.Host, addr: addr}
 }
 
 func (cp *Capsule) portRoute(port int) (portRoute, error) {
@@ -182,8 +185,7 @@ func (t *portTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, t.err
 	}
 	out := req.Clone(req.Context())
-	root, _ := url.Parse(t.route.root) // built from a parsed URL
-	out.URL.Scheme, out.URL.Host = root.Scheme, root.Host
+	out.URL.Scheme, out.URL.Host = t.route.scheme, t.route.dial
 	out.Host = t.route.host
 	stripCredentials(out.Header, t.key)
 	return t.next.RoundTrip(out)
