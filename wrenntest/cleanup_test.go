@@ -90,13 +90,17 @@ func TestStaleTemporaryDataDirectoriesAreRemoved(t *testing.T) {
 	stale := filepath.Join(tmp, tempDataPrefix+"2147483647-abc")
 	live := filepath.Join(tmp, tempDataPrefix+strconv.Itoa(os.Getpid())+"-abc")
 	other := filepath.Join(tmp, "wrenn-local-notapid")
-	for _, d := range []string{stale + "/capsules/x", live, other} {
+	kept := filepath.Join(tmp, tempDataPrefix+"2147483647-kept") // KeepData with snapshots
+	for _, d := range []string{stale + "/capsules/x", live, other, kept + "/snapshots/x"} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			t.Fatal(err)
 		}
 	}
+	if err := os.WriteFile(filepath.Join(kept, registryName), []byte(`{"version":1,"templates":[]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	removeStaleDataDirs(tmp)
-	for d, want := range map[string]bool{stale: false, live: true, other: true} {
+	for d, want := range map[string]bool{stale: false, live: true, other: true, kept: true} {
 		if _, err := os.Stat(d); (err == nil) != want {
 			t.Errorf("%s exists = %v, want %v", d, err == nil, want)
 		}

@@ -42,7 +42,8 @@ type Config struct {
 	// the snapshot files and the template registry (templates.json), so a
 	// server started again on the same DataDir lists and boots the
 	// snapshots of every API key it is given again. Capsules are
-	// destroyed, and their data removed, either way.
+	// destroyed, and their data removed, either way. A kept temporary
+	// directory without snapshots is removed when a later server starts.
 	KeepData bool
 	// Logger receives request and lifecycle logs; nil discards them.
 	Logger *slog.Logger
@@ -395,7 +396,8 @@ const tempDataPrefix = "wrenn-local-"
 
 // removeStaleDataDirs removes the temporary data directories of servers
 // whose process died without closing (killed, for instance). Their
-// capsules died with them (bwrap runs with --die-with-parent).
+// capsules died with them (bwrap runs with --die-with-parent). Directories
+// holding a template registry were kept on purpose (KeepData) and stay.
 func removeStaleDataDirs(tmp string) {
 	ents, err := os.ReadDir(tmp)
 	if err != nil {
@@ -414,6 +416,10 @@ func removeStaleDataDirs(tmp string) {
 		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
 			continue
 		}
-		_ = os.RemoveAll(filepath.Join(tmp, e.Name()))
+		dir := filepath.Join(tmp, e.Name())
+		if _, err := os.Stat(filepath.Join(dir, registryName)); err == nil {
+			continue
+		}
+		_ = os.RemoveAll(dir)
 	}
 }
