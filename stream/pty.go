@@ -13,7 +13,8 @@ import (
 const MaxInputChunk = 16 << 10
 
 // maxOutputBuffer is how much decoded output is held for Read before the
-// connection stops being read (back-pressure; nothing is dropped).
+// connection stops being read (back-pressure; nothing is dropped), except
+// while Wait waits for a session whose output nobody reads (see Wait).
 const maxOutputBuffer = 4 << 20
 
 // ErrInvalidSize reports a resize to zero columns or rows, which the server
@@ -59,6 +60,10 @@ type PTY struct {
 	exitCode int
 	readable chan struct{}
 	space    chan struct{}
+	read     bool          // Read has been called: keep back-pressure
+	waiters  int           // Waits in progress
+	waiting  chan struct{} // signalled when a Wait starts
+	dropped  int64         // output bytes discarded for a Wait (see Wait)
 	done     chan struct{} // closed by finish
 	live     chan struct{} // closed at the first frame
 	liveOnce sync.Once
@@ -128,6 +133,7 @@ func openPTY(ctx context.Context, cfg DialConfig, first PTYClientFrame) (*PTY, e
 		cfg:      c.cfg,
 		readable: make(chan struct{}, 1),
 		space:    make(chan struct{}, 1),
+		waiting:  make(chan struct{}, 1),
 		done:     make(chan struct{}),
 		live:     make(chan struct{}),
 	}
@@ -272,9 +278,15 @@ func notify(ch chan struct{}) {
 }
 
 // push appends decoded output for Read, waiting while the buffer is full.
+// While Wait waits and Read has never been called, a full buffer is
+// discarded instead, so that the exit frame is reached.
 func (p *PTY) push(data []byte) bool {
 	for {
 		p.mu.Lock()
+		if len(p.buf) > 0 && len(p.buf)+len(data) > maxOutputBuffer && p.waiters > 0 && !p.read {
+			p.dropped += int64(len(p.buf))
+			p.buf = nil // keep the newest output: what follows
+		}
 		if len(p.buf) == 0 || len(p.buf)+len(data) <= maxOutputBuffer {
 			p.buf = append(p.buf, data...)
 			p.mu.Unlock()
@@ -284,6 +296,7 @@ func (p *PTY) push(data []byte) bool {
 		p.mu.Unlock()
 		select {
 		case <-p.space:
+		case <-p.waiting:
 		case <-p.c.Done():
 			return false
 		}
@@ -313,6 +326,7 @@ func (p *PTY) PID() uint32 { return p.pid }
 func (p *PTY) Read(b []byte) (int, error) {
 	for {
 		p.mu.Lock()
+		p.read = true
 		if len(p.buf) > 0 {
 			n := copy(b, p.buf)
 			p.buf = p.buf[n:]
@@ -427,9 +441,25 @@ func (p *PTY) WaitLive(ctx context.Context) error {
 
 // Wait blocks until the session ends and returns the exit code. If the
 // session ended without "exit" (Close, an error, a lost connection) the error
-// says why. Output not yet read stays readable; if more than 4 MiB is left
-// unread, the session stops being read and Wait waits for Read.
+// says why; if ctx ends first, Wait returns ctx's error and the session goes
+// on.
+//
+// Output not yet read stays readable, up to a 4 MiB buffer. Once Read has
+// been called, a full buffer stops the connection being read until Read makes
+// room, so a reader loses nothing but must keep reading for Wait to return.
+// A caller that never calls Read and only wants the exit code is not held up
+// by output: while Wait waits, a full buffer is discarded (Discarded counts
+// the bytes), and the newest output, at most 4 MiB, stays readable.
 func (p *PTY) Wait(ctx context.Context) (int, error) {
+	p.mu.Lock()
+	p.waiters++
+	p.mu.Unlock()
+	notify(p.waiting)
+	defer func() {
+		p.mu.Lock()
+		p.waiters--
+		p.mu.Unlock()
+	}()
 	select {
 	case <-p.done:
 	case <-ctx.Done():
@@ -441,6 +471,14 @@ func (p *PTY) Wait(ctx context.Context) (int, error) {
 		return p.exitCode, nil
 	}
 	return -1, p.endErr
+}
+
+// Discarded returns how many bytes of output were thrown away because Wait
+// waited while nobody had ever called Read and the 4 MiB buffer was full.
+func (p *PTY) Discarded() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.dropped
 }
 
 // Done is closed when the session has ended for this client.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -385,5 +386,107 @@ func TestPTYOutputBeforeStartedIsKept(t *testing.T) {
 	out, err := io.ReadAll(p)
 	if err != nil || string(out) != "early late" {
 		t.Errorf("ReadAll = %q, %v; want \"early late\"", out, err)
+	}
+}
+
+// bulkPTYSteps is a session that prints n chunks of 16 KiB, chunk i filled
+// with the byte 'a'+i%26, and exits with code.
+func bulkPTYSteps(t *testing.T, n, code int) ([]step, []byte) {
+	t.Helper()
+	steps := []step{
+		{Client: json.RawMessage(`{"type":"start"}`)},
+		{Server: json.RawMessage(`{"type":"started","tag":"pty-bulk","pid":7}`)},
+	}
+	var all []byte
+	for i := range n {
+		chunk := bytes.Repeat([]byte{byte('a' + i%26)}, MaxInputChunk)
+		all = append(all, chunk...)
+		f, err := json.Marshal(map[string]string{"type": "output", "data": base64.StdEncoding.EncodeToString(chunk)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		steps = append(steps, step{Server: f})
+	}
+	exit := []byte(`{"type":"exit","exit_code":` + strconv.Itoa(code) + `}`)
+	return append(steps, step{Server: exit}, step{Close: "hold"}), all
+}
+
+func TestPTYWaitWithoutReadingIsNotHeldUpByUnreadOutput(t *testing.T) {
+	leakCheck(t)
+	steps, all := bulkPTYSteps(t, 6*64, 7) // 6 MiB, more than the 4 MiB buffer
+	r := newReplaySteps(t, steps)
+	p, err := StartPTY(context.Background(), ptyCfg(r), PTYOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	code, err := p.Wait(ctx)
+	if err != nil || code != 7 {
+		t.Fatalf("Wait without Read = %d, %v; want 7, nil", code, err)
+	}
+	rest, err := io.ReadAll(p)
+	if err != nil {
+		t.Fatalf("ReadAll after Wait: %v", err)
+	}
+	if len(rest) == 0 || len(rest) > maxOutputBuffer {
+		t.Errorf("readable after Wait: %d bytes; want 1..%d", len(rest), maxOutputBuffer)
+	}
+	if !bytes.HasSuffix(all, rest) {
+		t.Error("output left readable after Wait is not the newest output")
+	}
+	if got, want := p.Discarded()+int64(len(rest)), int64(len(all)); got != want {
+		t.Errorf("Discarded + readable = %d; want all %d bytes accounted for", got, want)
+	}
+}
+
+func TestPTYWaitWithAReaderLosesNoOutput(t *testing.T) {
+	leakCheck(t)
+	steps, all := bulkPTYSteps(t, 6*64, 0)
+	r := newReplaySteps(t, steps)
+	p, err := StartPTY(context.Background(), ptyCfg(r), PTYOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	first := make([]byte, 1)
+	if _, err := io.ReadFull(p, first); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := p.Wait(ctx)
+		waited <- err
+	}()
+	// Wait must not discard output once Read has been called: let the
+	// buffer fill while Wait waits, then read everything.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		p.mu.Lock()
+		full, waiting := len(p.buf) > maxOutputBuffer-MaxInputChunk, p.waiters > 0
+		p.mu.Unlock()
+		if full && waiting {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the buffer never filled while Wait waited")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	rest, err := io.ReadAll(p)
+	if err != nil {
+		t.Fatalf("ReadAll: %v", err)
+	}
+	if err := <-waited; err != nil {
+		t.Errorf("Wait = %v", err)
+	}
+	if got := append(first, rest...); !bytes.Equal(all, got) {
+		t.Errorf("read %d bytes; want all %d in order", len(got), len(all))
+	}
+	if n := p.Discarded(); n != 0 {
+		t.Errorf("Discarded = %d with a reader; want 0", n)
 	}
 }

@@ -221,7 +221,13 @@ func (p *PTY) Kill(ctx context.Context) error {
 // program's exit code (-1 when a signal killed it). When the session ended
 // without an exit (Close, a lost connection, a server error) the error says
 // why. When ctx ends first, Wait returns ctx's error and the session goes on.
-// Output not yet read stays readable.
+//
+// Output not yet read stays readable, up to 4 MiB. Once Read has been called
+// nothing is lost: a full buffer pauses the session's output until Read makes
+// room, so keep reading for Wait to return. A caller that never calls Read
+// and only wants the exit code is not held up: while Wait waits, output that
+// overflows the buffer is discarded and the newest (at most 4 MiB) stays
+// readable.
 func (p *PTY) Wait(ctx context.Context) (int, error) {
 	code, err := p.s.Wait(ctx)
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
