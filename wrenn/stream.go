@@ -474,10 +474,13 @@ func (s *CommandStream) Stop() error {
 // in its text, so a reused pid is never hit), kills it and every process it
 // started (through a short foreground command that walks /proc), then sends
 // DELETE /v1/capsules/{id}/processes/{pid}?signal=SIGKILL so that the
-// server forgets it; for
-// an attached process it sends that DELETE only (by pid, or by tag when the
-// server reported no pid). The stream stays attached: Wait then reports exit
-// code -1. Killing a process that has already exited returns nil.
+// server forgets it. An attached process ([Commands.Connect],
+// [Process.Attach]) is looked up in the process list by its pid (a pid the
+// server still lists has not been reaped, so it is not reused) and killed
+// with its descendants the same way; when the server reported no pid, the
+// DELETE by tag reaches the process alone. The stream stays attached: Wait
+// then reports exit code -1. Killing a process that has already exited
+// returns nil.
 func (s *CommandStream) Kill(ctx context.Context) error {
 	s.mu.Lock()
 	exited := s.exited
@@ -490,19 +493,15 @@ func (s *CommandStream) Kill(ctx context.Context) error {
 	case s.marker != "":
 		err = s.cmds.killScript(ctx, s.marker)
 	case s.pid > 0:
-		err = s.cmds.Kill(ctx, s.pid, SIGKILL)
+		err = s.cmds.killAttached(ctx, s.pid)
 	default:
 		err = s.cmds.KillTag(ctx, s.tag, SIGKILL)
 	}
 	return err
 }
 
-// killScript ends the streamed script carrying marker and its descendants;
-// it returns nil when no such process is left. The script itself is killed
-// first (so it starts nothing more) and never stopped: whatever runs it in
-// the capsule may be waiting on it and must see it die. Its descendants are
-// stopped before their own children are listed, so none can escape by
-// forking, then killed.
+// killScript ends the streamed script carrying marker and its descendants
+// (see killTree); it returns nil when no such process is left.
 func (c *Commands) killScript(ctx context.Context, marker string) error {
 	procs, err := c.List(ctx)
 	if err != nil {
@@ -512,7 +511,29 @@ func (c *Commands) killScript(ctx context.Context, marker string) error {
 	if i < 0 {
 		return nil
 	}
-	pid := procs[i].PID
+	return c.killTree(ctx, procs[i].PID)
+}
+
+// killAttached ends the listed process pid and its descendants; it returns
+// nil when the server no longer lists pid.
+func (c *Commands) killAttached(ctx context.Context, pid int) error {
+	procs, err := c.List(ctx)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(procs, func(p Process) bool { return p.PID == pid }) {
+		return nil
+	}
+	return c.killTree(ctx, pid)
+}
+
+// killTree kills pid first (so it starts nothing more; it is never stopped,
+// since whatever runs it in the capsule may be waiting on it and must see it
+// die), then stops each descendant before listing its own children, so none
+// can escape by forking, and kills it. It runs as a short foreground command
+// walking /proc, because the server's kill reaches one process only, and
+// ends with the DELETE by pid so that the server forgets the process.
+func (c *Commands) killTree(ctx context.Context, pid int) error {
 	tree := fmt.Sprintf(`top=%d
 kids=$(cat /proc/$top/task/*/children 2>/dev/null)
 kill -KILL $top 2>/dev/null
@@ -523,7 +544,7 @@ true`, pid)
 	secs := int32(10)
 	resp, err := c.cp.client.api.ExecCommand(ctx, c.cp.id, gen.ExecRequest{Cmd: "/bin/sh", Args: &args, TimeoutSec: &secs})
 	if err := c.cp.client.result(resp, err, nil); err != nil {
-		return fmt.Errorf("wrenn: killing the streamed command: %w", err)
+		return fmt.Errorf("wrenn: killing process %d and its descendants: %w", pid, err)
 	}
 	if err := c.Kill(ctx, pid, SIGKILL); err != nil && !errors.Is(err, ErrNotFound) {
 		return err

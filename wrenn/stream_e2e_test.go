@@ -352,6 +352,49 @@ func TestE2EConnectToABackgroundProcessMidRun(t *testing.T) {
 	}
 }
 
+func TestE2EKillOfAnAttachedProcessEndsItsChildren(t *testing.T) {
+	cp := e2eCapsule(t)
+	p, err := cp.Commands.Start(e2eCtx(t), "sleep 1002 & echo started; wait", StartOptions{Tag: "parent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Kill(context.Background(), SIGKILL) })
+	// The child exists once ps shows it; the background process's output
+	// cannot be relied on (it may come before the attach).
+	deadline := time.Now().Add(5 * time.Second)
+	for !psShows(t, cp, "sleep 1002") {
+		if time.Now().After(deadline) {
+			t.Fatal("the background process's child never started")
+		}
+		time.Sleep(20 * time.Millisecond) // polling: the API has no way to wait
+	}
+	s, err := p.Attach(e2eCtx(t), ConnectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Kill(e2eCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.Wait(e2eCtx(t)); err != nil || res.ExitCode != -1 {
+		t.Errorf("Wait after Kill = %+v, %v; want exit -1", res, err)
+	}
+	waitGone(t, cp, p.PID)
+	if psShows(t, cp, "sleep 1002") {
+		t.Error("the attached process's child survived Kill")
+	}
+}
+
+// psShows reports whether a process with exactly this command line runs in
+// cp.
+func psShows(t *testing.T, cp *Capsule, args string) bool {
+	t.Helper()
+	ps, err := cp.Commands.Run(e2eCtx(t), "ps -eo args", RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slices.Contains(strings.Split(ps.StdoutString(), "\n"), args)
+}
+
 func TestE2ETwentyStreamsInParallel(t *testing.T) {
 	cp := e2eCapsule(t)
 	const n = 20
