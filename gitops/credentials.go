@@ -186,7 +186,7 @@ var authFailureMarkers = []string{
 	"could not read password",
 	"invalid username or password",
 	"access denied",
-	"permission denied",
+	"permission denied (", // ssh: "Permission denied (publickey)."; a bare "Permission denied" is a local file error
 	"not authorized",
 	"the requested url returned error: 401",
 	"the requested url returned error: 403",
@@ -194,7 +194,9 @@ var authFailureMarkers = []string{
 
 // IsAuthFailure reports whether git's stderr shows an authentication
 // failure (case-insensitive): rejected credentials, prompts that could not be
-// shown, access or permission denied, or an HTTP 401/403 from the remote.
+// shown, access denied, ssh's "Permission denied (publickey…)", or an HTTP
+// 401/403 from the remote. A local file error ("…: Permission denied", such
+// as an unwritable work tree) is not one.
 func IsAuthFailure(stderr string) bool {
 	lower := strings.ToLower(stderr)
 	for _, m := range authFailureMarkers {

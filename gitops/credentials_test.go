@@ -126,6 +126,9 @@ func TestIsAuthFailure(t *testing.T) {
 		{"fatal: unable to access 'https://h.test/r/': The requested URL returned error: 404", false},
 		{"fatal: repository 'https://h.test/r/' not found", false},
 		{"error: failed to push some refs (non-fast-forward)", false},
+		{"fatal: could not create work tree dir 'r': Permission denied", false},
+		{"error: cannot open .git/FETCH_HEAD: Permission denied", false},
+		{"git@h.test: Permission denied (publickey,password).", true},
 		{"", false},
 	} {
 		if got := IsAuthFailure(tc.stderr); got != tc.want {
