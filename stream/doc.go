@@ -19,4 +19,10 @@
 // failed" in-band; that surfaces as a [*ServerError] matching [ErrAuthFailed].
 // A handshake the server refuses with an HTTP status is a [*HandshakeError]
 // carrying the status, headers and (bounded) body.
+//
+// The server also accepts, after an upgrade without credentials, a first
+// message {"type":"auth","token":"<JWT>"} carrying a user's session token.
+// This package does not offer that flow: the SDK authenticates with API keys
+// only, and a key never travels inside the WebSocket. [TypeAuth] names the
+// frame so that transcripts of it can be decoded.
 package stream
