@@ -699,7 +699,7 @@ func TestConnectToUnknownProcessIsNotFound(t *testing.T) {
 	}
 }
 
-func TestConnectKillUsesTheProcessAPI(t *testing.T) {
+func TestConnectKillEndsTheProcessTreeThroughTheProcessAPI(t *testing.T) {
 	killed := make(chan struct{})
 	ss := newStreamServer(t, func(p *peer, r *http.Request) {
 		p.send(`{"type":"start","pid":42}`)
@@ -707,11 +707,18 @@ func TestConnectKillUsesTheProcessAPI(t *testing.T) {
 		p.send(`{"type":"exit","exit_code":-1}`)
 		p.dropTCP()
 	}, func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodDelete || r.URL.Path != "/v1/capsules/"+testCapsuleID+"/processes/42" || r.URL.Query().Get("signal") != "SIGKILL" {
+		switch r.Method + " " + r.URL.Path {
+		case "GET /v1/capsules/" + testCapsuleID + "/processes":
+			reply(w, http.StatusOK, `{"processes":[{"pid":42,"tag":"proc-1a2b3c4d","cmd":"/bin/sh","args":["-c","sleep 100 & wait"]}]}`)
+		case "POST /v1/capsules/" + testCapsuleID + "/exec":
+			reply(w, http.StatusOK, `{"sandbox_id":"x","cmd":"/bin/sh","stdout":"","stderr":"","exit_code":0,"duration_ms":1,"encoding":"utf-8"}`)
+		case "DELETE /v1/capsules/" + testCapsuleID + "/processes/42":
+			w.WriteHeader(http.StatusNoContent)
+			close(killed)
+		default:
 			t.Errorf("unexpected %s %s", r.Method, r.URL)
+			http.NotFound(w, r)
 		}
-		w.WriteHeader(http.StatusNoContent)
-		close(killed)
 	})
 	s, err := ss.cp.Commands.ConnectTag(testCtx(t), "proc-1a2b3c4d", ConnectOptions{})
 	if err != nil {
@@ -722,6 +729,37 @@ func TestConnectKillUsesTheProcessAPI(t *testing.T) {
 	}
 	if res, err := s.Wait(testCtx(t)); err != nil || res.ExitCode != -1 {
 		t.Errorf("Wait = %+v, %v", res, err)
+	}
+	var calls []string
+	for _, r := range ss.Requests()[1:] {
+		calls = append(calls, r.Method+" "+strings.TrimPrefix(r.Path, "/v1/capsules/"+testCapsuleID)+"?"+r.RawQuery)
+	}
+	want := []string{"GET /processes?", "POST /exec?", "DELETE /processes/42?signal=SIGKILL"}
+	if diff := cmp.Diff(want, calls); diff != "" {
+		t.Errorf("REST calls of Kill (-want +got):\n%s", diff)
+	}
+	if body := string(ss.Requests()[2].Body); !strings.Contains(body, "top=42") {
+		t.Errorf("tree kill script = %s, want it rooted at pid 42", body)
+	}
+}
+
+func TestConnectKillOfAnUnlistedProcessIsANoOp(t *testing.T) {
+	ss := newStreamServer(t, func(p *peer, r *http.Request) {
+		p.send(`{"type":"start","pid":42}`)
+		p.untilClosed()
+	}, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method+" "+r.URL.Path != "GET /v1/capsules/"+testCapsuleID+"/processes" {
+			t.Errorf("unexpected %s %s: the process has gone", r.Method, r.URL)
+		}
+		reply(w, http.StatusOK, `{"processes":[]}`)
+	})
+	s, err := ss.cp.Commands.Connect(testCtx(t), 42, ConnectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	if err := s.Kill(testCtx(t)); err != nil {
+		t.Errorf("Kill of a process the server no longer lists = %v, want nil", err)
 	}
 }
 
