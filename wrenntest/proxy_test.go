@@ -146,6 +146,7 @@ func proxyGet(t *testing.T, srv *Server, host, path string, header http.Header) 
 }
 
 func TestProxyForwardsHTTPUnchangedAndWithoutAuthentication(t *testing.T) {
+	wsLeakCheck(t)
 	srv, c := newTestServer(t)
 	id := c.create(nil).ID
 	startUpstream(t, srv, c, id, "8080")
@@ -171,6 +172,7 @@ func TestProxyForwardsHTTPUnchangedAndWithoutAuthentication(t *testing.T) {
 var cmpIgnoreHeader = cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".Header" }, cmp.Ignore())
 
 func TestProxyForwardsWebSockets(t *testing.T) {
+	wsLeakCheck(t)
 	srv, c := newTestServer(t)
 	id := c.create(nil).ID
 	startUpstream(t, srv, c, id, "8888")
@@ -203,6 +205,7 @@ func TestProxyForwardsWebSockets(t *testing.T) {
 }
 
 func TestProxyKeepsRedirectsOnTheProxyHost(t *testing.T) {
+	wsLeakCheck(t)
 	srv, c := newTestServer(t)
 	id := c.create(nil).ID
 	startUpstream(t, srv, c, id, "3000")
@@ -215,6 +218,7 @@ func TestProxyKeepsRedirectsOnTheProxyHost(t *testing.T) {
 }
 
 func TestProxyReachesEachCapsuleOnTheSamePort(t *testing.T) {
+	wsLeakCheck(t)
 	srv, c := newTestServer(t)
 	a, b := c.create(nil).ID, c.create(nil).ID
 	startUpstream(t, srv, c, a, "8888")
@@ -230,6 +234,7 @@ func TestProxyReachesEachCapsuleOnTheSamePort(t *testing.T) {
 }
 
 func TestProxyErrorsArePlainText(t *testing.T) {
+	wsLeakCheck(t)
 	srv, c := newTestServer(t)
 	running := c.create(nil).ID
 	paused := c.create(nil).ID
@@ -270,6 +275,7 @@ func TestProxyErrorsArePlainText(t *testing.T) {
 }
 
 func TestProxyTrafficIsNotActivity(t *testing.T) {
+	wsLeakCheck(t)
 	srv, c := newTestServer(t)
 	id := c.create(nil).ID
 	startUpstream(t, srv, c, id, "8888")

@@ -32,6 +32,7 @@ func startExec(t *testing.T, srv *Server, id string, cmd string, args ...string)
 // the server subscribes to the output just after starting the process.
 
 func TestExecStreamTenThousandLinesCompleteAndInOrder(t *testing.T) {
+	wsLeakCheck(t)
 	srv, c := newTestServer(t)
 	id := c.create(nil).ID
 	ws, _ := startExec(t, srv, id, "/bin/sh", "-c", "sleep 0.1; seq 1 10000")
@@ -50,6 +51,7 @@ func TestExecStreamTenThousandLinesCompleteAndInOrder(t *testing.T) {
 }
 
 func TestExecStreamKeepsStdoutAndStderrApart(t *testing.T) {
+	wsLeakCheck(t)
 	srv, c := newTestServer(t)
 	id := c.create(nil).ID
 	ws, _ := startExec(t, srv, id, "/bin/sh", "-c", "sleep 0.1; echo out1; echo err1 >&2; echo out2; echo err2 >&2")
@@ -60,6 +62,7 @@ func TestExecStreamKeepsStdoutAndStderrApart(t *testing.T) {
 }
 
 func TestExecStreamExitCodes(t *testing.T) {
+	wsLeakCheck(t)
 	srv, c := newTestServer(t)
 	id := c.create(nil).ID
 	for _, tc := range []struct {
@@ -87,6 +90,7 @@ func TestExecStreamExitCodes(t *testing.T) {
 }
 
 func TestExecStreamChunksAtMost32KiBAndTextWithReplacementCharacters(t *testing.T) {
+	wsLeakCheck(t)
 	srv, c := newTestServer(t)
 	id := c.create(nil).ID
 	t.Run("large output", func(t *testing.T) {
@@ -116,6 +120,7 @@ func TestExecStreamChunksAtMost32KiBAndTextWithReplacementCharacters(t *testing.
 }
 
 func TestExecStreamStopDetachesAndLeavesTheProcessRunning(t *testing.T) {
+	wsLeakCheck(t)
 	srv, c := newTestServer(t)
 	id := c.create(nil).ID
 	ws, pid := startExec(t, srv, id, "sleep", "60")
@@ -129,6 +134,7 @@ func TestExecStreamStopDetachesAndLeavesTheProcessRunning(t *testing.T) {
 }
 
 func TestExecStreamDisconnectLeavesTheProcessRunning(t *testing.T) {
+	wsLeakCheck(t)
 	srv, c := newTestServer(t)
 	id := c.create(nil).ID
 	ws, _ := startExec(t, srv, id, "/bin/sh", "-c", "sleep 0.3; touch /tmp/finished")
@@ -137,6 +143,7 @@ func TestExecStreamDisconnectLeavesTheProcessRunning(t *testing.T) {
 }
 
 func TestExecStreamIgnoresOtherMessagesAfterStart(t *testing.T) {
+	wsLeakCheck(t)
 	srv, c := newTestServer(t)
 	id := c.create(nil).ID
 	ws, _ := startExec(t, srv, id, "/bin/sh", "-c", "sleep 0.2; echo done")
@@ -149,6 +156,7 @@ func TestExecStreamIgnoresOtherMessagesAfterStart(t *testing.T) {
 }
 
 func TestExecStreamFirstMessageErrors(t *testing.T) {
+	wsLeakCheck(t)
 	srv, c := newTestServer(t)
 	id := c.create(nil).ID
 	for _, tc := range []struct {
@@ -181,6 +189,7 @@ func TestExecStreamFirstMessageErrors(t *testing.T) {
 // Behaviour shared by the three WebSocket routes before their protocols
 // begin: id check, authentication, capsule lookup.
 func TestWebSocketRoutesBeforeTheProtocol(t *testing.T) {
+	wsLeakCheck(t)
 	srv, c := newTestServer(t)
 	running := c.create(nil).ID
 	paused := c.create(nil).ID
@@ -246,6 +255,7 @@ func TestWebSocketRoutesBeforeTheProtocol(t *testing.T) {
 // The real server would wait up to 5 s for an auth message; no message
 // can succeed here, so the answer comes at once.
 func TestWebSocketAuthFailsAtOnceWithoutAKey(t *testing.T) {
+	wsLeakCheck(t)
 	srv, c := newTestServer(t)
 	id := c.create(nil).ID
 	ws := dialWS(t, srv, "/v1/capsules/"+id+"/processes/1/stream", "", opProcess)
@@ -257,6 +267,7 @@ func TestWebSocketAuthFailsAtOnceWithoutAKey(t *testing.T) {
 }
 
 func TestProcessStreamAttachesMidRunWithoutReplay(t *testing.T) {
+	wsLeakCheck(t)
 	srv, c := newTestServer(t)
 	id := c.create(nil).ID
 	for _, tc := range []struct{ name, selector string }{
@@ -287,6 +298,7 @@ func TestProcessStreamAttachesMidRunWithoutReplay(t *testing.T) {
 }
 
 func TestProcessStreamDetachLeavesTheProcessRunning(t *testing.T) {
+	wsLeakCheck(t)
 	srv, c := newTestServer(t)
 	id := c.create(nil).ID
 	pid := c.startBackground(id, "sleeper", "sleep 60")
@@ -302,6 +314,7 @@ func TestProcessStreamDetachLeavesTheProcessRunning(t *testing.T) {
 }
 
 func TestProcessStreamClosesSilentlyForUnknownSelectors(t *testing.T) {
+	wsLeakCheck(t)
 	srv, c := newTestServer(t)
 	id := c.create(nil).ID
 	for _, sel := range []string{"99999", "no-such-tag"} {
@@ -313,6 +326,7 @@ func TestProcessStreamClosesSilentlyForUnknownSelectors(t *testing.T) {
 }
 
 func TestStreamStartsAndConnectsCountAsActivity(t *testing.T) {
+	wsLeakCheck(t)
 	srv, c := newTestServer(t, WithPTYPingInterval(20*time.Millisecond))
 	id := c.create(nil).ID
 	rec := box(t, srv, id)

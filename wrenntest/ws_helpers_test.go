@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"go.uber.org/goleak"
 
 	"git.omukk.dev/wrenn/go-sdk/internal/apispec"
 	"git.omukk.dev/wrenn/go-sdk/stream"
@@ -32,6 +33,18 @@ type wsClient struct {
 	t    *testing.T
 	conn *websocket.Conn
 	op   string
+}
+
+// wsLeakCheck fails the test if goroutines it started outlive it: stream and
+// PTY handlers, their output pumps, pingers and process readers. Call it
+// first, so that it runs after every other cleanup (the server's included).
+func wsLeakCheck(t *testing.T) {
+	t.Helper()
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() {
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+		goleak.VerifyNone(t, ignore)
+	})
 }
 
 // dialWS opens path on srv with key as X-API-Key ("" sends none).

@@ -37,6 +37,7 @@ func connectPTY(t *testing.T, srv *Server, id, tag string) *wsClient {
 }
 
 func TestPTYBashInputOutputResizeAndExit(t *testing.T) {
+	wsLeakCheck(t)
 	srv, c := newTestServer(t)
 	id := c.create(nil).ID
 	ws, _ := startPTY(t, srv, id, stream.PTYClientFrame{
@@ -62,6 +63,7 @@ func TestPTYBashInputOutputResizeAndExit(t *testing.T) {
 }
 
 func TestPTYDefaultsToBashAt80x24(t *testing.T) {
+	wsLeakCheck(t)
 	srv, c := newTestServer(t)
 	id := c.create(nil).ID
 	ws, _ := startPTY(t, srv, id, stream.PTYClientFrame{User: "nobody"})
@@ -72,6 +74,7 @@ func TestPTYDefaultsToBashAt80x24(t *testing.T) {
 }
 
 func TestPTYOutputIsBase64InChunksOfAtMost16KiB(t *testing.T) {
+	wsLeakCheck(t)
 	srv, c := newTestServer(t)
 	id := c.create(nil).ID
 	ws, _ := startPTY(t, srv, id, stream.PTYClientFrame{
@@ -99,6 +102,7 @@ func TestPTYOutputIsBase64InChunksOfAtMost16KiB(t *testing.T) {
 }
 
 func TestPTYDetachReattachByTagAndKill(t *testing.T) {
+	wsLeakCheck(t)
 	srv, c := newTestServer(t)
 	id := c.create(nil).ID
 	ws, started := startPTY(t, srv, id, stream.PTYClientFrame{Cmd: "/bin/bash", Args: []string{"--norc"}})
@@ -124,6 +128,7 @@ func TestPTYDetachReattachByTagAndKill(t *testing.T) {
 }
 
 func TestPTYKillThroughTheProcessAPI(t *testing.T) {
+	wsLeakCheck(t)
 	srv, c := newTestServer(t)
 	id := c.create(nil).ID
 	ws, started := startPTY(t, srv, id, stream.PTYClientFrame{Cmd: "sleep", Args: []string{"60"}})
@@ -136,12 +141,14 @@ func TestPTYKillThroughTheProcessAPI(t *testing.T) {
 }
 
 func TestPTYConnectToAnUnknownTagGetsSilenceWithoutPings(t *testing.T) {
+	wsLeakCheck(t)
 	srv, c := newTestServer(t, WithPTYPingInterval(50*time.Millisecond))
 	id := c.create(nil).ID
 	connectPTY(t, srv, id, "pty-00000000").expectSilence(300 * time.Millisecond)
 }
 
 func TestPTYPingsWhileLiveAndNotAfterExit(t *testing.T) {
+	wsLeakCheck(t)
 	srv, c := newTestServer(t, WithPTYPingInterval(50*time.Millisecond))
 	id := c.create(nil).ID
 	ws, started := startPTY(t, srv, id, stream.PTYClientFrame{Cmd: "sleep", Args: []string{"60"}})
@@ -158,6 +165,7 @@ func TestPTYPingsWhileLiveAndNotAfterExit(t *testing.T) {
 }
 
 func TestPTYStartFailures(t *testing.T) {
+	wsLeakCheck(t)
 	srv, c := newTestServer(t)
 	id := c.create(nil).ID
 	for _, tc := range []struct {
@@ -181,6 +189,7 @@ func TestPTYStartFailures(t *testing.T) {
 }
 
 func TestPTYInputCountsAsActivityButOutputDoesNot(t *testing.T) {
+	wsLeakCheck(t)
 	srv, c := newTestServer(t)
 	id := c.create(nil).ID
 	rec := box(t, srv, id)
@@ -203,6 +212,7 @@ func TestPTYInputCountsAsActivityButOutputDoesNot(t *testing.T) {
 }
 
 func TestPTYSessionEndsWithItsCapsule(t *testing.T) {
+	wsLeakCheck(t)
 	srv, c := newTestServer(t)
 	id := c.create(nil).ID
 	ws, _ := startPTY(t, srv, id, stream.PTYClientFrame{Cmd: "sleep", Args: []string{"60"}})
