@@ -443,3 +443,42 @@ func TestServerErrorMessages(t *testing.T) {
 		t.Error(diff)
 	}
 }
+
+func TestWriteTimeoutBoundsSendsToAServerThatStopsReading(t *testing.T) {
+	leakCheck(t)
+	release := make(chan struct{})
+	var handlers sync.WaitGroup
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handlers.Add(1)
+		defer handlers.Done()
+		ws, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		<-release // never reads: the client's writes fill the socket buffers
+	}))
+	defer srv.Close()
+	defer handlers.Wait()
+	defer close(release)
+	c, err := Dial(context.Background(), DialConfig{BaseURL: srv.URL, Path: "/ws", WriteTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	frame := []byte(`"` + strings.Repeat("x", 256<<10) + `"`)
+	deadline := time.Now().Add(20 * time.Second)
+	var werr error
+	for werr == nil && time.Now().Before(deadline) {
+		werr = c.SendText(frame)
+	}
+	var ne net.Error
+	if !errors.As(werr, &ne) || !ne.Timeout() {
+		t.Fatalf("SendText to a server that stopped reading = %v; want a write timeout", werr)
+	}
+	start := time.Now()
+	c.Close()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Close after a write timeout took %v", d)
+	}
+}
