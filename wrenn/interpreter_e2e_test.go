@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"git.omukk.dev/wrenn/go-sdk/wrenn"
 	"git.omukk.dev/wrenn/go-sdk/wrenntest"
 )
@@ -38,6 +40,15 @@ func ciE2EInterpreter(t *testing.T, ctx context.Context, c *wrenn.Client, p wren
 		}
 	})
 	return ci
+}
+
+// e2eLeakCheck fails the test if goroutines it started (streams, kernel
+// channels, keep-alives) outlive it. Call it first, so that it runs after
+// every other cleanup, the local server's included.
+func e2eLeakCheck(t *testing.T) {
+	t.Helper()
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 }
 
 func ciE2EClient(t *testing.T, srv *wrenntest.Server) *wrenn.Client {
@@ -71,6 +82,7 @@ func ciSkipWithoutModule(t *testing.T, exec *wrenn.Execution, module, pkg string
 }
 
 func TestCodeInterpreterEndToEnd(t *testing.T) {
+	e2eLeakCheck(t)
 	srv := wrenntest.NewServer(t)
 	c := ciE2EClient(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -269,6 +281,7 @@ func TestCodeInterpreterEndToEnd(t *testing.T) {
 }
 
 func TestCodeInterpretersSideBySide(t *testing.T) {
+	e2eLeakCheck(t)
 	// The second capsule has a short inactivity timeout, checked often:
 	// without the keep-alive it would be paused in the middle of its 4 s
 	// cell, because proxy traffic is not activity. It is created last and

@@ -21,6 +21,7 @@ import (
 // header naming the port, the caller's own headers, and no credentials
 // even though the caller's transport adds them.
 func TestE2EPortHTTPClientReachesACapsuleServerWithoutTheKey(t *testing.T) {
+	e2eLeakCheck(t)
 	if _, err := exec.LookPath("python3"); err != nil {
 		t.Skip("python3 not installed (Debian package python3)")
 	}

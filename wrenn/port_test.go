@@ -25,6 +25,7 @@ type proxySeen struct {
 // and whose own transport counts the requests it carries.
 func fakeProxy(t *testing.T) (*Client, chan proxySeen, *atomic.Int32) {
 	t.Helper()
+	leakCheck(t)
 	seen := make(chan proxySeen, 10)
 	up := websocket.Upgrader{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
