@@ -116,7 +116,8 @@ func (e *CommandTimeoutError) Unwrap() error { return e.Err }
 // POST /v1/capsules/{id}/exec with cmd "/bin/sh", args ["-c", script].
 // Envs and Cwd are applied in the script itself (the server ignores them for
 // foreground commands), quoted so that any value reaches the command
-// unchanged. Output is returned byte for byte (the server base64-encodes
+// unchanged; a NUL byte, which no process can receive, is refused with a
+// [*ValidationError] before anything is sent. Output is returned byte for byte (the server base64-encodes
 // output that is not UTF-8; it is decoded here).
 //
 // When the command runs out of time (opts.Timeout on the server, or ctx),
@@ -260,7 +261,8 @@ func (p *Process) Kill(ctx context.Context, sig Signal) error {
 
 // Start starts cmd as a /bin/sh script in the background: POST
 // /v1/capsules/{id}/exec with background true. It returns once the process
-// has started; its output is not kept (attach a stream to read it). Never
+// has started; its output is not kept (attach a stream to read it). A NUL
+// byte in cmd, Envs, Cwd or Tag is refused with a [*ValidationError]. Never
 // retried after a response arrived.
 func (c *Commands) Start(ctx context.Context, cmd string, opts StartOptions) (*Process, error) {
 	cp := c.cp
@@ -275,9 +277,17 @@ func (c *Commands) Start(ctx context.Context, cmd string, opts StartOptions) (*P
 			return nil, &ValidationError{Field: "tag", Value: opts.Tag, Reason: "a tag of digits only would be taken for a pid"}
 		}
 	}
-	for k := range opts.Envs {
+	for k, v := range opts.Envs {
 		if !envNamePattern.MatchString(k) {
 			return nil, &ValidationError{Field: "environment variable name", Value: k, Reason: "want letters, digits and '_', not starting with a digit"}
+		}
+		if err := noNUL("value of environment variable "+k, v); err != nil {
+			return nil, err
+		}
+	}
+	for field, v := range map[string]string{"command": cmd, "working directory": opts.Cwd, "tag": opts.Tag} {
+		if err := noNUL(field, v); err != nil {
+			return nil, err
 		}
 	}
 	// The server applies envs and cwd to background processes, but JSON can

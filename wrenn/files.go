@@ -22,7 +22,8 @@ import (
 //
 // A missing path is reported as an error matching [ErrNotFound] and
 // fs.ErrNotExist (an *fs.PathError), although the server itself answers
-// such calls with a 502 agent error.
+// such calls with a 502 agent error. An empty path, or one holding a NUL
+// byte, is refused with a [*ValidationError] before anything is sent.
 type Files struct{ cp *Capsule }
 
 // EntryType is the kind of a [FileEntry].
@@ -455,7 +456,7 @@ func (f *Files) check(p string) error {
 	if p == "" {
 		return &ValidationError{Field: "path", Value: p, Reason: "empty"}
 	}
-	return nil
+	return noNUL("path", p)
 }
 
 func fileEntryFromAPI(e *gen.FileEntry) FileEntry {

@@ -53,6 +53,12 @@ func assign(name, value string) string {
 // empty, is written in a leading comment so that the process can be found
 // in the process list later.
 func shellScript(cmd string, envs map[string]string, cwd, marker string) (string, error) {
+	if err := noNUL("command", cmd); err != nil {
+		return "", err
+	}
+	if err := noNUL("working directory", cwd); err != nil {
+		return "", err
+	}
 	var b strings.Builder
 	if marker != "" {
 		b.WriteString("# " + marker + "\n")
@@ -61,6 +67,9 @@ func shellScript(cmd string, envs map[string]string, cwd, marker string) (string
 	for k := range envs {
 		if !envNamePattern.MatchString(k) {
 			return "", &ValidationError{Field: "environment variable name", Value: k, Reason: "want letters, digits and '_', not starting with a digit"}
+		}
+		if err := noNUL("value of environment variable "+k, envs[k]); err != nil {
+			return "", err
 		}
 		keys = append(keys, k)
 	}

@@ -3,6 +3,7 @@ package wrenn
 import (
 	"math/big"
 	"regexp"
+	"strings"
 )
 
 const capsuleIDPrefix = "cl-"
@@ -55,6 +56,17 @@ func validateField(field, value string, check func(string) error) error {
 			ve.Field = field
 		}
 		return err
+	}
+	return nil
+}
+
+// noNUL returns a [*ValidationError] when value holds a NUL byte: no command
+// line, environment entry or file path can carry one, so the server could
+// only fail on it (with a 502 agent_error), and a value rebuilt by the shell
+// would silently lose everything from the NUL on.
+func noNUL(field, value string) error {
+	if strings.IndexByte(value, 0) >= 0 {
+		return &ValidationError{Field: field, Value: value, Reason: "contains a NUL byte, which no command, environment or path can hold"}
 	}
 	return nil
 }

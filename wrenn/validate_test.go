@@ -116,6 +116,23 @@ func TestInvalidInputIsNeverSent(t *testing.T) {
 	_, calls["start empty command"] = good.Commands.Start(ctx, "", StartOptions{})
 	_, calls["empty path"] = good.Files.ReadBytes(ctx, "")
 	_, calls["negative depth"] = good.Files.List(ctx, "/", -1)
+	// No process argument, environment entry or path can hold a NUL byte.
+	_, calls["run NUL in command"] = good.Commands.Run(ctx, "echo a\x00b", RunOptions{})
+	_, calls["run NUL in env value"] = good.Commands.Run(ctx, "true", RunOptions{Envs: map[string]string{"A": "x\x00y"}})
+	_, calls["run NUL in non-UTF-8 env value"] = good.Commands.Run(ctx, "true", RunOptions{Envs: map[string]string{"A": "\xff\x00"}})
+	_, calls["run NUL in cwd"] = good.Commands.Run(ctx, "true", RunOptions{Cwd: "/tmp\x00x"})
+	_, calls["start NUL in command"] = good.Commands.Start(ctx, "sleep 1\x00", StartOptions{})
+	_, calls["start NUL in env value"] = good.Commands.Start(ctx, "true", StartOptions{Envs: map[string]string{"A": "\x00"}})
+	_, calls["start NUL in cwd"] = good.Commands.Start(ctx, "true", StartOptions{Cwd: "\x00"})
+	_, calls["start NUL in tag"] = good.Commands.Start(ctx, "true", StartOptions{Tag: "t\x00"})
+	_, calls["read NUL in path"] = good.Files.ReadBytes(ctx, "/tmp/a\x00b")
+	calls["write NUL in path"] = good.Files.WriteString(ctx, "/tmp/a\x00b", "y")
+	_, calls["list NUL in path"] = good.Files.List(ctx, "/tmp\x00", 1)
+	_, calls["exists NUL in path"] = good.Files.Exists(ctx, "/tmp/a\x00b")
+	_, calls["mkdir NUL in path"] = good.Files.MakeDir(ctx, "/tmp/a\x00b")
+	calls["remove NUL in path"] = good.Files.Remove(ctx, "/tmp/a\x00b")
+	_, calls["upload NUL in path"] = good.Files.Upload(ctx, "/tmp/a\x00b", strings.NewReader("y"), UploadOptions{})
+	_, calls["download NUL in path"] = good.Files.Download(ctx, "/tmp/a\x00b", DownloadOptions{})
 	for name, err := range calls {
 		if !errors.Is(err, ErrValidation) {
 			t.Errorf("%s: error = %v, want a validation error", name, err)
