@@ -1,6 +1,7 @@
 package gitops
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -78,6 +79,51 @@ func FuzzParseBranches(f *testing.F) {
 		for _, b := range branches {
 			if b.Name == "" || strings.ContainsAny(b.Name, "\t\n") {
 				t.Fatalf("bad branch name %q", b.Name)
+			}
+		}
+	})
+}
+
+// FuzzCredentials checks, for any URL and credential, that embedding
+// round-trips through URL parsing, stripping leaves no user information, and
+// redaction leaves neither the raw nor the percent-encoded password.
+func FuzzCredentials(f *testing.F) {
+	for _, s := range [][3]string{
+		{"https://git.example.test/org/repo.git", "bot", "t0ken"},
+		{"http://h.test:8080/r", "user@corp", "p@ss:w/rd?#%"},
+		{"https://old:secret@h.test/r", "x-access-token", "ghp_é\t "},
+		{"https://h.test/r", "u", ""},
+		{"ssh://git@h.test/r", "u", "p"},
+		{"git@h.test:r.git", "u", "p"},
+		{"HTTPS://H.TEST/%zz", "u", "p"},
+		{"", "", ""},
+	} {
+		f.Add(s[0], s[1], s[2])
+	}
+	f.Fuzz(func(t *testing.T, rawURL, user, pass string) {
+		embedded, err := EmbedCredentials(rawURL, user, pass)
+		if err != nil {
+			return // refusals are covered by TestEmbedCredentialsRejects
+		}
+		u, err := url.Parse(embedded)
+		if err != nil {
+			t.Fatalf("EmbedCredentials gave %q, which does not parse: %v", embedded, err)
+		}
+		gotPass, _ := u.User.Password()
+		if u.User.Username() != user || gotPass != pass {
+			t.Errorf("EmbedCredentials(%q, %q, %q) = %q: user information %q, %q", rawURL, user, pass, embedded, u.User.Username(), gotPass)
+		}
+		stripped := StripCredentials(embedded)
+		if su, err := url.Parse(stripped); err != nil || su.User != nil {
+			t.Errorf("StripCredentials(%q) = %q still has user information (%v)", embedded, stripped, err)
+		}
+		if pass == "" || strings.Contains(pass, "*") {
+			return // "***" could itself spell the secret
+		}
+		red := Redact(embedded, pass)
+		for _, form := range []string{pass, url.PathEscape(pass), url.QueryEscape(pass)} {
+			if strings.Contains(red, form) {
+				t.Errorf("Redact(%q, %q) = %q still holds %q", embedded, pass, red, form)
 			}
 		}
 	})
