@@ -10,6 +10,7 @@ import (
 	"mime/multipart"
 	"net/textproto"
 	"path"
+	"sync/atomic"
 	"time"
 
 	"git.omukk.dev/wrenn/go-sdk/gen"
@@ -299,15 +300,20 @@ func (f *Files) Remove(ctx context.Context, p string) error {
 // UploadOptions configure [Files.Upload].
 type UploadOptions struct {
 	// Progress, when set, is called from the uploading goroutine with the
-	// number of bytes read from the source so far.
+	// number of bytes read from the source so far. After Upload has
+	// returned an error, it may be called once more, when a Read of the
+	// source that was in progress completes.
 	Progress func(sent int64)
 }
 
 // Upload streams everything r yields into a file, creating missing parent
 // directories: POST /v1/capsules/{id}/files/stream/write, a multipart body
 // with the path part before the file part, produced while it is sent (memory
-// use does not grow with the size). It returns the number of bytes sent.
-// Never retried, since the source cannot be replayed.
+// use does not grow with the size). It returns the number of bytes read from
+// r. Never retried, since the source cannot be replayed.
+//
+// Upload returns as soon as the request fails or ctx ends, even while r is
+// blocked in Read; r is then read no further once that Read returns.
 func (f *Files) Upload(ctx context.Context, p string, r io.Reader, opts UploadOptions) (int64, error) {
 	cp := f.cp
 	if err := f.check(p); err != nil {
@@ -315,31 +321,40 @@ func (f *Files) Upload(ctx context.Context, p string, r io.Reader, opts UploadOp
 	}
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
-	type result struct {
-		n   int64
-		err error
-	}
-	done := make(chan result, 1)
+	cr := &countingReader{r: r, progress: opts.Progress}
+	// The goroutine producing the body ends when the source's Read returns
+	// after the request is over; Upload itself never waits for a source
+	// that blocks once the request has failed or ctx has ended.
+	var srcErr atomic.Pointer[error]
+	done := make(chan struct{})
 	go func() {
-		cr := &countingReader{r: r, progress: opts.Progress}
+		defer close(done)
 		err := writeUploadParts(mw, p, cr)
+		if err != nil {
+			// Stored before the pipe is closed, so that a request failed
+			// by this error finds it.
+			srcErr.Store(&err)
+		}
 		pw.CloseWithError(err)
-		done <- result{cr.n, err}
 	}()
 	resp, err := cp.client.api.StreamWriteFileWithBody(ctx, cp.id, mw.FormDataContentType(), pr)
 	// Unblock the writer if the request ended before reading everything.
 	pr.CloseWithError(errUploadEnded)
-	res := <-done
 	if err := cp.client.result(resp, err, nil); err != nil {
-		if res.err != nil && !errors.Is(res.err, errUploadEnded) && !errors.Is(res.err, io.ErrClosedPipe) {
-			return res.n, fmt.Errorf("wrenn: upload of %s: reading source: %w", p, res.err)
+		if e := srcErr.Load(); e != nil && !errors.Is(*e, errUploadEnded) && !errors.Is(*e, io.ErrClosedPipe) {
+			return cr.sent(), fmt.Errorf("wrenn: upload of %s: reading source: %w", p, *e)
 		}
-		return res.n, err
+		return cr.sent(), err
 	}
-	if res.err != nil {
-		return res.n, fmt.Errorf("wrenn: upload of %s: %w", p, res.err)
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return cr.sent(), fmt.Errorf("wrenn: upload of %s: %w", p, ctx.Err())
 	}
-	return res.n, nil
+	if e := srcErr.Load(); e != nil {
+		return cr.sent(), fmt.Errorf("wrenn: upload of %s: %w", p, *e)
+	}
+	return cr.sent(), nil
 }
 
 var errUploadEnded = errors.New("wrenn: upload request ended")
@@ -433,20 +448,24 @@ func (d *downloadReader) Read(b []byte) (int, error) {
 
 func (d *downloadReader) Close() error { return d.body.Close() }
 
+// countingReader counts the bytes read from r; sent may be called from
+// another goroutine.
 type countingReader struct {
 	r        io.Reader
-	n        int64
+	n        atomic.Int64
 	progress func(int64)
 }
 
 func (c *countingReader) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
-	c.n += int64(n)
+	total := c.n.Add(int64(n))
 	if n > 0 && c.progress != nil {
-		c.progress(c.n)
+		c.progress(total)
 	}
 	return n, err
 }
+
+func (c *countingReader) sent() int64 { return c.n.Load() }
 
 // check validates the capsule id and a path before a request.
 func (f *Files) check(p string) error {
