@@ -60,7 +60,8 @@ type APIError struct {
 	// ...); empty when the body was not the envelope.
 	Code string
 	// Message is error.message of the envelope, or the trimmed text of a
-	// non-JSON body. Messages are not stable: branch on Code and StatusCode.
+	// non-JSON body, with the API key replaced by "[redacted]". Messages are
+	// not stable: branch on Code and StatusCode.
 	Message string
 	// RequestID is the X-Request-Id response header, when the server sent one.
 	RequestID string
@@ -173,7 +174,8 @@ type DecodeError struct {
 	ContentType string
 	// Method and Path identify the request.
 	Method, Path string
-	// Snippet is the start of the body, for diagnosis.
+	// Snippet is the start of the body, for diagnosis, with the API key
+	// replaced by "[redacted]".
 	Snippet string
 	// Err is the JSON decoder's error.
 	Err error

@@ -80,7 +80,7 @@ func (c *Client) decode(resp *http.Response, out any) error {
 			ContentType: resp.Header.Get("Content-Type"),
 			Method:      resp.Request.Method,
 			Path:        resp.Request.URL.Path,
-			Snippet:     snippet(data, 120),
+			Snippet:     c.redactedSnippet(data, 120),
 			Err:         err,
 		}
 	}
@@ -104,11 +104,20 @@ func (c *Client) apiError(req *http.Request, resp *http.Response) error {
 	}
 	if json.Unmarshal(data, &env) == nil && env.Error != nil {
 		e.Code, e.Message = env.Error.Code, env.Error.Message
+		e.Message = c.redact(e.Message)
 	} else {
-		e.Message = snippet(data, 512)
+		e.Message = c.redactedSnippet(data, 512)
 	}
-	e.Message = c.redact(e.Message)
 	return e
+}
+
+// redactedSnippet is snippet with the API key removed first, so that a key
+// that straddles the cut leaves none of its characters behind either.
+func (c *Client) redactedSnippet(data []byte, n int) string {
+	if len(data) > n+len(c.apiKey) {
+		data = data[:n+len(c.apiKey)]
+	}
+	return snippet([]byte(c.redact(string(data))), n)
 }
 
 // snippet returns at most n bytes of data as trimmed, valid UTF-8 text.
