@@ -177,8 +177,9 @@ func parseBaseURL(raw string) (*url.URL, error) {
 }
 
 // guardRedirects returns a copy of hc that never carries the API key to
-// another host on a redirect (net/http only strips its own credential
-// headers). A nil hc stands for a default client.
+// another host on a redirect, nor from https to plain http (net/http only
+// strips its own credential headers, and only for another domain). A nil hc
+// stands for a default client.
 func (c *Client) guardRedirects(hc *http.Client) *http.Client {
 	var cp http.Client
 	if hc != nil {
@@ -186,7 +187,8 @@ func (c *Client) guardRedirects(hc *http.Client) *http.Client {
 	}
 	next := cp.CheckRedirect
 	cp.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if req.URL.Host != c.baseURL.Host {
+		sameScheme := req.URL.Scheme == c.baseURL.Scheme || req.URL.Scheme == "https"
+		if req.URL.Host != c.baseURL.Host || !sameScheme {
 			req.Header.Del(headerAPIKey)
 		}
 		if next != nil {
