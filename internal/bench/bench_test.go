@@ -579,11 +579,13 @@ func BenchmarkExecStream256MiB(b *testing.B) {
 		if err := ws.WriteJSON(map[string]any{"type": "start", "cmd": "/bin/sh", "args": []string{"-c", script}}); err != nil {
 			return 0, err
 		}
-		var n int64
+		// Like the SDK with StreamOptions.Stdout, hand the output to a
+		// writer as bytes.
+		var out counter
 		for {
 			_, msg, err := ws.ReadMessage()
 			if err != nil {
-				return n, err
+				return out.n.Load(), err
 			}
 			var f struct {
 				Type     string `json:"type"`
@@ -591,15 +593,15 @@ func BenchmarkExecStream256MiB(b *testing.B) {
 				ExitCode *int   `json:"exit_code"`
 			}
 			if err := json.Unmarshal(msg, &f); err != nil {
-				return n, err
+				return out.n.Load(), err
 			}
 			switch f.Type {
 			case "stdout", "stderr":
-				n += int64(len(f.Data))
+				_, _ = out.Write([]byte(f.Data))
 			case "exit":
-				return n, nil
+				return out.n.Load(), nil
 			case "error":
-				return n, errors.New(f.Data)
+				return out.n.Load(), errors.New(f.Data)
 			}
 		}
 	}

@@ -214,7 +214,7 @@ func write(w io.Writer, r *run, now time.Time) (failed int) {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", row.name, sdk, raw, ratio, row.target, result)
 	}
 	fmt.Fprintf(w, "\n## Notes\n\n")
-	fmt.Fprintf(w, "- Raw baselines do what any client of the endpoint must: decode the JSON answer or frame, and base64 for the terminal.\n")
+	fmt.Fprintf(w, "- Raw baselines do what any client of the endpoint must: decode the JSON answer or frame (and base64 for the terminal), and hand streamed output on as bytes, as the SDK does to its writers.\n")
 	fmt.Fprintf(w, "- The SDK's heap growth is measured in one more transfer of its own, untimed; sampling the heap during the timed runs slowed them.\n")
 	fmt.Fprintf(w, "- 200 concurrent `Run` calls: a `Client` keeps at most 20 connections to the API (the default transport); calls beyond 20 wait for a connection, ")
 	fmt.Fprintf(w, "which is why the SDK's wall time is longer than the raw client's, which opened one connection per call.\n")
