@@ -34,10 +34,24 @@ type RetryPolicy struct {
 	// MaxAttempts is the total number of attempts, the first included.
 	// 0 or 1 disables retries.
 	MaxAttempts int
-	// MinDelay is the delay before the first retry.
+	// MinDelay is the delay before the first retry; 0 means
+	// DefaultRetryPolicy.MinDelay.
 	MinDelay time.Duration
-	// MaxDelay caps every delay, Retry-After included.
+	// MaxDelay caps every delay, Retry-After included; 0 means
+	// DefaultRetryPolicy.MaxDelay.
 	MaxDelay time.Duration
+}
+
+// delays returns MinDelay and MaxDelay with their defaults applied.
+func (p RetryPolicy) delays() (lo, hi time.Duration) {
+	lo, hi = p.MinDelay, p.MaxDelay
+	if lo <= 0 {
+		lo = DefaultRetryPolicy.MinDelay
+	}
+	if hi <= 0 {
+		hi = DefaultRetryPolicy.MaxDelay
+	}
+	return lo, hi
 }
 
 // DefaultRetryPolicy is used when [WithRetry] is not given: 4 attempts,
@@ -67,16 +81,11 @@ func isIdempotent(req *http.Request) bool {
 
 // backoff returns the delay before retry number n (1-based).
 func (p RetryPolicy) backoff(n int) time.Duration {
-	d := p.MinDelay
-	if d <= 0 {
-		d = 100 * time.Millisecond
-	}
-	for i := 1; i < n && d < p.MaxDelay; i++ {
+	d, hi := p.delays()
+	for i := 1; i < n && d < hi; i++ {
 		d *= 2
 	}
-	if p.MaxDelay > 0 && d > p.MaxDelay {
-		d = p.MaxDelay
-	}
+	d = min(d, hi)
 	// Equal jitter: half fixed, half random, so that retries from many
 	// clients spread out but never collapse to zero.
 	half := d / 2
@@ -207,7 +216,7 @@ func (d doer) Do(req *http.Request) (*http.Response, error) {
 			}
 			wait = p.backoff(attempt)
 			if ra, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
-				if p.MaxDelay > 0 && ra > p.MaxDelay {
+				if _, hi := p.delays(); ra > hi {
 					return resp, nil
 				}
 				wait = ra

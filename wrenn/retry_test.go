@@ -366,3 +366,34 @@ func TestWithRetryNoRetryDisables(t *testing.T) {
 		t.Errorf("%d requests, want 1", n.Load())
 	}
 }
+
+// TestZeroDelaysTakeTheDefaults: a policy that sets only MaxAttempts still
+// backs off exponentially up to the default cap, and a Retry-After beyond
+// that cap ends the retries instead of being waited for.
+func TestZeroDelaysTakeTheDefaults(t *testing.T) {
+	p := RetryPolicy{MaxAttempts: 10}
+	for n := 1; n <= 8; n++ {
+		base := min(DefaultRetryPolicy.MinDelay<<(n-1), DefaultRetryPolicy.MaxDelay)
+		if d := p.backoff(n); d < base/2 || d > base {
+			t.Errorf("backoff(%d) = %v, want within [%v, %v]", n, d, base/2, base)
+		}
+	}
+
+	var n atomic.Int32
+	_, c := setup(t, func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.Header().Set("Retry-After", "86400")
+		reply(w, http.StatusServiceUnavailable, apiErrorBody("no_hosts_available", "later"))
+	}, WithRetry(RetryPolicy{MaxAttempts: 3}))
+	var waits []time.Duration
+	c.sleepHook = func(ctx context.Context, d time.Duration) error {
+		waits = append(waits, d)
+		return nil
+	}
+	if _, err := c.Capsules.List(testCtx(t)); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("error = %v", err)
+	}
+	if n.Load() != 1 || len(waits) != 0 {
+		t.Errorf("%d requests after waits %v; want 1 request and no wait of a day", n.Load(), waits)
+	}
+}
