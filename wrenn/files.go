@@ -337,7 +337,12 @@ func (f *Files) Upload(ctx context.Context, p string, r io.Reader, opts UploadOp
 		}
 		pw.CloseWithError(err)
 	}()
+	// When ctx ends, end the body too: net/http waits for the body's Read
+	// to return before reporting a failed request, and with a blocked
+	// source that Read would never return otherwise.
+	stop := context.AfterFunc(ctx, func() { pr.CloseWithError(context.Cause(ctx)) })
 	resp, err := cp.client.api.StreamWriteFileWithBody(ctx, cp.id, mw.FormDataContentType(), pr)
+	stop()
 	// Unblock the writer if the request ended before reading everything.
 	pr.CloseWithError(errUploadEnded)
 	if err := cp.client.result(resp, err, nil); err != nil {
