@@ -96,8 +96,10 @@ func WithUserAgent(ua string) Option { return func(s *settings) { s.userAgent = 
 
 // NewClient builds a Client. Without [WithAPIKey] it reads WRENN_API_KEY, and
 // without [WithBaseURL] it reads WRENN_BASE_URL, falling back to
-// [DefaultBaseURL]. A missing key returns [ErrNoAPIKey]; an unparsable base
-// URL returns a [*ValidationError]. Nothing is sent over the network.
+// [DefaultBaseURL]. The key is trimmed of surrounding white space. A missing
+// key returns [ErrNoAPIKey]; a key that cannot be sent as a header value (a
+// space, control or non-ASCII character inside it) or an unparsable base URL
+// returns a [*ValidationError]. Nothing is sent over the network.
 func NewClient(opts ...Option) (*Client, error) {
 	var s settings
 	for _, o := range opts {
@@ -112,6 +114,12 @@ func NewClient(opts ...Option) (*Client, error) {
 	key = strings.TrimSpace(key)
 	if key == "" {
 		return nil, ErrNoAPIKey
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] <= ' ' || key[i] > '~' {
+			// The value stays out of the error: it is a secret.
+			return nil, &ValidationError{Field: "API key", Value: "[redacted]", Reason: "contains a space, a control or a non-ASCII character"}
+		}
 	}
 	raw := os.Getenv(EnvBaseURL)
 	if s.baseURL != nil {
