@@ -234,7 +234,8 @@ type StartOptions struct {
 	Cwd string
 	// Tag names the process for Kill and attaching; empty lets the server
 	// pick "proc-xxxxxxxx". A tag of digits only would be taken for a pid,
-	// so it is refused.
+	// and ".", ".." or a tag holding '/' cannot be addressed in a URL path,
+	// so they are refused.
 	Tag string
 }
 
@@ -273,8 +274,8 @@ func (c *Commands) Start(ctx context.Context, cmd string, opts StartOptions) (*P
 		return nil, &ValidationError{Field: "command", Value: cmd, Reason: "empty"}
 	}
 	if opts.Tag != "" {
-		if _, err := strconv.ParseUint(opts.Tag, 10, 32); err == nil {
-			return nil, &ValidationError{Field: "tag", Value: opts.Tag, Reason: "a tag of digits only would be taken for a pid"}
+		if err := validatePathTag(opts.Tag); err != nil {
+			return nil, err
 		}
 	}
 	for k, v := range opts.Envs {
@@ -285,7 +286,7 @@ func (c *Commands) Start(ctx context.Context, cmd string, opts StartOptions) (*P
 			return nil, err
 		}
 	}
-	for field, v := range map[string]string{"command": cmd, "working directory": opts.Cwd, "tag": opts.Tag} {
+	for field, v := range map[string]string{"command": cmd, "working directory": opts.Cwd} {
 		if err := noNUL(field, v); err != nil {
 			return nil, err
 		}
@@ -368,11 +369,8 @@ func (c *Commands) Kill(ctx context.Context, pid int, sig Signal) error {
 // KillTag sends sig (SIGKILL when empty) to the process with this tag. When
 // several processes share the tag the server picks one.
 func (c *Commands) KillTag(ctx context.Context, tag string, sig Signal) error {
-	if tag == "" {
-		return &ValidationError{Field: "tag", Value: tag, Reason: "empty"}
-	}
-	if _, err := strconv.ParseUint(tag, 10, 32); err == nil {
-		return &ValidationError{Field: "tag", Value: tag, Reason: "a tag of digits only would be taken for a pid"}
+	if err := validatePathTag(tag); err != nil {
+		return err
 	}
 	return c.kill(ctx, tag, sig)
 }

@@ -70,3 +70,27 @@ func noNUL(field, value string) error {
 	}
 	return nil
 }
+
+// validatePathTag checks a process tag that becomes a URL path segment
+// (DELETE /v1/capsules/{id}/processes/{tag}): besides the rules of
+// validateTag (not empty, not all digits, valid UTF-8), it must not be "."
+// or ".." (resolved away when the URL is built: ".." would address the
+// capsule itself, and DELETE would destroy it), nor hold a '/' or a NUL byte.
+func validatePathTag(tag string) error {
+	if err := validateTag(tag); err != nil {
+		return err
+	}
+	reason := ""
+	switch {
+	case tag == "." || tag == "..":
+		reason = `"." and ".." cannot be used in a URL path`
+	case strings.Contains(tag, "/"):
+		reason = "a '/' would split the URL path"
+	case strings.IndexByte(tag, 0) >= 0:
+		reason = "contains a NUL byte"
+	}
+	if reason != "" {
+		return &ValidationError{Field: "tag", Value: tag, Reason: reason}
+	}
+	return nil
+}

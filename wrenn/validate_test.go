@@ -133,6 +133,14 @@ func TestInvalidInputIsNeverSent(t *testing.T) {
 	calls["remove NUL in path"] = good.Files.Remove(ctx, "/tmp/a\x00b")
 	_, calls["upload NUL in path"] = good.Files.Upload(ctx, "/tmp/a\x00b", strings.NewReader("y"), UploadOptions{})
 	_, calls["download NUL in path"] = good.Files.Download(ctx, "/tmp/a\x00b", DownloadOptions{})
+	// A tag is a path segment: "." and ".." would be resolved away (".."
+	// turns DELETE .../processes/.. into DELETE /v1/capsules/{id}, which
+	// destroys the capsule), and "/" splits it.
+	calls["kill tag .."] = good.Commands.KillTag(ctx, "..", SIGKILL)
+	calls["kill tag ."] = good.Commands.KillTag(ctx, ".", SIGKILL)
+	calls["kill tag with a slash"] = good.Commands.KillTag(ctx, "a/b", SIGKILL)
+	_, calls["start tag .."] = good.Commands.Start(ctx, "true", StartOptions{Tag: ".."})
+	_, calls["start tag with a slash"] = good.Commands.Start(ctx, "true", StartOptions{Tag: "jobs/1"})
 	for name, err := range calls {
 		if !errors.Is(err, ErrValidation) {
 			t.Errorf("%s: error = %v, want a validation error", name, err)
