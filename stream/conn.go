@@ -47,7 +47,7 @@ func newConn(ctx context.Context, ws *websocket.Conn, cfg DialConfig) *Conn {
 	c := &Conn{
 		ws:       ws,
 		cfg:      cfg,
-		in:       make(chan []byte),
+		in:       make(chan []byte, readAhead),
 		readDone: make(chan struct{}),
 		done:     make(chan struct{}),
 	}
@@ -81,6 +81,11 @@ func (c *Conn) writeDeadline() time.Time {
 	}
 	return time.Now().Add(c.cfg.WriteTimeout)
 }
+
+// readAhead is how many received messages may wait for Recv, so that
+// reading the socket and decoding frames overlap without letting an
+// unread stream grow without bound (at most readAhead times ReadLimit).
+const readAhead = 8
 
 func (c *Conn) extendRead() {
 	if c.cfg.ReadTimeout <= 0 {
@@ -191,6 +196,13 @@ func (c *Conn) Recv(ctx context.Context) ([]byte, error) {
 	case b := <-c.in:
 		return b, nil
 	case <-c.readDone:
+		// The reader queues every message before it stops, so whatever is
+		// still queued came before the end and is delivered first.
+		select {
+		case b := <-c.in:
+			return b, nil
+		default:
+		}
 		return nil, c.err()
 	case <-c.done:
 		return nil, c.cause
