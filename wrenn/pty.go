@@ -194,17 +194,32 @@ func (p *PTY) Resize(cols, rows uint16) error {
 	return p.cp.client.streamError("pty", p.s.Resize(cols, rows))
 }
 
-// Kill ends the session's program with SIGKILL. While attached it sends
-// {"type":"kill"}, and the exit (code -1) then arrives through Wait and Read;
-// after Close, or when that frame cannot be sent, it uses DELETE
-// /v1/capsules/{id}/processes/{tag}?signal=SIGKILL instead. Killing a
-// program that has already exited returns nil.
+// Kill ends the session's program and everything it started (background
+// jobs included, which a signal to the program alone would leave running)
+// with SIGKILL, attached or not: it finds the program in the process list by
+// its pid, kills it and its descendants through a short foreground command
+// that walks /proc, and sends DELETE /v1/capsules/{id}/processes/{pid}
+// ?signal=SIGKILL so that the server forgets it. While attached, the exit
+// (code -1) then arrives through Wait and Read. Should that fail, Kill falls
+// back to the program alone: {"type":"kill"} while attached, else DELETE
+// /v1/capsules/{id}/processes/{tag}?signal=SIGKILL. Killing a program that
+// has already exited returns nil.
 func (p *PTY) Kill(ctx context.Context) error {
 	select {
 	case <-p.s.Done():
 		if _, err := p.s.Wait(ctx); err == nil {
 			return nil // exited
 		}
+	default:
+	}
+	if p.pid > 0 {
+		err := p.cp.Commands.killAttached(ctx, p.pid)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+	}
+	select {
+	case <-p.s.Done():
 	default:
 		if p.s.Kill() == nil {
 			return nil

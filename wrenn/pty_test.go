@@ -137,14 +137,86 @@ func readUntil(t *testing.T, r io.Reader, suffix string) string {
 	return string(got)
 }
 
-func TestPTYKillSendsKillFrame(t *testing.T) {
+// ptyKillREST answers the REST calls of a tree kill of pid 42: the process
+// list, the foreground command walking /proc and the DELETE, which closes
+// deleted. listErr, when set, is the process list's answer instead.
+func ptyKillREST(t *testing.T, deleted chan struct{}, listErr string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method + " " + r.URL.Path {
+		case "GET /v1/capsules/" + testCapsuleID + "/processes":
+			if listErr != "" {
+				reply(w, http.StatusBadRequest, listErr)
+				return
+			}
+			reply(w, http.StatusOK, `{"processes":[{"pid":42,"tag":"pty-1a2b3c4d","cmd":"/bin/bash","args":[]}]}`)
+		case "POST /v1/capsules/" + testCapsuleID + "/exec":
+			reply(w, http.StatusOK, `{"sandbox_id":"x","cmd":"/bin/sh","stdout":"","stderr":"","exit_code":0,"duration_ms":1,"encoding":"utf-8"}`)
+		case "DELETE /v1/capsules/" + testCapsuleID + "/processes/42":
+			w.WriteHeader(http.StatusNoContent)
+			close(deleted)
+		default:
+			t.Errorf("unexpected %s %s", r.Method, r.URL)
+			http.NotFound(w, r)
+		}
+	}
+}
+
+// restCalls lists the REST requests after the first n, without the
+// capsule prefix.
+func restCalls(ss *streamServer, n int) []string {
+	var calls []string
+	for _, r := range ss.Requests()[n:] {
+		calls = append(calls, r.Method+" "+strings.TrimPrefix(r.Path, "/v1/capsules/"+testCapsuleID)+"?"+r.RawQuery)
+	}
+	return calls
+}
+
+func TestPTYKillEndsTheProgramAndItsDescendants(t *testing.T) {
+	deleted := make(chan struct{})
+	ss := newStreamServer(t, func(p *peer, r *http.Request) {
+		p.recv()
+		p.send(`{"type":"started","tag":"pty-1a2b3c4d","pid":42}`)
+		select {
+		case <-deleted:
+		case <-time.After(5 * time.Second):
+			t.Error("no DELETE of pid 42 within 5 s")
+		}
+		p.send(`{"type":"exit","exit_code":-1}`)
+		if frames := p.untilClosed(); len(frames) != 0 {
+			t.Errorf("frames after the kill: %v; want none", frames)
+		}
+	}, ptyKillREST(t, deleted, ""))
+	term, err := ss.cp.PTY(testCtx(t), PTYOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer term.Close()
+	if err := term.Kill(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := term.Wait(testCtx(t)); err != nil || code != -1 {
+		t.Errorf("Wait = %d, %v; want -1", code, err)
+	}
+	want := []string{"GET /processes?", "POST /exec?", "DELETE /processes/42?signal=SIGKILL"}
+	if diff := cmp.Diff(want, restCalls(ss, 1)); diff != "" {
+		t.Errorf("REST calls of Kill (-want +got):\n%s", diff)
+	}
+	if body := string(ss.Requests()[2].Body); !strings.Contains(body, "top=42") {
+		t.Errorf("tree kill script = %s, want it rooted at pid 42", body)
+	}
+	if err := term.Kill(testCtx(t)); err != nil {
+		t.Errorf("Kill after exit = %v, want nil", err)
+	}
+}
+
+func TestPTYKillFallsBackToTheKillFrame(t *testing.T) {
 	ss := newStreamServer(t, func(p *peer, r *http.Request) {
 		p.recv()
 		p.send(`{"type":"started","tag":"pty-1a2b3c4d","pid":42}`)
 		p.expect(map[string]any{"type": "kill"})
 		p.send(`{"type":"exit","exit_code":-1}`)
 		p.untilClosed()
-	}, nil) // no REST: an in-band kill needs none
+	}, ptyKillREST(t, nil, apiErrorBody("invalid_request", "no")))
 	term, err := ss.cp.PTY(testCtx(t), PTYOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -159,41 +231,53 @@ func TestPTYKillSendsKillFrame(t *testing.T) {
 }
 
 func TestPTYCloseDetachesAndKillThenUsesTheProcessAPI(t *testing.T) {
-	ss := newStreamServer(t, func(p *peer, r *http.Request) {
-		p.recv()
-		p.send(`{"type":"started","tag":"pty-1a2b3c4d","pid":42}`)
-		if frames := p.untilClosed(); len(frames) != 0 {
-			t.Errorf("Close sent %v; want a plain detach", frames)
-		}
-	}, func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodDelete || r.URL.Path != "/v1/capsules/"+testCapsuleID+"/processes/pty-1a2b3c4d" || r.URL.Query().Get("signal") != "SIGKILL" {
-			t.Errorf("unexpected %s %s", r.Method, r.URL)
-		}
-		w.WriteHeader(http.StatusNoContent)
-	})
-	term, err := ss.cp.PTY(testCtx(t), PTYOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := term.Close(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-term.Done():
-	default:
-		t.Error("Done not closed after Close")
-	}
-	if _, err := term.Read(make([]byte, 1)); !errors.Is(err, ErrDetached) {
-		t.Errorf("Read after Close = %v, want ErrDetached", err)
-	}
-	if _, err := term.Wait(testCtx(t)); !errors.Is(err, ErrDetached) {
-		t.Errorf("Wait after Close = %v, want ErrDetached", err)
-	}
-	if err := term.Kill(testCtx(t)); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(ss.Requests()); n != 2 {
-		t.Errorf("%d requests, want the upgrade and one DELETE", n)
+	for _, tc := range []struct {
+		name    string
+		listErr string
+		want    []string
+	}{
+		{"tree kill by pid", "", []string{"GET /processes?", "POST /exec?", "DELETE /processes/42?signal=SIGKILL"}},
+		{"by tag when the tree kill fails", apiErrorBody("invalid_request", "no"), []string{"GET /processes?", "DELETE /processes/pty-1a2b3c4d?signal=SIGKILL"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ss := newStreamServer(t, func(p *peer, r *http.Request) {
+				p.recv()
+				p.send(`{"type":"started","tag":"pty-1a2b3c4d","pid":42}`)
+				if frames := p.untilClosed(); len(frames) != 0 {
+					t.Errorf("Close sent %v; want a plain detach", frames)
+				}
+			}, func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodDelete && strings.HasSuffix(r.URL.Path, "/pty-1a2b3c4d") {
+					w.WriteHeader(http.StatusNoContent)
+					return
+				}
+				ptyKillREST(t, make(chan struct{}), tc.listErr)(w, r)
+			})
+			term, err := ss.cp.PTY(testCtx(t), PTYOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := term.Close(); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-term.Done():
+			default:
+				t.Error("Done not closed after Close")
+			}
+			if _, err := term.Read(make([]byte, 1)); !errors.Is(err, ErrDetached) {
+				t.Errorf("Read after Close = %v, want ErrDetached", err)
+			}
+			if _, err := term.Wait(testCtx(t)); !errors.Is(err, ErrDetached) {
+				t.Errorf("Wait after Close = %v, want ErrDetached", err)
+			}
+			if err := term.Kill(testCtx(t)); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, restCalls(ss, 1)); diff != "" {
+				t.Errorf("REST calls of Kill after Close (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

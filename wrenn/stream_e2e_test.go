@@ -583,6 +583,38 @@ func TestE2EPTYKill(t *testing.T) {
 	waitGone(t, cp, term.PID())
 }
 
+func TestE2EPTYKillEndsItsBackgroundJobs(t *testing.T) {
+	cp := e2eCapsule(t)
+	term, err := cp.PTY(e2eCtx(t), PTYOptions{Cmd: "/bin/bash", Args: []string{"--norc"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer term.Close()
+	drained := make(chan struct{})
+	go func() { _, _ = io.Copy(io.Discard, term); close(drained) }()
+	if _, err := io.WriteString(term, "sleep 1004 &\r"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !psShows(t, cp, "sleep 1004") {
+		if time.Now().After(deadline) {
+			t.Fatal("the background job never started")
+		}
+		time.Sleep(20 * time.Millisecond) // polling: the API has no way to wait
+	}
+	if err := term.Kill(e2eCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := term.Wait(e2eCtx(t)); err != nil || code != -1 {
+		t.Errorf("Wait = %d, %v; want -1", code, err)
+	}
+	<-drained
+	waitGone(t, cp, term.PID())
+	if psShows(t, cp, "sleep 1004") {
+		t.Error("the terminal's background job survived Kill")
+	}
+}
+
 func TestE2EPTYKillAfterDetach(t *testing.T) {
 	cp := e2eCapsule(t)
 	term, err := cp.PTY(e2eCtx(t), PTYOptions{Cmd: "/bin/sh"})

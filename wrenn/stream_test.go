@@ -703,7 +703,11 @@ func TestConnectKillEndsTheProcessTreeThroughTheProcessAPI(t *testing.T) {
 	killed := make(chan struct{})
 	ss := newStreamServer(t, func(p *peer, r *http.Request) {
 		p.send(`{"type":"start","pid":42}`)
-		<-killed
+		select {
+		case <-killed:
+		case <-time.After(5 * time.Second):
+			t.Error("no DELETE of pid 42 within 5 s")
+		}
 		p.send(`{"type":"exit","exit_code":-1}`)
 		p.dropTCP()
 	}, func(w http.ResponseWriter, r *http.Request) {
