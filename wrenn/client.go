@@ -39,7 +39,7 @@ type Client struct {
 	Snapshots *SnapshotsService
 
 	baseURL   *url.URL
-	apiKey    string
+	apiKey    *credential // behind a pointer so that printing a Client never shows it
 	userAgent string
 	logger    *slog.Logger
 	http      *http.Client
@@ -134,7 +134,7 @@ func NewClient(opts ...Option) (*Client, error) {
 	}
 	c := &Client{
 		baseURL:   base,
-		apiKey:    key,
+		apiKey:    newCredential(key),
 		userAgent: s.userAgent,
 		logger:    s.logger,
 		http:      s.httpClient,

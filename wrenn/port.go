@@ -170,8 +170,8 @@ var proxyTransport = sync.OnceValue(func() http.RoundTripper {
 // without credentials.
 type portTransport struct {
 	route portRoute
-	err   error  // invalid capsule id or port
-	key   string // the API key, removed wherever it appears
+	err   error       // invalid capsule id or port
+	key   *credential // the API key, removed wherever it appears
 	next  http.RoundTripper
 }
 
@@ -187,7 +187,7 @@ func (t *portTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	out := req.Clone(req.Context())
 	out.URL.Scheme, out.URL.Host = t.route.scheme, t.route.dial
 	out.Host = t.route.host
-	stripCredentials(out.Header, t.key)
+	stripCredentials(out.Header, t.key.reveal())
 	return t.next.RoundTrip(out)
 }
 

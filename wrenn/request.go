@@ -21,10 +21,27 @@ const (
 	maxJSONBody     = 256 << 20
 )
 
+// credential holds the API key. Fields hold it as a *credential, and fmt
+// prints a pointer to a non-struct value inside a struct as an address,
+// so printing a Client, a Capsule or a service, with any verb and at any
+// depth, cannot show the key. Code reads it with reveal.
+type credential string
+
+func newCredential(key string) *credential { k := credential(key); return &k }
+
+// reveal returns the key itself, for the one header that carries it and for
+// redaction.
+func (k *credential) reveal() string {
+	if k == nil {
+		return ""
+	}
+	return string(*k)
+}
+
 // authorize sets the API key and User-Agent headers on req. Any code that
 // builds its own request (a WebSocket dial, for example) uses it too.
 func (c *Client) authorize(req *http.Request) {
-	req.Header.Set(headerAPIKey, c.apiKey)
+	req.Header.Set(headerAPIKey, c.apiKey.reveal())
 	if req.Header.Get("User-Agent") == "" {
 		req.Header.Set("User-Agent", c.userAgent)
 	}
@@ -32,10 +49,10 @@ func (c *Client) authorize(req *http.Request) {
 
 // redact removes the API key from s.
 func (c *Client) redact(s string) string {
-	if c.apiKey == "" {
+	if c.apiKey.reveal() == "" {
 		return s
 	}
-	return strings.ReplaceAll(s, c.apiKey, "[redacted]")
+	return strings.ReplaceAll(s, c.apiKey.reveal(), "[redacted]")
 }
 
 // result handles the answer of a generated client call: a transport error
@@ -114,8 +131,8 @@ func (c *Client) apiError(req *http.Request, resp *http.Response) error {
 // redactedSnippet is snippet with the API key removed first, so that a key
 // that straddles the cut leaves none of its characters behind either.
 func (c *Client) redactedSnippet(data []byte, n int) string {
-	if len(data) > n+len(c.apiKey) {
-		data = data[:n+len(c.apiKey)]
+	if len(data) > n+len(c.apiKey.reveal()) {
+		data = data[:n+len(c.apiKey.reveal())]
 	}
 	return snippet([]byte(c.redact(string(data))), n)
 }

@@ -139,7 +139,7 @@ func (c *Client) dialConfig(ctx context.Context, path string) stream.DialConfig 
 	cfg := stream.DialConfig{
 		BaseURL:    c.baseURL.String(),
 		Path:       path,
-		APIKey:     c.apiKey,
+		APIKey:     c.apiKey.reveal(),
 		UserAgent:  c.userAgent,
 		HTTPClient: c.http,
 	}
