@@ -134,7 +134,7 @@ func (cp *Capsule) ConnectPTY(ctx context.Context, tag string) (*PTY, error) {
 	if err := ValidateCapsuleID(cp.id); err != nil {
 		return nil, err
 	}
-	if err := validateTag(tag); err != nil {
+	if err := validatePathTag(tag); err != nil {
 		return nil, err
 	}
 	procs, err := cp.Commands.List(ctx)

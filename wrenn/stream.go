@@ -328,7 +328,7 @@ func (c *Commands) Connect(ctx context.Context, pid int, opts ConnectOptions) (*
 // [Commands.Connect]). When several processes share the tag the server
 // picks one.
 func (c *Commands) ConnectTag(ctx context.Context, tag string, opts ConnectOptions) (*CommandStream, error) {
-	if err := validateTag(tag); err != nil {
+	if err := validatePathTag(tag); err != nil {
 		return nil, err
 	}
 	return c.connect(ctx, tag, tag, opts)
