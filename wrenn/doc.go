@@ -122,4 +122,9 @@
 // for one goroutine at a time, while Stop and Kill may be called from any.
 // A PTY may be read while another goroutine writes, resizes or closes it.
 // RunCode calls on one CodeInterpreter run one after another.
+//
+// Unless WithHTTPClient supplies another, a Client keeps at most 20
+// connections to the API. Over HTTP/1.1 a 21st concurrent request, a
+// foreground Run included, waits for a free connection; streams and
+// terminals are WebSockets and are not counted.
 package wrenn
