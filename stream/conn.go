@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,20 +22,30 @@ import (
 var ErrPeerClosed = errors.New("stream: connection closed by the server")
 
 // Conn is one WebSocket connection. All writes go through a single lock (one
-// writer at a time); one goroutine reads, answering pings and extending the
-// read deadline on every frame and pong; another sends a ping every
-// PingInterval. Both end when the connection ends. Messages are delivered in
-// order by Recv; the reader does not read ahead, so a slow consumer slows the
-// server (the read deadline only runs while the network is being read).
+// writer at a time) and a goroutine sends a ping every PingInterval; it ends
+// when the connection is closed or reading it has failed. Messages are read
+// by Recv in the caller's goroutine, one Recv at a time: there is no reader
+// goroutine and no read-ahead, so a slow consumer slows the server. Each Recv
+// extends the read deadline by ReadTimeout, and so do the pings and pongs the
+// library handles while Recv reads; the read deadline only runs while Recv
+// is reading.
 type Conn struct {
 	ws  *websocket.Conn
 	cfg DialConfig
 
 	wmu sync.Mutex // the single writer
 
-	in       chan []byte
-	readDone chan struct{} // closed when the reader stops; readErr set before
-	readErr  error
+	// Owned by the goroutine in Recv (one at a time).
+	buf      bytes.Buffer  // the message last returned by Recv
+	readErr  error         // sticky: once set, Recv never reads again
+	readDone chan struct{} // closed when readErr is set; ends the ping loop
+
+	// dmu orders read-deadline changes: a context ending during Recv moves
+	// the deadline into the past, and the ping and pong handlers running in
+	// the same read must not move it forward again.
+	dmu         sync.Mutex
+	reading     bool // a Recv is reading the socket
+	interrupted bool // that read was cut short by its context
 
 	done      chan struct{} // closed by shutdown; cause set before
 	cause     error
@@ -47,7 +58,6 @@ func newConn(ctx context.Context, ws *websocket.Conn, cfg DialConfig) *Conn {
 	c := &Conn{
 		ws:       ws,
 		cfg:      cfg,
-		in:       make(chan []byte, readAhead),
 		readDone: make(chan struct{}),
 		done:     make(chan struct{}),
 	}
@@ -65,8 +75,7 @@ func newConn(ctx context.Context, ws *websocket.Conn, cfg DialConfig) *Conn {
 		}
 		return nil
 	})
-	c.wg.Add(2)
-	go c.readLoop()
+	c.wg.Add(1)
 	go c.pingLoop()
 	c.stopAfter = context.AfterFunc(ctx, func() {
 		// Prompt: the close frame gets at most ctxCloseWait.
@@ -82,12 +91,17 @@ func (c *Conn) writeDeadline() time.Time {
 	return time.Now().Add(c.cfg.WriteTimeout)
 }
 
-// readAhead is how many received messages may wait for Recv, so that
-// reading the socket and decoding frames overlap without letting an
-// unread stream grow without bound (at most readAhead times ReadLimit).
-const readAhead = 8
-
+// extendRead moves the read deadline ReadTimeout ahead (or clears it when
+// ReadTimeout is not positive), unless the current read has been interrupted.
 func (c *Conn) extendRead() {
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
+	if !c.interrupted {
+		c.setReadDeadline()
+	}
+}
+
+func (c *Conn) setReadDeadline() {
 	if c.cfg.ReadTimeout <= 0 {
 		_ = c.ws.SetReadDeadline(time.Time{})
 		return
@@ -95,23 +109,28 @@ func (c *Conn) extendRead() {
 	_ = c.ws.SetReadDeadline(time.Now().Add(c.cfg.ReadTimeout))
 }
 
-func (c *Conn) readLoop() {
-	defer c.wg.Done()
-	defer close(c.readDone)
-	for {
-		c.extendRead()
-		_, data, err := c.ws.ReadMessage()
-		if err != nil {
-			c.readErr = c.classify(err)
-			return
-		}
-		select {
-		case c.in <- data:
-		case <-c.done:
-			c.readErr = c.cause
-			return
-		}
+// interrupt cuts the current read short, if there is one: its deadline moves
+// into the past.
+func (c *Conn) interrupt() {
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
+	if c.reading {
+		c.interrupted = true
+		_ = c.ws.SetReadDeadline(time.Unix(1, 0))
 	}
+}
+
+// readMessage reads one whole message into c.buf, reusing its memory.
+func (c *Conn) readMessage() ([]byte, error) {
+	_, r, err := c.ws.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	c.buf.Reset()
+	if _, err := c.buf.ReadFrom(r); err != nil {
+		return nil, err
+	}
+	return c.buf.Bytes(), nil
 }
 
 func (c *Conn) classify(err error) error {
@@ -186,29 +205,62 @@ func (c *Conn) SendText(b []byte) error {
 	return nil
 }
 
-// Recv returns the next message. It fails with an error wrapping
-// ErrPeerClosed when the server ended the connection, ErrKeepalive when the
-// connection went silent, ErrFrameTooLarge past the read limit, ErrClosed
-// after Close, the context's cause when the Dial context ended, or the
-// cause of ctx when it ends first (the connection stays open then).
+// Recv reads the next message from the socket, in the caller's goroutine,
+// and returns it; the bytes are valid until the next call to Recv. Calls
+// must not overlap. Pings from the server are answered during the read.
+//
+// It fails with an error wrapping ErrPeerClosed when the server ended the
+// connection, ErrKeepalive when the connection stayed silent for
+// ReadTimeout, ErrFrameTooLarge past the read limit, ErrClosed after Close,
+// or the context's cause when the Dial context ended; these errors are
+// final and returned again by later calls. When ctx ends first, Recv returns
+// ctx's cause within moments; if a read was under way it is abandoned, and
+// the connection stays open (Send still works) but can no longer be read:
+// later calls fail with an error wrapping that cause.
 func (c *Conn) Recv(ctx context.Context) ([]byte, error) {
-	select {
-	case b := <-c.in:
-		return b, nil
-	case <-c.readDone:
-		// The reader queues every message before it stops, so whatever is
-		// still queued came before the end and is delivered first.
-		select {
-		case b := <-c.in:
-			return b, nil
-		default:
-		}
+	if c.readErr != nil {
 		return nil, c.err()
+	}
+	select {
 	case <-c.done:
 		return nil, c.cause
-	case <-ctx.Done():
+	default:
+	}
+	if ctx.Err() != nil {
 		return nil, context.Cause(ctx)
 	}
+	c.dmu.Lock()
+	c.reading = true
+	c.setReadDeadline()
+	c.dmu.Unlock()
+	stop := func() bool { return true }
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, c.interrupt)
+	}
+	b, err := c.readMessage()
+	stop()
+	c.dmu.Lock()
+	interrupted := c.interrupted
+	c.reading, c.interrupted = false, false
+	c.dmu.Unlock()
+	switch {
+	case err == nil:
+		// A message read before the interruption took effect is delivered;
+		// the next read sets a fresh deadline.
+		return b, nil
+	case interrupted:
+		cause := context.Cause(ctx)
+		c.fail(fmt.Errorf("stream: an earlier read was abandoned: %w", cause))
+		return nil, cause
+	}
+	c.fail(c.classify(err))
+	return nil, c.err()
+}
+
+// fail records why reading ended; the ping loop stops then.
+func (c *Conn) fail(err error) {
+	c.readErr = err
+	close(c.readDone)
 }
 
 func (c *Conn) err() error {

@@ -482,3 +482,99 @@ func TestWriteTimeoutBoundsSendsToAServerThatStopsReading(t *testing.T) {
 		t.Errorf("Close after a write timeout took %v", d)
 	}
 }
+
+func TestRecvDeliversMessagesWholeAndInOrder(t *testing.T) {
+	leakCheck(t)
+	// Sizes shrink and grow so that a reused read buffer would show stale
+	// bytes or a wrong length.
+	want := []string{
+		strings.Repeat("a", 70000), "b", strings.Repeat("c", 300), "", strings.Repeat("d", 140000), "e",
+	}
+	srv, _ := echoServer(t, func(ws *websocket.Conn) {
+		for _, m := range want {
+			if ws.WriteMessage(websocket.TextMessage, []byte(m)) != nil {
+				return
+			}
+		}
+		readUntilClosed(ws)
+	})
+	c, err := Dial(context.Background(), DialConfig{BaseURL: srv.URL, Path: "/p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var got []string
+	for range want {
+		b, err := c.Recv(context.Background())
+		if err != nil {
+			t.Fatalf("Recv after %d messages: %v", len(got), err)
+		}
+		got = append(got, string(b))
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("messages (-want +got):\n%s", diff)
+	}
+}
+
+func TestRecvContextEndingMidReadAbandonsReadingOnly(t *testing.T) {
+	leakCheck(t)
+	sent := make(chan string, 1)
+	srv, _ := echoServer(t, func(ws *websocket.Conn) {
+		_, b, err := ws.ReadMessage()
+		if err == nil {
+			sent <- string(b)
+		}
+		readUntilClosed(ws)
+	})
+	c, err := Dial(context.Background(), DialConfig{BaseURL: srv.URL, Path: "/p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := c.Recv(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Recv = %v, want context.DeadlineExceeded", err)
+	}
+	deadline, _ := ctx.Deadline()
+	if late := time.Since(deadline); late > 100*time.Millisecond {
+		t.Errorf("Recv returned %v after its context ended, want within 100ms", late)
+	}
+	if err := c.Send(ExecClientFrame{Type: TypeStop}); err != nil {
+		t.Fatalf("Send after an abandoned read = %v, want the connection still open", err)
+	}
+	if got := <-sent; got != `{"type":"stop"}` {
+		t.Errorf("server got %q", got)
+	}
+	if _, err := c.Recv(context.Background()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Recv after an abandoned read = %v, want an error wrapping the earlier cause", err)
+	}
+}
+
+func TestRecvWithAnEndedContextLeavesTheConnectionReadable(t *testing.T) {
+	leakCheck(t)
+	srv, _ := echoServer(t, func(ws *websocket.Conn) {
+		if _, _, err := ws.ReadMessage(); err != nil { // wait for the go-ahead
+			return
+		}
+		ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"stdout","data":"x"}`))
+		readUntilClosed(ws)
+	})
+	c, err := Dial(context.Background(), DialConfig{BaseURL: srv.URL, Path: "/p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := c.Recv(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Recv with an ended context = %v, want context.Canceled", err)
+	}
+	if err := c.Send(ExecClientFrame{Type: TypeStop}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.Recv(context.Background())
+	if err != nil || string(b) != `{"type":"stdout","data":"x"}` {
+		t.Errorf("Recv = %q, %v; want the server's message", b, err)
+	}
+}
