@@ -208,8 +208,11 @@ func (p *PTY) run() {
 		if p.liveCancel != nil {
 			defer p.liveCancel()
 		}
-		p.finish(p.loop())
+		err := p.loop()
+		// Close before finishing, so that once Wait or Done reports the end
+		// no Write, Resize or Kill can still reach the server.
 		p.c.Close()
+		p.finish(err)
 	}()
 }
 
