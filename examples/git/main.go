@@ -10,33 +10,20 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"git.omukk.dev/wrenn/go-sdk/examples/internal/localserver"
+	"git.omukk.dev/wrenn/go-sdk/examples/internal/walkthrough"
 	"git.omukk.dev/wrenn/go-sdk/wrenn"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "git:", err)
-		stop()
-		os.Exit(1)
-	}
-}
+func main() { walkthrough.Main("git", run) }
 
 // run performs the walk-through, writing its narration to out.
 func run(ctx context.Context, out io.Writer) (err error) {
-	step := func(format string, args ...any) { fmt.Fprintf(out, "==> "+format+"\n", args...) }
-	show := func(format string, args ...any) { fmt.Fprintf(out, "    "+format+"\n", args...) }
+	n := walkthrough.Narrate(out)
 
 	client, closeLocal, err := localserver.Client(out)
 	if err != nil {
@@ -44,19 +31,12 @@ func run(ctx context.Context, out io.Writer) (err error) {
 	}
 	defer closeLocal()
 
-	step("Creating a capsule")
+	n.Step("Creating a capsule")
 	cp, err := client.CreateCapsule(ctx, wrenn.CreateCapsuleParams{Timeout: 10 * time.Minute})
 	if err != nil {
 		return err
 	}
-	defer func() {
-		step("Destroying capsule %s", cp.ID())
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if derr := cp.Destroy(dctx); derr != nil {
-			err = errors.Join(err, derr)
-		}
-	}()
+	defer n.Finally(ctx, &err, cp.Destroy, "Destroying capsule %s", cp.ID())
 
 	const dir = "/root/project"
 	repo := wrenn.GitOptions{Cwd: dir}
@@ -65,14 +45,14 @@ func run(ctx context.Context, out io.Writer) (err error) {
 		if err != nil {
 			return err
 		}
-		show("branch %s, clean %v, %d file(s)", st.Branch, st.IsClean(), len(st.Files))
+		n.Show("branch %s, clean %v, %d file(s)", st.Branch, st.IsClean(), len(st.Files))
 		for _, f := range st.Files {
-			show("  %-10s staged %-5v %s", f.Kind, f.Staged, f.Path)
+			n.Show("  %-10s staged %-5v %s", f.Kind, f.Staged, f.Path)
 		}
 		return nil
 	}
 
-	step("Initialising a repository in %s", dir)
+	n.Step("Initialising a repository in %s", dir)
 	if _, err := cp.Git.Init(ctx, dir, wrenn.GitInitOptions{InitialBranch: "main"}); err != nil {
 		return err
 	}
@@ -80,7 +60,7 @@ func run(ctx context.Context, out io.Writer) (err error) {
 		return err
 	}
 
-	step("Writing files")
+	n.Step("Writing files")
 	if err := cp.Files.WriteString(ctx, dir+"/README.md", "# project\n"); err != nil {
 		return err
 	}
@@ -91,7 +71,7 @@ func run(ctx context.Context, out io.Writer) (err error) {
 		return err
 	}
 
-	step("Staging and committing")
+	n.Step("Staging and committing")
 	if _, err := cp.Git.Add(ctx, wrenn.GitAddOptions{All: true, Cwd: dir}); err != nil {
 		return err
 	}
@@ -105,7 +85,7 @@ func run(ctx context.Context, out io.Writer) (err error) {
 		return err
 	}
 
-	step("Changing a file")
+	n.Step("Changing a file")
 	if err := cp.Files.WriteString(ctx, dir+"/README.md", "# project\n\nNow with a description.\n"); err != nil {
 		return err
 	}
@@ -113,7 +93,7 @@ func run(ctx context.Context, out io.Writer) (err error) {
 		return err
 	}
 
-	step("History")
+	n.Step("History")
 	res, err := cp.Commands.Run(ctx, "git -C "+dir+" log --format='%h %an: %s'", wrenn.RunOptions{})
 	if err != nil {
 		return err
@@ -122,7 +102,7 @@ func run(ctx context.Context, out io.Writer) (err error) {
 		return err
 	}
 	for _, line := range strings.Split(strings.TrimSpace(res.StdoutString()), "\n") {
-		show("%s", line)
+		n.Show("%s", line)
 	}
 	return nil
 }

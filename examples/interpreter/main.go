@@ -17,25 +17,20 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"git.omukk.dev/wrenn/go-sdk/examples/internal/localserver"
+	"git.omukk.dev/wrenn/go-sdk/examples/internal/walkthrough"
 	"git.omukk.dev/wrenn/go-sdk/wrenn"
 )
 
 func main() {
 	outFile := flag.String("out", "plot.png", "where to save the figure")
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Stdout, *outFile); err != nil {
-		fmt.Fprintln(os.Stderr, "interpreter:", err)
-		stop()
-		os.Exit(1)
-	}
+	walkthrough.Main("interpreter", func(ctx context.Context, out io.Writer) error {
+		return run(ctx, out, *outFile)
+	})
 }
 
 // plot draws a figure; with the inline backend plt.show() hands it to the
@@ -51,8 +46,7 @@ print("plotted", len(xs), "points")`
 // run performs the walk-through, writing its narration to out and the
 // figure to pngPath.
 func run(ctx context.Context, out io.Writer, pngPath string) (err error) {
-	step := func(format string, args ...any) { fmt.Fprintf(out, "==> "+format+"\n", args...) }
-	show := func(format string, args ...any) { fmt.Fprintf(out, "    "+format+"\n", args...) }
+	n := walkthrough.Narrate(out)
 
 	client, closeLocal, err := localserver.Client(out)
 	if err != nil {
@@ -60,21 +54,14 @@ func run(ctx context.Context, out io.Writer, pngPath string) (err error) {
 	}
 	defer closeLocal()
 
-	step("Creating a code interpreter (template %s)", wrenn.CodeInterpreterTemplate)
+	n.Step("Creating a code interpreter (template %s)", wrenn.CodeInterpreterTemplate)
 	ci, err := client.CreateCodeInterpreter(ctx, wrenn.CreateCodeInterpreterParams{Timeout: 10 * time.Minute})
 	if err != nil {
 		return err
 	}
-	defer func() {
-		step("Destroying capsule %s", ci.ID())
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if derr := ci.Destroy(dctx); derr != nil {
-			err = errors.Join(err, derr)
-		}
-	}()
+	defer n.Finally(ctx, &err, ci.Destroy, "Destroying capsule %s", ci.ID())
 
-	step("Defining a variable, then using it in the next call")
+	n.Step("Defining a variable, then using it in the next call")
 	if _, err := runCode(ctx, ci, "radius = 2", wrenn.RunCodeOptions{}); err != nil {
 		return err
 	}
@@ -82,12 +69,12 @@ func run(ctx context.Context, out io.Writer, pngPath string) (err error) {
 	if err != nil {
 		return err
 	}
-	show("value: %s", exec.Text())
+	n.Show("value: %s", exec.Text())
 
-	step("Plotting with matplotlib")
+	n.Step("Plotting with matplotlib")
 	exec, err = runCode(ctx, ci, plot, wrenn.RunCodeOptions{
 		Timeout:  2 * time.Minute, // the first import of matplotlib is slow
-		OnStdout: func(chunk string) { show("stdout: %s", strings.TrimSpace(chunk)) },
+		OnStdout: func(chunk string) { n.Show("stdout: %s", strings.TrimSpace(chunk)) },
 	})
 	if err != nil {
 		return err
@@ -100,7 +87,7 @@ func run(ctx context.Context, out io.Writer, pngPath string) (err error) {
 		if err := os.WriteFile(pngPath, png, 0o644); err != nil {
 			return err
 		}
-		show("figure: %d bytes of PNG written to %s (formats %s)", len(png), pngPath, strings.Join(r.Formats(), ", "))
+		n.Show("figure: %d bytes of PNG written to %s (formats %s)", len(png), pngPath, strings.Join(r.Formats(), ", "))
 		return nil
 	}
 	return errors.New("the plot produced no PNG result")

@@ -11,34 +11,22 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"regexp"
 	"strings"
-	"syscall"
 	"time"
 
 	"git.omukk.dev/wrenn/go-sdk/examples/internal/localserver"
+	"git.omukk.dev/wrenn/go-sdk/examples/internal/walkthrough"
 	"git.omukk.dev/wrenn/go-sdk/wrenn"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "pty:", err)
-		stop()
-		os.Exit(1)
-	}
-}
+func main() { walkthrough.Main("pty", run) }
 
 // run performs the walk-through, writing its narration to out.
 func run(ctx context.Context, out io.Writer) (err error) {
-	step := func(format string, args ...any) { fmt.Fprintf(out, "==> "+format+"\n", args...) }
-	show := func(format string, args ...any) { fmt.Fprintf(out, "    "+format+"\n", args...) }
+	n := walkthrough.Narrate(out)
 
 	client, closeLocal, err := localserver.Client(out)
 	if err != nil {
@@ -46,47 +34,40 @@ func run(ctx context.Context, out io.Writer) (err error) {
 	}
 	defer closeLocal()
 
-	step("Creating a capsule")
+	n.Step("Creating a capsule")
 	cp, err := client.CreateCapsule(ctx, wrenn.CreateCapsuleParams{Timeout: 10 * time.Minute})
 	if err != nil {
 		return err
 	}
-	defer func() {
-		step("Destroying capsule %s", cp.ID())
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if derr := cp.Destroy(dctx); derr != nil {
-			err = errors.Join(err, derr)
-		}
-	}()
+	defer n.Finally(ctx, &err, cp.Destroy, "Destroying capsule %s", cp.ID())
 
 	// The session's context bounds every read: a terminal that stops
 	// answering ends the example instead of hanging it.
 	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 
-	step("Opening a terminal running bash, 80x24")
+	n.Step("Opening a terminal running bash, 80x24")
 	term, err := cp.PTY(sctx, wrenn.PTYOptions{Cmd: "/bin/bash", Cols: 80, Rows: 24})
 	if err != nil {
 		return err
 	}
-	show("session tag %s, pid %d", term.Tag(), term.PID())
+	n.Show("session tag %s, pid %d", term.Tag(), term.PID())
 	size, err := command(term, "stty size")
 	if err != nil {
 		return err
 	}
-	show("stty size: %s", size)
+	n.Show("stty size: %s", size)
 
-	step("Resizing to 100x30")
+	n.Step("Resizing to 100x30")
 	if err := term.Resize(100, 30); err != nil {
 		return err
 	}
 	if size, err = command(term, "stty size"); err != nil {
 		return err
 	}
-	show("stty size: %s", size)
+	n.Show("stty size: %s", size)
 
-	step("Setting a shell variable, then detaching")
+	n.Step("Setting a shell variable, then detaching")
 	if _, err := command(term, "GREETING=still-here"); err != nil {
 		return err
 	}
@@ -94,9 +75,9 @@ func run(ctx context.Context, out io.Writer) (err error) {
 	if err := term.Close(); err != nil {
 		return err
 	}
-	show("detached from %s; bash keeps running", tag)
+	n.Show("detached from %s; bash keeps running", tag)
 
-	step("Reattaching by tag")
+	n.Step("Reattaching by tag")
 	term, err = cp.ConnectPTY(sctx, tag)
 	if err != nil {
 		return err
@@ -105,9 +86,9 @@ func run(ctx context.Context, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	show("the variable set before detaching: %s", greeting)
+	n.Show("the variable set before detaching: %s", greeting)
 
-	step("Leaving bash")
+	n.Step("Leaving bash")
 	if _, err := io.WriteString(term, "exit 3\n"); err != nil {
 		return err
 	}
@@ -117,7 +98,7 @@ func run(ctx context.Context, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	show("bash exited with %d", code)
+	n.Show("bash exited with %d", code)
 	return nil
 }
 
