@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"git.omukk.dev/wrenn/go-sdk/examples/internal/localserver"
+	"git.omukk.dev/wrenn/go-sdk/examples/internal/exampletest"
 	"git.omukk.dev/wrenn/go-sdk/wrenntest"
 )
 
@@ -18,13 +18,7 @@ import (
 // `go run ./examples/interpreter` does without WRENN_API_KEY, with a real
 // Jupyter Server in the capsule.
 func TestInterpreterAgainstLocalServer(t *testing.T) {
-	t.Setenv("WRENN_API_KEY", "")
-	t.Setenv("WRENN_BASE_URL", "")
-	if err := localserver.Available(); errors.Is(err, wrenntest.ErrNoBubblewrap) {
-		t.Skipf("the example needs the local server: %v (install the Debian package bubblewrap)", err)
-	} else if err != nil {
-		t.Fatal(err)
-	}
+	exampletest.RequireLocalServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	png := filepath.Join(t.TempDir(), "plot.png")
@@ -38,17 +32,13 @@ func TestInterpreterAgainstLocalServer(t *testing.T) {
 	case err != nil:
 		t.Fatalf("example failed: %v\n%s", err, out.String())
 	}
-	for _, want := range []string{
+	exampletest.WantOutput(t, out.String(),
 		"started a local Wrenn server",
 		"value: 12.566370614359172",
 		"stdout: plotted 10 points",
-		"bytes of PNG written to " + png,
+		"bytes of PNG written to "+png,
 		"Destroying capsule",
-	} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
-		}
-	}
+	)
 	data, err := os.ReadFile(png)
 	if err != nil {
 		t.Fatal(err)

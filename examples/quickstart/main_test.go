@@ -1,34 +1,17 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"errors"
-	"strings"
 	"testing"
 	"time"
 
-	"git.omukk.dev/wrenn/go-sdk/examples/internal/localserver"
-	"git.omukk.dev/wrenn/go-sdk/wrenntest"
+	"git.omukk.dev/wrenn/go-sdk/examples/internal/exampletest"
 )
 
 // TestQuickstartAgainstLocalServer runs the whole walk-through the way
 // `go run ./examples/quickstart` does without WRENN_API_KEY.
 func TestQuickstartAgainstLocalServer(t *testing.T) {
-	t.Setenv("WRENN_API_KEY", "")
-	t.Setenv("WRENN_BASE_URL", "")
-	if err := localserver.Available(); errors.Is(err, wrenntest.ErrNoBubblewrap) {
-		t.Skipf("quickstart needs the local server: %v (install the Debian package bubblewrap)", err)
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	var out bytes.Buffer
-	if err := run(ctx, &out); err != nil {
-		t.Fatalf("quickstart failed: %v\n%s", err, out.String())
-	}
-	for _, want := range []string{
+	out := exampletest.Run(t, 60*time.Second, run)
+	exampletest.WantOutput(t, out,
 		"started a local Wrenn server",
 		"Creating a capsule",
 		"with envs and cwd: hello from /tmp",
@@ -41,9 +24,5 @@ func TestQuickstartAgainstLocalServer(t *testing.T) {
 		"status running",
 		"Taking a snapshot",
 		"Destroying capsule",
-	} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
-		}
-	}
+	)
 }
