@@ -90,9 +90,14 @@ func (e *StatusError) Temporary() bool { return e.StatusCode >= 500 }
 // started before Config.JupyterTimeout ran out. It matches ErrTimeout and
 // unwraps to the last failure seen.
 type KernelWaitError struct {
-	Timeout  time.Duration
+	Timeout time.Duration
+	// Attempts counts the requests that ended in an answer or a
+	// connection error; one cut short by Timeout itself is not counted
+	// (the server may still have seen it).
 	Attempts int
-	Last     error // last connection error or 5xx *StatusError
+	// Last is the last connection error or 5xx *StatusError, or the
+	// deadline error only when no attempt got that far.
+	Last error
 }
 
 func (e *KernelWaitError) Error() string {

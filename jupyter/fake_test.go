@@ -35,6 +35,13 @@ type fakeJupyter struct {
 	kernelIntr  chan struct{} // tells the running fake kernel, buffered
 }
 
+// creates returns the bodies of every POST /api/kernels seen so far.
+func (f *fakeJupyter) creates() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.createBody...)
+}
+
 // fakeKernel is the server end of one channels connection.
 type fakeKernel struct {
 	t       *testing.T

@@ -98,9 +98,12 @@ func (c *Client) DeleteKernel(ctx context.Context, kernelID string) error {
 // server may list kernels of other clients).
 //
 // The first call sends POST /api/kernels and retries it every
-// Config.RetryInterval on connection errors and 5xx answers until
-// Config.JupyterTimeout has passed (the server may still be starting),
-// then returns a *KernelWaitError (errors.Is(err, ErrTimeout)). A 4xx
+// Config.RetryInterval on connection errors and 5xx answers while
+// Config.JupyterTimeout lasts (the server may still be starting). It
+// starts no attempt that the timeout would end before it began, and
+// gives up once the next attempt could not start in time, returning a
+// *KernelWaitError (errors.Is(err, ErrTimeout)) that wraps the last
+// answer or connection error, never the cut of its own deadline. A 4xx
 // answer, such as a port proxy's 409 for a paused capsule, is returned at
 // once as a *StatusError. Later calls return the remembered id without
 // sending anything. Concurrent calls wait for one another (or for their
@@ -117,10 +120,17 @@ func (c *Client) EnsureKernel(ctx context.Context) (string, error) {
 	}
 	deadline := time.Now().Add(c.jupyterTimeout)
 	attempts := 0
+	var last error // the last failure that was the server's or the network's, never our own deadline's
+	giveUp := func(err error) error {
+		if last == nil {
+			last = err
+		}
+		return &KernelWaitError{Timeout: c.jupyterTimeout, Attempts: attempts, Last: last}
+	}
 	for {
-		attempts++
 		actx, cancel := context.WithDeadline(ctx, deadline)
 		k, err := c.CreateKernel(actx, CreateKernelParams{})
+		cutByDeadline := actx.Err() != nil
 		cancel()
 		if err == nil {
 			c.mu.Lock()
@@ -129,25 +139,33 @@ func (c *Client) EnsureKernel(ctx context.Context) (string, error) {
 			return k.ID, nil
 		}
 		if ctx.Err() != nil {
+			if last != nil {
+				return "", fmt.Errorf("jupyter: starting a kernel: %w (last error: %w)", ctx.Err(), last)
+			}
 			return "", fmt.Errorf("jupyter: starting a kernel: %w", ctx.Err())
+		}
+		if cutByDeadline {
+			// JupyterTimeout ended during this attempt: it got no answer,
+			// so it neither counts nor replaces the last real failure.
+			return "", giveUp(err)
 		}
 		if !retryable(err) {
 			return "", err
 		}
-		wait := time.Until(deadline)
-		if wait <= 0 {
-			return "", &KernelWaitError{Timeout: c.jupyterTimeout, Attempts: attempts, Last: err}
+		attempts++
+		last = err
+		// Start another attempt only if time is left once the pause is
+		// over; an attempt begun at the deadline could only time out.
+		pause := c.retryInterval
+		if time.Until(deadline) <= pause {
+			return "", giveUp(err)
 		}
-		wait = min(wait, c.retryInterval)
-		t := time.NewTimer(wait)
+		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return "", fmt.Errorf("jupyter: starting a kernel: %w (last error: %w)", ctx.Err(), err)
 		case <-t.C:
-		}
-		if !time.Now().Before(deadline) {
-			return "", &KernelWaitError{Timeout: c.jupyterTimeout, Attempts: attempts, Last: err}
 		}
 	}
 }

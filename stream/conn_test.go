@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"git.omukk.dev/wrenn/go-sdk/internal/parked"
 	"github.com/google/go-cmp/cmp"
 	"github.com/gorilla/websocket"
 )
@@ -179,35 +180,74 @@ func TestSilentServerGivesBoundedKeepaliveError(t *testing.T) {
 	if !errors.Is(err, ErrKeepalive) {
 		t.Errorf("AttachProcess = %v, want ErrKeepalive", err)
 	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("took %v, want about ReadTimeout", d)
+	if d := time.Since(start); d > time.Minute {
+		t.Errorf("took %v, want about ReadTimeout (100ms)", d)
 	}
 }
 
+// The keepalive margins are wide (a pong every 20 ms may be late by 730 ms)
+// and the connection must outlive two read timeouts, so a loaded machine
+// does not fail the test, while a client that ignored pongs would fail it
+// after the first read timeout.
+const (
+	keepaliveReadTimeout = 750 * time.Millisecond
+	keepalivePing        = 20 * time.Millisecond
+	keepaliveSpan        = 2 * keepaliveReadTimeout
+)
+
 func TestPongsKeepASilentConnectionAlive(t *testing.T) {
 	leakCheck(t)
-	srv, _ := echoServer(t, readUntilClosed) // reads, so it answers pings
+	lived := make(chan struct{})
+	var once sync.Once
+	srv, _ := echoServer(t, func(ws *websocket.Conn) {
+		var first time.Time
+		ws.SetPingHandler(func(msg string) error {
+			if first.IsZero() {
+				first = time.Now()
+			} else if time.Since(first) > keepaliveSpan {
+				once.Do(func() { close(lived) })
+			}
+			return ws.WriteControl(websocket.PongMessage, []byte(msg), time.Now().Add(time.Second))
+		})
+		readUntilClosed(ws)
+	})
 	c, err := Dial(context.Background(), DialConfig{BaseURL: srv.URL, Path: "/p",
-		PingInterval: 10 * time.Millisecond, ReadTimeout: 60 * time.Millisecond})
+		PingInterval: keepalivePing, ReadTimeout: keepaliveReadTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if _, err := c.Recv(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Recv = %v; want the caller's deadline (the connection stays alive on pongs)", err)
+	// The server ends the wait once it has pinged the client for several
+	// read timeouts; until then only pongs keep the connection alive.
+	go func() {
+		select {
+		case <-lived:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if _, err := c.Recv(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Recv = %v; want the caller's cancellation after %s of pongs (the connection stays alive on pongs)", err, keepaliveSpan)
 	}
 }
 
 func TestServerPingsAreAnsweredAndExtendTheDeadline(t *testing.T) {
 	leakCheck(t)
-	pongs := make(chan struct{}, 10)
+	pongs := make(chan struct{}, 1)
 	srv, _ := echoServer(t, func(ws *websocket.Conn) {
-		ws.SetPongHandler(func(string) error { pongs <- struct{}{}; return nil })
+		ws.SetPongHandler(func(string) error {
+			select {
+			case pongs <- struct{}{}:
+			default:
+			}
+			return nil
+		})
 		go func() {
-			for range 5 {
-				time.Sleep(20 * time.Millisecond)
+			t := time.NewTicker(keepalivePing)
+			defer t.Stop()
+			for start := time.Now(); time.Since(start) < keepaliveSpan; <-t.C {
 				if ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(time.Second)) != nil {
 					return
 				}
@@ -216,8 +256,10 @@ func TestServerPingsAreAnsweredAndExtendTheDeadline(t *testing.T) {
 		}()
 		readUntilClosed(ws)
 	})
+	// The client sends no pings of its own: only the server's keep the
+	// connection alive past its read timeout.
 	c, err := Dial(context.Background(), DialConfig{BaseURL: srv.URL, Path: "/p",
-		PingInterval: -1, ReadTimeout: 60 * time.Millisecond})
+		PingInterval: -1, ReadTimeout: keepaliveReadTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +268,9 @@ func TestServerPingsAreAnsweredAndExtendTheDeadline(t *testing.T) {
 	if err != nil || string(b) != `{"type":"stdout","data":"late"}` {
 		t.Fatalf("Recv = %q, %v", b, err)
 	}
-	if len(pongs) == 0 {
+	select {
+	case <-pongs:
+	default:
 		t.Error("server pings were not answered")
 	}
 }
@@ -262,9 +306,12 @@ func TestStartTimeoutBoundsTheWaitForStart(t *testing.T) {
 	}
 }
 
-// TestCancellationReturnsWithin100ms checks every blocking call returns
-// promptly once the stream's context ends.
-func TestCancellationReturnsWithin100ms(t *testing.T) {
+// TestCancellationEndsABlockedCall checks that every blocking call, once
+// it is really blocked (parked inside the named function, after the server
+// played every frame before its hold), returns the context's error when the
+// stream's context ends. How quickly is a property of the machine's load,
+// so only a hang is a failure.
+func TestCancellationEndsABlockedCall(t *testing.T) {
 	started := []step{
 		{Client: json.RawMessage(`{"type":"start"}`)},
 		{Server: json.RawMessage(`{"type":"start","pid":1}`)},
@@ -276,11 +323,12 @@ func TestCancellationReturnsWithin100ms(t *testing.T) {
 		{Close: "hold"},
 	}
 	tests := []struct {
-		name  string
-		steps []step
-		run   func(ctx context.Context, cfg DialConfig) error
+		name    string
+		steps   []step
+		blocked []string // functions on the stack of the blocked call
+		run     func(ctx context.Context, cfg DialConfig) error
 	}{
-		{"exec Next", started, func(ctx context.Context, cfg DialConfig) error {
+		{"exec Next", started, []string{"stream.(*ExecStream).Next"}, func(ctx context.Context, cfg DialConfig) error {
 			s, err := StartExec(ctx, cfg, "sleep", []string{"9"})
 			if err != nil {
 				return err
@@ -290,11 +338,11 @@ func TestCancellationReturnsWithin100ms(t *testing.T) {
 			_, err = s.Next()
 			return err
 		}},
-		{"exec waiting for start", []step{{Close: "hold"}}, func(ctx context.Context, cfg DialConfig) error {
+		{"exec waiting for start", []step{{Close: "hold"}}, []string{"stream.StartExec", "stream.(*Conn).Recv"}, func(ctx context.Context, cfg DialConfig) error {
 			_, err := StartExec(ctx, cfg, "sleep", []string{"9"})
 			return err
 		}},
-		{"process Drain", []step{{Server: json.RawMessage(`{"type":"start","pid":1}`)}, {Close: "hold"}}, func(ctx context.Context, cfg DialConfig) error {
+		{"process Drain", []step{{Server: json.RawMessage(`{"type":"start","pid":1}`)}, {Close: "hold"}}, []string{"stream.(*ProcessStream).Drain"}, func(ctx context.Context, cfg DialConfig) error {
 			p, err := AttachProcess(ctx, cfg)
 			if err != nil {
 				return err
@@ -303,7 +351,7 @@ func TestCancellationReturnsWithin100ms(t *testing.T) {
 			_, err = p.Drain(nil, nil)
 			return err
 		}},
-		{"PTY Read", ptyStarted, func(ctx context.Context, cfg DialConfig) error {
+		{"PTY Read", ptyStarted, []string{"stream.(*PTY).Read"}, func(ctx context.Context, cfg DialConfig) error {
 			p, err := StartPTY(ctx, cfg, PTYOptions{})
 			if err != nil {
 				return err
@@ -312,7 +360,7 @@ func TestCancellationReturnsWithin100ms(t *testing.T) {
 			_, err = p.Read(make([]byte, 8))
 			return err
 		}},
-		{"PTY Wait", ptyStarted, func(ctx context.Context, cfg DialConfig) error {
+		{"PTY Wait", ptyStarted, []string{"stream.(*PTY).Wait"}, func(ctx context.Context, cfg DialConfig) error {
 			p, err := StartPTY(ctx, cfg, PTYOptions{})
 			if err != nil {
 				return err
@@ -330,20 +378,26 @@ func TestCancellationReturnsWithin100ms(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			errc := make(chan error, 1)
-			go func() { errc <- tt.run(ctx, r.cfg()) }()
-			time.Sleep(50 * time.Millisecond) // let the call block
-			cancel()
-			start := time.Now()
+			gid := make(chan uint64, 1)
+			go func() {
+				gid <- parked.ID()
+				errc <- tt.run(ctx, r.cfg())
+			}()
+			<-r.held
+			parked.Wait(t, <-gid, tt.blocked...)
 			select {
 			case err := <-errc:
-				if d := time.Since(start); d > 100*time.Millisecond {
-					t.Errorf("returned after %v, want within 100ms", d)
-				}
+				t.Fatalf("returned %v before the cancellation", err)
+			default:
+			}
+			cancel()
+			select {
+			case err := <-errc:
 				if !errors.Is(err, context.Canceled) {
 					t.Errorf("error = %v, want context.Canceled", err)
 				}
-			case <-time.After(2 * time.Second):
-				t.Fatal("did not return after cancellation")
+			case <-time.After(time.Minute):
+				t.Fatal("did not return within a minute of the cancellation")
 			}
 		})
 	}
@@ -478,7 +532,7 @@ func TestWriteTimeoutBoundsSendsToAServerThatStopsReading(t *testing.T) {
 	}
 	start := time.Now()
 	c.Close()
-	if d := time.Since(start); d > 2*time.Second {
+	if d := time.Since(start); d > 30*time.Second {
 		t.Errorf("Close after a write timeout took %v", d)
 	}
 }

@@ -92,6 +92,10 @@ type replayServer struct {
 	finished int
 	closed   bool
 	quit     chan struct{}
+	// held is closed when a connection reaches a "hold" or "silent"
+	// step: every frame before it has been played.
+	held     chan struct{}
+	heldOnce sync.Once
 	wg       sync.WaitGroup
 }
 
@@ -102,7 +106,7 @@ func newReplay(t *testing.T, name string) *replayServer {
 
 func newReplaySteps(t *testing.T, steps []step) *replayServer {
 	t.Helper()
-	r := &replayServer{t: t, steps: steps, quit: make(chan struct{})}
+	r := &replayServer{t: t, steps: steps, quit: make(chan struct{}), held: make(chan struct{})}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.handle))
 	t.Cleanup(r.shutdown)
 	return r
@@ -227,6 +231,7 @@ func (r *replayServer) handle(w http.ResponseWriter, req *http.Request) {
 			}
 		case s.Close == "hold":
 			r.done()
+			r.heldOnce.Do(func() { close(r.held) })
 			for {
 				if _, _, err := ws.ReadMessage(); err != nil {
 					return
@@ -234,6 +239,7 @@ func (r *replayServer) handle(w http.ResponseWriter, req *http.Request) {
 			}
 		case s.Close == "silent":
 			r.done()
+			r.heldOnce.Do(func() { close(r.held) })
 			<-r.quit
 			return
 		default:

@@ -131,7 +131,7 @@ func TestPTYConnectToUnknownTagFailsAfterBoundedWait(t *testing.T) {
 	if code, werr := p.Wait(context.Background()); code != -1 || !errors.Is(werr, ErrNotFound) {
 		t.Errorf("Wait = %d, %v", code, werr)
 	}
-	if d := time.Since(start); d > 2*time.Second {
+	if d := time.Since(start); d > 30*time.Second {
 		t.Errorf("took %v; the wait must be bounded by LiveTimeout", d)
 	}
 }
@@ -463,7 +463,7 @@ func TestPTYWaitWithAReaderLosesNoOutput(t *testing.T) {
 	}()
 	// Wait must not discard output once Read has been called: let the
 	// buffer fill while Wait waits, then read everything.
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		p.mu.Lock()
 		full, waiting := len(p.buf) > maxOutputBuffer-MaxInputChunk, p.waiters > 0

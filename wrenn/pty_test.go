@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"git.omukk.dev/wrenn/go-sdk/internal/parked"
 	"git.omukk.dev/wrenn/go-sdk/stream"
 	"github.com/google/go-cmp/cmp"
 )
@@ -404,7 +405,7 @@ func TestPTYNonFatalErrorEndsTheSession(t *testing.T) {
 	}
 }
 
-func TestPTYContextEndDetachesPromptly(t *testing.T) {
+func TestPTYContextEndDetachesABlockedRead(t *testing.T) {
 	ss := newStreamServer(t, func(p *peer, r *http.Request) {
 		p.recv()
 		p.send(`{"type":"started","tag":"pty-1a2b3c4d","pid":42}`)
@@ -419,17 +420,15 @@ func TestPTYContextEndDetachesPromptly(t *testing.T) {
 	}
 	defer term.Close()
 	done := make(chan error, 1)
+	gid := make(chan uint64, 1)
 	go func() {
+		gid <- parked.ID()
 		_, err := term.Read(make([]byte, 8))
 		done <- err
 	}()
-	time.Sleep(10 * time.Millisecond) // let Read block
-	start := time.Now()
+	parked.Wait(t, <-gid, "wrenn.(*PTY).Read")
 	cancel()
 	err = <-done
-	if d := time.Since(start); d > 100*time.Millisecond {
-		t.Errorf("Read returned %v after cancel, want under 100ms", d)
-	}
 	if !errors.Is(err, context.Canceled) || !errors.Is(err, ErrDetached) {
 		t.Errorf("Read = %v, want context.Canceled and ErrDetached", err)
 	}

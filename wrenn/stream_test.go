@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"git.omukk.dev/wrenn/go-sdk/internal/apispec"
+	"git.omukk.dev/wrenn/go-sdk/internal/parked"
 	"git.omukk.dev/wrenn/go-sdk/stream"
 	"github.com/google/go-cmp/cmp"
 	"github.com/gorilla/websocket"
@@ -527,7 +528,7 @@ func TestStreamFailuresAfterStart(t *testing.T) {
 	}
 }
 
-func TestStreamCancellationReturnsPromptly(t *testing.T) {
+func TestStreamCancellationEndsABlockedWait(t *testing.T) {
 	ss := newStreamServer(t, func(p *peer, r *http.Request) {
 		p.recv()
 		p.send(`{"type":"start","pid":7}`)
@@ -539,17 +540,15 @@ func TestStreamCancellationReturnsPromptly(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
+	gid := make(chan uint64, 1)
 	go func() {
+		gid <- parked.ID()
 		_, err := s.Wait(testCtx(t))
 		done <- err
 	}()
-	time.Sleep(10 * time.Millisecond) // let Wait block on the network
-	start := time.Now()
+	parked.Wait(t, <-gid, "wrenn.(*CommandStream).Wait")
 	cancel()
 	err = <-done
-	if d := time.Since(start); d > 100*time.Millisecond {
-		t.Errorf("Wait returned %v after cancel, want under 100ms", d)
-	}
 	if !errors.Is(err, context.Canceled) || !errors.Is(err, ErrDetached) {
 		t.Errorf("Wait = %v, want context.Canceled and ErrDetached", err)
 	}
