@@ -1,8 +1,11 @@
 GO ?= go
-OAPI := $(GO) run github.com/oapi-codegen/oapi-codegen/v2/cmd/oapi-codegen
-STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck
+# The build tools are pinned in tools/go.mod, a module of its own, so that their requirements
+# never enter the SDK's go.mod or the module graph of a program importing the SDK.
+TOOL := $(GO) tool -modfile=tools/go.mod
+OAPI := $(TOOL) oapi-codegen
+STATICCHECK := $(TOOL) staticcheck
 
-.PHONY: generate check-generated test lint bench fuzz demo
+.PHONY: generate check-generated check-tidy test lint staticcheck bench fuzz demo
 
 ## generate: regenerate gen/ from openapi.yaml
 generate:
@@ -12,6 +15,15 @@ generate:
 check-generated: generate
 	@git diff --exit-code -- gen/ || (echo "gen/ is stale: run 'make generate' and commit" >&2; exit 1)
 	@test -z "$$(git status --porcelain -- gen/)" || (git status --porcelain -- gen/; echo "gen/ has untracked or changed files" >&2; exit 1)
+
+## check-tidy: fail when go.mod or go.sum (of the SDK or of tools/) is not what go mod tidy makes
+check-tidy:
+	$(GO) mod tidy -diff
+	cd tools && $(GO) mod tidy -diff
+
+## staticcheck: staticcheck over every package
+staticcheck:
+	$(STATICCHECK) ./...
 
 ## test: the whole suite with the race detector
 test:
