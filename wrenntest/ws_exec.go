@@ -48,14 +48,15 @@ func (h *hub) execStream(w http.ResponseWriter, r *http.Request) {
 		_ = c.sendError("first message must be type 'start' with a 'cmd' field")
 		return
 	}
-	p, err := box.Start(sandbox.Spec{Cmd: start.Cmd, Args: start.Args})
+	// Subscribed before the process runs: a command that writes and exits
+	// at once still has all of its output sent.
+	p, sub, err := box.StartSubscribed(sandbox.Spec{Cmd: start.Cmd, Args: start.Args})
 	if err != nil {
 		_ = c.sendError("failed to start exec stream: " + err.Error())
 		return
 	}
-	h.s.touch(rec)
-	sub := p.Subscribe()
 	defer sub.Close()
+	h.s.touch(rec)
 	if c.send(stream.ExecServerFrame{Type: stream.TypeStart, PID: p.PID}) != nil {
 		return
 	}

@@ -370,16 +370,11 @@ func (ps *ptySession) run() {
 		case <-ps.done:
 		}
 	}()
-	buf := make([]byte, maxPTYChunk)
-	for {
-		n, err := ps.ptm.Read(buf)
-		if n > 0 {
-			ps.broadcast(stream.PTYOutputFrame(buf[:n]))
-		}
-		if err != nil {
-			break
-		}
-	}
+	// After the deadline set at the exit, what the terminal still holds
+	// is sent before the end.
+	_ = sandbox.ReadOutput(ps.ptm, make([]byte, maxPTYChunk), func(b []byte) {
+		ps.broadcast(stream.PTYOutputFrame(b))
+	})
 	select {
 	case <-ps.p.Done():
 		ps.broadcast(stream.PTYExitFrame(int32(ps.p.ExitCode())))

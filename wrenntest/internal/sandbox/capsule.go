@@ -344,7 +344,15 @@ func (c *Capsule) command(spec Spec, pty bool) *exec.Cmd {
 // /dev/null. It fails with [ErrBadCwd] when Spec.Dir does not exist and with
 // [ErrPaused] or [ErrDestroyed] in those states.
 func (c *Capsule) Start(spec Spec) (*Process, error) {
-	return c.start(spec, nil)
+	p, _, err := c.start(spec, nil, false)
+	return p, err
+}
+
+// StartSubscribed is [Capsule.Start] with a subscription attached before
+// the process runs, so that it receives every byte of the output from the
+// first one on.
+func (c *Capsule) StartSubscribed(spec Spec) (*Process, *Subscription, error) {
+	return c.start(spec, nil, true)
 }
 
 // StartPTY starts a process on a new pseudo-terminal of the given size and
@@ -363,10 +371,10 @@ func (c *Capsule) StartPTY(spec Spec, cols, rows uint16) (*Process, *os.File, er
 		ptm.Close()
 		return nil, nil, fmt.Errorf("sandbox: pty size: %w", err)
 	}
-	p, err := c.start(spec, func(cmd *exec.Cmd) error {
+	p, _, err := c.start(spec, func(cmd *exec.Cmd) error {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, pts, pts
 		return cmd.Start()
-	})
+	}, false)
 	if err != nil {
 		ptm.Close()
 		return nil, nil, err
@@ -405,20 +413,26 @@ func (c *Capsule) openPTY() (ptm, pts *os.File, err error) {
 	return ptm, os.NewFile(fd, "pts"), nil
 }
 
-func (c *Capsule) start(spec Spec, ptyStart func(*exec.Cmd) error) (*Process, error) {
+func (c *Capsule) start(spec Spec, ptyStart func(*exec.Cmd) error, subscribe bool) (*Process, *Subscription, error) {
 	if spec.Cmd == "" {
-		return nil, errors.New("sandbox: empty command")
+		return nil, nil, errors.New("sandbox: empty command")
 	}
+	// A bounded number of processes start at once: thousands of
+	// wrappers forking together would each take longer than startTimeout
+	// on a busy machine. The queue is before the capsule's start lock, so
+	// that Pause does not wait for it.
+	c.rt.starts <- struct{}{}
+	defer func() { <-c.rt.starts }()
 	c.starting.RLock()
 	defer c.starting.RUnlock()
 	c.mu.Lock()
 	switch {
 	case c.dead:
 		c.mu.Unlock()
-		return nil, ErrDestroyed
+		return nil, nil, ErrDestroyed
 	case c.paused:
 		c.mu.Unlock()
-		return nil, ErrPaused
+		return nil, nil, ErrPaused
 	}
 	c.waiters.Add(1)
 	c.mu.Unlock()
@@ -432,7 +446,7 @@ func (c *Capsule) start(spec Spec, ptyStart func(*exec.Cmd) error) (*Process, er
 	cmd := c.command(spec, ptyStart != nil)
 	report, reportW, err := os.Pipe()
 	if err != nil {
-		return nil, fmt.Errorf("sandbox: pipe: %w", err)
+		return nil, nil, fmt.Errorf("sandbox: pipe: %w", err)
 	}
 	defer report.Close()
 	cmd.ExtraFiles = []*os.File{reportW}
@@ -442,6 +456,10 @@ func (c *Capsule) start(spec Spec, ptyStart func(*exec.Cmd) error) (*Process, er
 	if spec.Capture {
 		p.capture = new([2]bytes.Buffer)
 	}
+	var sub *Subscription
+	if subscribe {
+		sub = p.Subscribe()
+	}
 	var pipes [2]*os.File // read ends
 	var pumps sync.WaitGroup
 	if ptyStart == nil {
@@ -449,7 +467,7 @@ func (c *Capsule) start(spec Spec, ptyStart func(*exec.Cmd) error) (*Process, er
 		for i := range pipes {
 			if pipes[i], w[i], err = os.Pipe(); err != nil {
 				reportW.Close()
-				return nil, fmt.Errorf("sandbox: pipe: %w", err)
+				return nil, nil, fmt.Errorf("sandbox: pipe: %w", err)
 			}
 		}
 		cmd.Stdout, cmd.Stderr = w[0], w[1]
@@ -466,7 +484,7 @@ func (c *Capsule) start(spec Spec, ptyStart func(*exec.Cmd) error) (*Process, er
 				r.Close()
 			}
 		}
-		return nil, fmt.Errorf("sandbox: start process: %w", err)
+		return nil, nil, fmt.Errorf("sandbox: start process: %w", err)
 	}
 	exited := make(chan struct{})
 	var state *os.ProcessState
@@ -498,9 +516,9 @@ func (c *Capsule) start(spec Spec, ptyStart func(*exec.Cmd) error) (*Process, er
 			}
 		}
 		if msg == "cwd" {
-			return nil, fmt.Errorf("%w: %s", ErrBadCwd, spec.Dir)
+			return nil, nil, fmt.Errorf("%w: %s", ErrBadCwd, spec.Dir)
 		}
-		return nil, fmt.Errorf("sandbox: process did not start in capsule %s (%q)", c.id, msg)
+		return nil, nil, fmt.Errorf("sandbox: process did not start in capsule %s (%q)", c.id, msg)
 	}
 	p.PID = uint32(pid)
 	p.HostPID = childOf(cmd.Process.Pid)
@@ -537,7 +555,7 @@ func (c *Capsule) start(spec Spec, ptyStart func(*exec.Cmd) error) (*Process, er
 		p.endOutput()
 		close(p.done)
 	}()
-	return p, nil
+	return p, sub, nil
 }
 
 // childOf returns the single child of pid (nsenter forks once to enter the

@@ -3,10 +3,13 @@ package sandbox
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"os"
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // Stream names the output a [Chunk] comes from.
@@ -220,23 +223,89 @@ func (p *Process) endOutput() {
 	}
 }
 
-// pump copies one output pipe to the subscribers until EOF or the read
-// deadline set when the process exits.
+// pump copies one output pipe to the subscribers until EOF, or until the
+// read deadline set when the process exits has passed and the pipe holds
+// nothing more (see [ReadOutput]).
 func (p *Process) pump(st Stream, r *os.File, wg *sync.WaitGroup) {
 	defer wg.Done()
 	defer r.Close()
-	buf := make([]byte, maxChunk)
+	_ = ReadOutput(r, make([]byte, maxChunk), func(b []byte) { p.publish(st, b) })
+}
+
+// drainGrace is how long output pipes are read as usual after the process
+// exited, for output a child still writes; a child left running in the
+// background may hold them open for ever. After it, what the pipe holds is
+// read and nothing more is waited for.
+const drainGrace = 100 * time.Millisecond
+
+// ReadOutput reads r into buf and hands each piece to emit until EOF or an
+// error. When a read deadline set on r passes (its writer has exited but a
+// background child may hold it open), it still reads every byte r holds at
+// that moment, without a deadline, and returns nil: a busy machine that
+// schedules the reader late never loses output written before the exit.
+// The deadline is only the signal to stop waiting for more. emit may block
+// (back-pressure); it is never given an empty slice.
+func ReadOutput(r *os.File, buf []byte, emit func([]byte)) error {
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
-			p.publish(st, buf[:n])
+			emit(buf[:n])
 		}
-		if err != nil {
-			return
+		switch {
+		case err == nil:
+			continue
+		case errors.Is(err, io.EOF), errors.Is(err, syscall.EIO):
+			// EIO: a terminal whose other side is closed.
+			return nil
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return readBuffered(r, buf, emit)
+		default:
+			return err
 		}
 	}
 }
 
-// drainGrace is how long output pipes are still read after the process
-// exited: a child left running in the background may hold them open forever.
-const drainGrace = 100 * time.Millisecond
+// readBuffered reads exactly what r holds now, clearing its deadline; the
+// reads cannot block since nothing else reads r.
+func readBuffered(r *os.File, buf []byte, emit func([]byte)) error {
+	left, err := pending(r)
+	if err != nil || left <= 0 {
+		return err
+	}
+	if err := r.SetReadDeadline(time.Time{}); err != nil {
+		return err
+	}
+	for left > 0 {
+		n, err := r.Read(buf[:min(len(buf), left)])
+		if n > 0 {
+			emit(buf[:n])
+			left -= n
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, syscall.EIO) {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// pending returns how many bytes a pipe or terminal holds unread (FIONREAD).
+func pending(f *os.File) (int, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int32
+	var errno syscall.Errno
+	if err := rc.Control(func(fd uintptr) {
+		_, _, errno = syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCINQ, uintptr(unsafe.Pointer(&n)))
+	}); err != nil {
+		return 0, err
+	}
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}

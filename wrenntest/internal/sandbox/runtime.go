@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,11 +48,19 @@ type Runtime struct {
 	// cgroup is the runtime's own cgroup v2 directory, "" when cgroups are
 	// not usable and the signal fallback is in force.
 	cgroup string
+	// starts holds a token for every process being started (see
+	// maxStarts).
+	starts chan struct{}
 
 	mu       sync.Mutex
 	capsules map[string]*Capsule
 	closed   bool
 }
+
+// maxStarts is how many processes may be starting at once across the
+// runtime's capsules: enough to keep every CPU busy while the others wait
+// for their pid reports.
+func maxStarts() int { return max(4, 4*runtime.NumCPU()) }
 
 // CheckTools reports whether bwrap and nsenter are installed. The error names
 // the Debian package to install.
@@ -100,6 +109,7 @@ func New(cfg Config) (*Runtime, error) {
 		log:      log,
 		rootArgs: rootArgs,
 		capsules: make(map[string]*Capsule),
+		starts:   make(chan struct{}, maxStarts()),
 	}
 	r.cgroup = makeRuntimeCgroup()
 	log.Debug("sandbox runtime ready", "data_dir", dataDir, "cgroup", r.cgroup)
