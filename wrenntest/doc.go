@@ -33,6 +33,38 @@
 //
 // [Server.Handler] returns the HTTP handler for mounting it elsewhere.
 //
+// # Fault injection
+//
+// The server misbehaves on command, the way the real one and the network
+// in front of it do, so that a user's retry, reconnect and keep-alive code
+// can be tested. Each fault is one call on the running server; a [Match]
+// selects the requests it strikes (by method, route pattern as listed
+// below, and capsule), and the returned [Fault] is cleared by
+// [Fault.Clear], at the end of a test by [Fault.For] (t.Cleanup), or all
+// at once by [Server.ClearFaults]. A server from NewServer starts without
+// faults in every test.
+//
+//   - [Server.AddLatency] (and [WithLatency] for every route): requests
+//     wait before they are handled.
+//   - [Server.FailNext]: the next n requests get a chosen status and error
+//     code, with Retry-After when asked, before their body is read.
+//   - [Server.ResetNext]: the next n requests get their connection reset.
+//   - [Server.CutNext], [Server.StallNext]: the response is reset, or
+//     stalled, after some bytes of its body.
+//   - [Server.BreakStreams]: WebSocket streams end abruptly after some
+//     frames, with or without an in-band error frame.
+//   - [Server.KillCapsule]: a capsule dies (processes killed, status
+//     error); [Server.PauseCapsule] pauses it and [Server.FireTTL] fires
+//     its inactivity timeout now.
+//   - [Server.SetCapacity] ([WithCapacity]): creates beyond the limit get
+//     503 no_hosts_available.
+//   - [Server.SetFirstOutputQuirk] ([WithFirstOutputQuirk]): exec streams
+//     lose their first output frame, as fast commands on the real server
+//     can.
+//
+// [Fault.Struck] says when a fault has taken effect, so tests wait on it
+// rather than sleep.
+//
 // # REST API
 //
 // Every route but /health needs the X-API-Key header (a missing or unknown

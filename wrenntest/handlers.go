@@ -247,7 +247,7 @@ func (s *Server) createCapsule(w http.ResponseWriter, r *http.Request, team stri
 		Metadata: runtimeMetadata,
 	}
 	s.mu.Lock()
-	if s.closed {
+	if s.closed || s.atCapacityLocked() {
 		s.mu.Unlock()
 		writeError(w, http.StatusServiceUnavailable, "no_hosts_available", "no servers available — try again later")
 		return

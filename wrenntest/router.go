@@ -16,6 +16,9 @@ import (
 // win over parameters, so /v1/capsules/stats is not a capsule id.
 type router struct {
 	routes []*routeEntry
+	// intercept, when set, gets every routed request with its route's
+	// pattern and handler instead of the handler (fault injection).
+	intercept func(w http.ResponseWriter, r *http.Request, pattern string, h http.Handler)
 }
 
 type routeEntry struct {
@@ -97,6 +100,10 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	for k, v := range vals {
 		r.SetPathValue(k, v)
+	}
+	if rt.intercept != nil {
+		rt.intercept(w, r, e.pattern, h)
+		return
 	}
 	h.ServeHTTP(w, r)
 }

@@ -58,6 +58,18 @@ type Config struct {
 	// PTYPingInterval is how often PTY WebSocket sessions send
 	// {"type":"ping"} (default 30 s, as the real server).
 	PTYPingInterval time.Duration
+
+	// Capacity, when positive, is how many capsules may run at once; a
+	// create beyond it is 503 no_hosts_available (see
+	// [Server.SetCapacity]).
+	Capacity int
+	// FirstOutputQuirk drops the first output frame of every exec stream,
+	// as the real server may for very fast commands (see
+	// [Server.SetFirstOutputQuirk]).
+	FirstOutputQuirk bool
+	// Latency delays every request by this much before it is handled
+	// (see [Server.AddLatency]).
+	Latency time.Duration
 }
 
 // Option adjusts the Config of [NewServer].
@@ -113,6 +125,11 @@ type Server struct {
 	templates map[string]map[string]*template // team id → name → template
 	book      statsBook
 	closed    bool
+
+	// faults are the injected faults in the order they were added
+	// (faults.go).
+	faultMu sync.Mutex
+	faults  []*Fault
 
 	stop   chan struct{}
 	loops  sync.WaitGroup
@@ -256,6 +273,7 @@ func newServer(cfg Config) (*Server, error) {
 	for _, hook := range setupHooks {
 		hook(s)
 	}
+	s.router.intercept = s.intercept
 	s.handler = http.HandlerFunc(s.serve)
 	s.loops.Add(1)
 	go s.housekeeping()
@@ -341,6 +359,9 @@ func (s *Server) NewAPIKey() string {
 // more than once.
 func (s *Server) Close() error {
 	s.closer.Do(func() {
+		// Stalled responses go on, so that shutting down does not wait
+		// for them.
+		s.ClearFaults()
 		var errs []error
 		if s.http != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

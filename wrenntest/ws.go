@@ -182,6 +182,14 @@ type wsConn struct {
 	wmu        sync.Mutex
 	finished   sync.Once
 	pty        bool // errors carry fatal:true on the PTY endpoint
+
+	// Injected faults (faults.go), guarded by wmu: brk cuts the stream
+	// after a number of sent frames; dropFirst drops the first output
+	// frame (the first-output quirk); cut is set once the stream is cut.
+	brk       *Fault
+	sent      int
+	dropFirst bool
+	cut       bool
 }
 
 // upgrade validates nothing itself: the caller checked the capsule id. It
@@ -210,8 +218,12 @@ func (h *hub) upgrade(w http.ResponseWriter, r *http.Request, pty bool) (*wsConn
 		quit:       make(chan struct{}),
 		readerDone: make(chan struct{}),
 		pty:        pty,
+		brk:        streamBreak(r),
 	}
 	go c.readLoop()
+	c.wmu.Lock()
+	c.breakAfter()
+	c.wmu.Unlock()
 	return c, true
 }
 
@@ -250,7 +262,21 @@ func (c *wsConn) next() ([]byte, error) {
 func (c *wsConn) send(v any) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	return c.ws.WriteJSON(v)
+	if c.cut {
+		return errStreamCut
+	}
+	if f, ok := v.(stream.ExecServerFrame); ok && c.dropFirst && (f.Type == stream.TypeStdout || f.Type == stream.TypeStderr) {
+		c.dropFirst = false
+		return nil
+	}
+	if err := c.ws.WriteJSON(v); err != nil {
+		return err
+	}
+	c.sent++
+	if c.breakAfter() {
+		return errStreamCut
+	}
+	return nil
 }
 
 // sendError writes the in-band {"type":"error","data":msg} frame, with

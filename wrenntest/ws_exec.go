@@ -32,6 +32,7 @@ func (h *hub) execStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer c.finish()
+	c.setFirstOutputQuirk(h.s.firstOutputQuirk())
 	data, err := c.next()
 	if errors.Is(err, errStopping) {
 		return
