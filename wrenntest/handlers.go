@@ -290,6 +290,7 @@ func (s *Server) createCapsule(w http.ResponseWriter, r *http.Request, team stri
 	}
 	c.box = box
 	c.Status = statusRunning
+	c.HostIP = s.nextHostIPLocked()
 	c.frozen = make(chan struct{})
 	c.StartedAt = now
 	c.activity = now
@@ -415,6 +416,7 @@ func (s *Server) resumeCapsule(w http.ResponseWriter, r *http.Request, team stri
 	}
 	now := time.Now()
 	c.Status = statusRunning
+	c.HostIP = s.nextHostIPLocked()
 	c.frozen = make(chan struct{})
 	c.StartedAt, c.LastActiveAt, c.LastUpdated, c.activity = now, now, now, now
 	s.book.recordLocked(s, now)

@@ -1,6 +1,7 @@
 package wrenntest
 
 import (
+	"fmt"
 	"math"
 
 	"strings"
@@ -29,6 +30,9 @@ type capsuleRecord struct {
 	CreatedAt, LastUpdated  time.Time
 	StartedAt, LastActiveAt time.Time
 	Metadata                map[string]string
+	// HostIP is the capsule's network slot address, as the real host
+	// reports it (host_ip); see nextHostIPLocked.
+	HostIP string
 	// Base is the built-in template the capsule descends from (its own
 	// template, or the one its snapshot was made from): it chooses the
 	// start hook, also for capsules created from snapshots.
@@ -67,6 +71,7 @@ type capsuleJSON struct {
 	VCPUs        int               `json:"vcpus"`
 	MemoryMB     int               `json:"memory_mb"`
 	TimeoutSec   int               `json:"timeout_sec"`
+	HostIP       string            `json:"host_ip,omitempty"`
 	CreatedAt    string            `json:"created_at"`
 	StartedAt    string            `json:"started_at,omitempty"`
 	LastActiveAt string            `json:"last_active_at,omitempty"`
@@ -82,6 +87,7 @@ func (c *capsuleRecord) json() capsuleJSON {
 		VCPUs:        c.VCPUs,
 		MemoryMB:     c.MemoryMB,
 		TimeoutSec:   c.TimeoutSec,
+		HostIP:       c.HostIP,
 		CreatedAt:    stamp(c.CreatedAt),
 		StartedAt:    stamp(c.StartedAt),
 		LastActiveAt: stamp(c.LastActiveAt),
@@ -184,3 +190,14 @@ var runtimeMetadata = func() map[string]string {
 
 // halfUp returns ceil(n/2), the memory a paused capsule reserves.
 func halfUp(n int) int { return int(math.Ceil(float64(n) / 2)) }
+
+// nextHostIPLocked returns the address of a fresh network slot for a
+// capsule that starts or resumes: 10.11.x.y, as the real host numbers its
+// VMs' slots (a resumed capsule gets a new one). Here it is a label only:
+// a local capsule's network namespace has loopback alone, and its ports are
+// reached through the port proxy. Server.mu must be held.
+func (s *Server) nextHostIPLocked() string {
+	n := s.slots
+	s.slots++
+	return fmt.Sprintf("10.11.%d.%d", n/250%256, n%250+2)
+}

@@ -9,7 +9,10 @@ import (
 // router dispatches on method and path the way the real control plane's
 // router does: an unknown path is a plain-text "404 page not found", a known
 // path with another method is an empty 405 with an Allow header (both before
-// any authentication), and one trailing slash is ignored.
+// any authentication), and one trailing slash is accepted only where the
+// real router mounts a sub-router: /v1/capsules/, /v1/capsules/{id}/ and
+// /v1/snapshots/ answer as without it, while any other path with a trailing
+// slash (POST /v1/capsules/{id}/exec/, for instance) is the plain-text 404.
 //
 // Patterns are slash-separated; a segment written {name} matches any one
 // segment, available to the handler as r.PathValue(name). Literal segments
@@ -19,6 +22,14 @@ type router struct {
 	// intercept, when set, gets every routed request with its route's
 	// pattern and handler instead of the handler (fault injection).
 	intercept func(w http.ResponseWriter, r *http.Request, pattern string, h http.Handler)
+}
+
+// mountPoints are the patterns at which the real router mounts a
+// sub-router, whose "/" route also answers the path with a trailing slash.
+var mountPoints = map[string]bool{
+	"/v1/capsules":      true,
+	"/v1/capsules/{id}": true,
+	"/v1/snapshots":     true,
 }
 
 type routeEntry struct {
@@ -44,7 +55,8 @@ func (rt *router) handle(method, pattern string, h http.Handler) {
 
 // match finds the route for path, preferring literal segments.
 func (rt *router) match(path string) (*routeEntry, map[string]string) {
-	if len(path) > 1 {
+	slash := len(path) > 1 && strings.HasSuffix(path, "/")
+	if slash {
 		path = strings.TrimSuffix(path, "/")
 	}
 	segs := strings.Split(strings.Trim(path, "/"), "/")
@@ -72,6 +84,9 @@ func (rt *router) match(path string) (*routeEntry, map[string]string) {
 				break
 			}
 			score++
+		}
+		if ok && slash && !mountPoints[e.pattern] {
+			ok = false
 		}
 		if ok && score > bestScore {
 			best, bestVals, bestScore = e, vals, score

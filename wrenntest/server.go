@@ -125,6 +125,7 @@ type Server struct {
 	templates map[string]map[string]*template // team id → name → template
 	book      statsBook
 	closed    bool
+	slots     int // network slots handed out (host_ip)
 
 	// faults are the injected faults in the order they were added
 	// (faults.go).

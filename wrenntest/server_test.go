@@ -177,9 +177,12 @@ func TestCreateRequests(t *testing.T) {
 		})
 	}
 	got := c.create(`{"vcpus":-1,"memory_mb":-5,"timeout_sec":-10,"bogus":1} trailing`)
-	want := capsuleJSON{ID: got.ID, Status: "running", Template: "minimal", VCPUs: 1, MemoryMB: 512, TimeoutSec: -10}
+	want := capsuleJSON{ID: got.ID, Status: "running", Template: "minimal", VCPUs: 1, MemoryMB: 512, TimeoutSec: -10, HostIP: got.HostIP}
 	if diff := cmp.Diff(want, got, ignoreTimes); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
+	}
+	if !strings.HasPrefix(got.HostIP, "10.11.") {
+		t.Errorf("host_ip %q, want a network slot address as the real host sends", got.HostIP)
 	}
 	if got.CreatedAt == "" || got.StartedAt == "" || got.LastUpdated == "" || got.Metadata["kernel_version"] == "" {
 		t.Errorf("missing timestamps or metadata: %+v", got)
