@@ -50,6 +50,10 @@ type Answer struct {
 	// seconds ("2") or an HTTP date. The real server never sends one;
 	// proxies and rate limiters in front of it do.
 	RetryAfter string
+	// Text, when set, is sent as a text/plain body instead of the JSON
+	// envelope, as a gateway or proxy in front of the server answers
+	// ("Bad Gateway"); Code and Message are then unused.
+	Text string
 }
 
 // StreamBreak says how [Server.BreakStreams] cuts a WebSocket stream.
@@ -147,7 +151,9 @@ func (s *Server) inject(f *Fault) *Fault {
 
 // AddLatency delays every request that matches m by d before it is handled
 // (a request whose client goes away stops waiting), until the fault is
-// cleared. Delays of several matching faults add up.
+// cleared; clearing it also ends the waits in progress. Delays of several
+// matching faults add up. While a request waits its body is not read, so a
+// long latency on an upload route also stalls the upload.
 func (s *Server) AddLatency(m Match, d time.Duration) *Fault {
 	return s.inject(&Fault{kind: faultLatency, match: m, delay: d})
 }
@@ -210,25 +216,22 @@ func isStreamRoute(pattern string) bool {
 	return strings.HasSuffix(pattern, "/stream") || strings.HasSuffix(pattern, "/pty")
 }
 
-// strikes picks the faults for one request: the sum of the matching
-// latencies, and the first matching fault of another kind that has
-// requests left (one is used up).
-func (s *Server) strikes(r *http.Request, pattern string) (time.Duration, *Fault) {
+// strikes picks the faults for one request: the matching latencies, and
+// the first matching fault of another kind that has requests left (one is
+// used up).
+func (s *Server) strikes(r *http.Request, pattern string) ([]*Fault, *Fault) {
 	capsule := r.PathValue("id")
-	var delay time.Duration
+	var delays []*Fault
 	var pick *Fault
 	s.faultMu.Lock()
 	defer s.faultMu.Unlock()
-	if s.cfg.Latency > 0 {
-		delay += s.cfg.Latency
-	}
 	for _, f := range s.faults {
 		if !f.match.matches(r.Method, pattern, capsule) {
 			continue
 		}
 		switch {
 		case f.kind == faultLatency:
-			delay += f.delay
+			delays = append(delays, f)
 			f.hits++
 		case pick != nil || f.left <= 0:
 		case f.kind == faultBreak && !isStreamRoute(pattern):
@@ -238,23 +241,39 @@ func (s *Server) strikes(r *http.Request, pattern string) (time.Duration, *Fault
 			pick = f
 		}
 	}
-	return delay, pick
+	return delays, pick
+}
+
+// wait sleeps d, or until the request's client goes away (false), the
+// server closes (false) or cleared is closed.
+func (s *Server) wait(r *http.Request, d time.Duration, cleared <-chan struct{}) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-cleared:
+	case <-r.Context().Done():
+		return false
+	case <-s.stop:
+		return false
+	}
+	return true
 }
 
 // intercept runs a routed request through the faults that match it, then
 // (unless a fault answered it) through next. The router calls it with the
 // route's pattern.
 func (s *Server) intercept(w http.ResponseWriter, r *http.Request, pattern string, next http.Handler) {
-	delay, f := s.strikes(r, pattern)
-	if delay > 0 {
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		case <-s.stop:
-			t.Stop()
+	delays, f := s.strikes(r, pattern)
+	if !s.wait(r, s.cfg.Latency, nil) {
+		return
+	}
+	for _, d := range delays {
+		d.took()
+		if !s.wait(r, d.delay, d.cleared) {
 			return
 		}
 	}
@@ -267,6 +286,13 @@ func (s *Server) intercept(w http.ResponseWriter, r *http.Request, pattern strin
 		a := f.answer
 		if a.RetryAfter != "" {
 			w.Header().Set("Retry-After", a.RetryAfter)
+		}
+		if a.Text != "" {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(a.Status)
+			_, _ = io.WriteString(w, a.Text)
+			f.took()
+			return
 		}
 		if a.Code == "" {
 			a.Code = "internal_error"
