@@ -20,7 +20,6 @@ import (
 	"strings"
 	"time"
 
-	"git.omukk.dev/wrenn/go-sdk/examples/internal/localserver"
 	"git.omukk.dev/wrenn/go-sdk/examples/internal/walkthrough"
 	"git.omukk.dev/wrenn/go-sdk/wrenn"
 )
@@ -48,7 +47,7 @@ print("plotted", len(xs), "points")`
 func run(ctx context.Context, out io.Writer, pngPath string) (err error) {
 	n := walkthrough.Narrate(out)
 
-	client, closeLocal, err := localserver.Client(out)
+	client, closeLocal, err := walkthrough.Client(out)
 	if err != nil {
 		return err
 	}

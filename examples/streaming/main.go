@@ -17,7 +17,6 @@ import (
 	"io"
 	"time"
 
-	"git.omukk.dev/wrenn/go-sdk/examples/internal/localserver"
 	"git.omukk.dev/wrenn/go-sdk/examples/internal/walkthrough"
 	"git.omukk.dev/wrenn/go-sdk/wrenn"
 )
@@ -28,7 +27,7 @@ func main() { walkthrough.Main("streaming", run) }
 func run(ctx context.Context, out io.Writer) (err error) {
 	n := walkthrough.Narrate(out)
 
-	client, closeLocal, err := localserver.Client(out)
+	client, closeLocal, err := walkthrough.Client(out)
 	if err != nil {
 		return err
 	}

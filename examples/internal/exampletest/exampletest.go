@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"git.omukk.dev/wrenn/go-sdk/examples/internal/localserver"
 	"git.omukk.dev/wrenn/go-sdk/wrenntest"
 )
 
@@ -23,9 +22,13 @@ func RequireLocalServer(t *testing.T) {
 	t.Helper()
 	t.Setenv("WRENN_API_KEY", "")
 	t.Setenv("WRENN_BASE_URL", "")
-	if err := localserver.Available(); errors.Is(err, wrenntest.ErrNoBubblewrap) {
-		t.Skipf("the example needs the local server: %v (install the Debian package bubblewrap)", err)
+	_, stop, err := wrenntest.StartLocal()
+	if errors.Is(err, wrenntest.ErrNoBubblewrap) {
+		t.Skipf("the example needs the local server: %v", err)
 	} else if err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -2,7 +2,8 @@
 // SDK calls: a main function that runs the walk-through until an interrupt,
 // the "==>" / "    " narration they print, deferred clean-up that outlives
 // a cancelled context, and a writer that prefixes each line of a command's
-// output.
+// output, and the client they use: the Wrenn cloud, or a local server
+// started in the same process.
 package walkthrough
 
 import (
@@ -15,7 +16,34 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"git.omukk.dev/wrenn/go-sdk/wrenn"
+	"git.omukk.dev/wrenn/go-sdk/wrenntest"
 )
+
+// Client returns a client for the Wrenn cloud (or WRENN_BASE_URL) when
+// WRENN_API_KEY is set. Otherwise it starts a local Wrenn server in this
+// process with wrenntest.StartLocal, says so on out, and returns a client
+// for it; without bubblewrap the error says what to install. The returned
+// function stops the local server (it does nothing for the cloud); call it
+// when done.
+func Client(out io.Writer, opts ...wrenn.Option) (*wrenn.Client, func(), error) {
+	if os.Getenv(wrenn.EnvAPIKey) != "" {
+		c, err := wrenn.NewClient(opts...)
+		return c, func() {}, err
+	}
+	ep, stop, err := wrenntest.StartLocal()
+	if err != nil {
+		return nil, nil, fmt.Errorf("starting a local server (set %s to use the cloud instead): %w", wrenn.EnvAPIKey, err)
+	}
+	fmt.Fprintf(out, "==> %s is not set: started a local Wrenn server at %s\n", wrenn.EnvAPIKey, ep.BaseURL)
+	c, err := wrenn.NewClient(append([]wrenn.Option{wrenn.WithAPIKey(ep.APIKey), wrenn.WithBaseURL(ep.BaseURL)}, opts...)...)
+	if err != nil {
+		_ = stop()
+		return nil, nil, err
+	}
+	return c, func() { _ = stop() }, nil
+}
 
 // CleanupTimeout bounds each clean-up step run by Narration.Finally.
 const CleanupTimeout = 30 * time.Second
