@@ -22,6 +22,10 @@ const (
 // maxUpload is the whole-body limit of the non-streaming upload (100 MiB).
 const maxUpload = 100 << 20
 
+// maxUploadInMemory is how much of a non-streaming upload is held in
+// memory; the rest of the file waits in a temporary file on disk.
+const maxUploadInMemory = 1 << 20
+
 // maxSizelessRead bounds the read of a file that reports a size of 0.
 const maxSizelessRead = 64 << 20
 
@@ -193,7 +197,7 @@ func (s *Server) fileWrite(w http.ResponseWriter, r *http.Request, team string) 
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxUpload)
-	if err := r.ParseMultipartForm(32 << 20); err != nil {
+	if err := r.ParseMultipartForm(maxUploadInMemory); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			writeError(w, http.StatusRequestEntityTooLarge, codeTooLarge, "file exceeds 100 MB limit")

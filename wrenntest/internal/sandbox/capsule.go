@@ -521,7 +521,7 @@ func (c *Capsule) start(spec Spec, ptyStart func(*exec.Cmd) error, subscribe boo
 		return nil, nil, fmt.Errorf("sandbox: process did not start in capsule %s (%q)", c.id, msg)
 	}
 	p.PID = uint32(pid)
-	p.HostPID = childOf(cmd.Process.Pid)
+	p.HostPID = c.childOf(cmd.Process.Pid)
 	p.wrapperPID = cmd.Process.Pid
 
 	if ptyStart == nil {
@@ -558,36 +558,47 @@ func (c *Capsule) start(spec Spec, ptyStart func(*exec.Cmd) error, subscribe boo
 	return p, sub, nil
 }
 
-// childOf returns the single child of pid (nsenter forks once to enter the
-// PID namespace), or 0.
-func childOf(pid int) int {
+// childOf returns the single child of the wrapper pid (nsenter forks once
+// to enter the PID namespace), or 0 when it has already been reaped. It
+// reads the wrapper's children list; only kernels without one fall back to
+// the capsule's members (never a scan of every process on the machine).
+func (c *Capsule) childOf(pid int) int {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
 	if err == nil {
 		if f := strings.Fields(string(data)); len(f) > 0 {
 			n, _ := strconv.Atoi(f[0])
 			return n
 		}
+		return 0
 	}
-	// Kernels without /proc/<pid>/task/<tid>/children: look for the
-	// process whose parent is pid.
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		n, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(stat)
-		if i := strings.LastIndexByte(s, ')'); i >= 0 {
-			if f := strings.Fields(s[i+1:]); len(f) > 1 && f[1] == strconv.Itoa(pid) {
-				return n
-			}
+	if !errors.Is(err, os.ErrNotExist) {
+		return 0
+	}
+	for _, n := range c.members() {
+		if parentOf(n) == pid {
+			return n
 		}
 	}
 	return 0
+}
+
+// parentOf returns the parent pid of pid from /proc/<pid>/stat, 0 if unknown.
+func parentOf(pid int) int {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(stat)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 2 {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[1])
+	return n
 }
 
 func exitCode(st *os.ProcessState) int {

@@ -142,7 +142,7 @@ func (c *Capsule) WriteFile(p string, r io.Reader) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("sandbox: write %s: %w", p, err)
 	}
-	n, err := io.Copy(f, r)
+	n, err := copyLarge(f, r)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -386,4 +386,35 @@ func (c *Capsule) readIDs(file string) map[uint32]string {
 		}
 	}
 	return m
+}
+
+// writeBufSize is the size of the writes into capsule files: a reader that
+// hands out a few KiB at a time (a multipart part, an HTTP body) is
+// gathered into large writes.
+const writeBufSize = 1 << 20
+
+var writeBufs = sync.Pool{New: func() any { return new([writeBufSize]byte) }}
+
+// copyLarge copies r to w in writes of up to writeBufSize bytes.
+func copyLarge(w io.Writer, r io.Reader) (int64, error) {
+	buf := writeBufs.Get().(*[writeBufSize]byte)
+	defer writeBufs.Put(buf)
+	var total int64
+	for {
+		n, rerr := io.ReadFull(r, buf[:])
+		if n > 0 {
+			m, werr := w.Write(buf[:n])
+			total += int64(m)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		switch {
+		case rerr == nil:
+		case errors.Is(rerr, io.EOF), errors.Is(rerr, io.ErrUnexpectedEOF):
+			return total, nil
+		default:
+			return total, rerr
+		}
+	}
 }
