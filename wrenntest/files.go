@@ -9,7 +9,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"syscall"
-	"unicode/utf8"
 
 	"git.omukk.dev/wrenn/go-sdk/wrenntest/internal/sandbox"
 )
@@ -28,8 +27,6 @@ const maxUploadInMemory = 1 << 20
 
 // maxSizelessRead bounds the read of a file that reports a size of 0.
 const maxSizelessRead = 64 << 20
-
-func utf8Valid(b []byte) bool { return utf8.Valid(b) }
 
 func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 

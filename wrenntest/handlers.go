@@ -539,18 +539,17 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request, team string) {
 		}
 	}
 	code := p.ExitCode()
-	stdout, stderr := p.Output()
-	res := execResult{
+	stdout, stderr := p.TakeOutput()
+	if stdout == nil {
+		s.agentError(w, "exec", errors.New("output was not captured"))
+		return
+	}
+	defer stdout.Close()
+	defer stderr.Close()
+	writeExecResult(w, s.log, execResult{
 		SandboxID: c.ID, Cmd: req.Cmd, ExitCode: code,
-		DurationMS: time.Since(start).Milliseconds(), Encoding: "utf-8",
-		Stdout: string(stdout), Stderr: string(stderr),
-	}
-	if !utf8Valid(stdout) || !utf8Valid(stderr) {
-		res.Encoding = "base64"
-		res.Stdout = base64Std(stdout)
-		res.Stderr = base64Std(stderr)
-	}
-	writeJSON(w, http.StatusOK, res)
+		DurationMS: time.Since(start).Milliseconds(),
+	}, stdout, stderr)
 }
 
 // startFailed answers a failed process start: 409 invalid_state when the

@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -454,7 +453,7 @@ func (c *Capsule) start(spec Spec, ptyStart func(*exec.Cmd) error, subscribe boo
 	p := newProcess()
 	p.Tag, p.Cmd, p.Args, p.PTY = spec.Tag, spec.Cmd, slices.Clone(spec.Args), ptyStart != nil
 	if spec.Capture {
-		p.capture = new([2]bytes.Buffer)
+		p.capture = &[2]*Captured{newCaptured(c.rt.dataDir), newCaptured(c.rt.dataDir)}
 	}
 	var sub *Subscription
 	if subscribe {

@@ -51,7 +51,7 @@ type Process struct {
 	mu      sync.Mutex
 	subs    map[*Subscription]struct{}
 	ended   bool // no more output will be published
-	capture *[2]bytes.Buffer
+	capture *[2]*Captured
 
 	done     chan struct{}
 	abandon  chan struct{} // closed on destroy: publishers stop waiting on subscribers
@@ -172,31 +172,54 @@ func (p *Process) Signal(sig syscall.Signal) error {
 }
 
 // Output returns what was captured so far for a process started with
-// Spec.Capture, and stops capturing: later output is discarded.
+// Spec.Capture, and stops capturing: later output is discarded. It holds
+// the whole output in memory; [Process.TakeOutput] does not.
 func (p *Process) Output() (stdout, stderr []byte) {
+	out, errOut := p.TakeOutput()
+	if out == nil {
+		return nil, nil
+	}
+	defer out.Close()
+	defer errOut.Close()
+	return readCaptured(out), readCaptured(errOut)
+}
+
+func readCaptured(c *Captured) []byte {
+	r, err := c.Reader()
+	if err != nil {
+		return nil
+	}
+	b, _ := io.ReadAll(r)
+	return b
+}
+
+// TakeOutput hands over what was captured for a process started with
+// Spec.Capture (nil, nil otherwise, or once taken) and stops capturing. The
+// caller closes both.
+func (p *Process) TakeOutput() (stdout, stderr *Captured) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.capture == nil {
 		return nil, nil
 	}
-	stdout = bytes.Clone(p.capture[0].Bytes())
-	stderr = bytes.Clone(p.capture[1].Bytes())
+	stdout, stderr = p.capture[0], p.capture[1]
 	p.capture = nil
 	return stdout, stderr
 }
 
 // StopCapture discards the captured output and stops capturing.
 func (p *Process) StopCapture() {
-	p.mu.Lock()
-	p.capture = nil
-	p.mu.Unlock()
+	if out, errOut := p.TakeOutput(); out != nil {
+		_ = out.Close()
+		_ = errOut.Close()
+	}
 }
 
 // publish hands a chunk to the capture buffer and every subscriber.
 func (p *Process) publish(st Stream, data []byte) {
 	p.mu.Lock()
 	if p.capture != nil {
-		p.capture[st-1].Write(data)
+		p.capture[st-1].write(data)
 	}
 	subs := make([]*Subscription, 0, len(p.subs))
 	for s := range p.subs {
