@@ -126,7 +126,7 @@ func TestEnsureKernelGivesUpAfterJupyterTimeout(t *testing.T) {
 	}
 	// Every counted attempt reached the server; at most one more, cut
 	// short by the timeout after the server read it, is not counted.
-	if seen := len(f.creates()); kw.Attempts < 2 || seen < kw.Attempts || seen > kw.Attempts+1 {
+	if seen := len(f.creates()); kw.Attempts < 1 || seen < kw.Attempts || seen > kw.Attempts+1 {
 		t.Errorf("Attempts = %d, server saw %d", kw.Attempts, seen)
 	}
 	// It gives up only when no further attempt could start in time; an
@@ -139,6 +139,24 @@ func TestEnsureKernelGivesUpAfterJupyterTimeout(t *testing.T) {
 // An attempt that JupyterTimeout cuts short is not counted and does not
 // hide the real failure before it: the error still unwraps to the 502.
 func TestEnsureKernelKeepsTheLastRealErrorWhenTheTimeoutCutsAnAttempt(t *testing.T) {
+	// The second attempt starts only if the first one's 502 came back
+	// before the timeout less one pause; on a loaded machine it may not,
+	// so the scenario is tried until it happens (the invariants hold on
+	// every try).
+	for try := 1; ; try++ {
+		if keepsTheLastRealError(t) {
+			return
+		}
+		if try == 20 {
+			t.Fatal("in 20 tries the first 502 never came back in time for a second attempt")
+		}
+	}
+}
+
+// keepsTheLastRealError runs one try: the first attempt gets a 502, the
+// second is held until the timeout ends it. It reports whether the second
+// attempt was made.
+func keepsTheLastRealError(t *testing.T) bool {
 	f := newFake(t)
 	cut := make(chan struct{})
 	f.create = func(attempt int, w http.ResponseWriter) {
@@ -148,8 +166,6 @@ func TestEnsureKernelKeepsTheLastRealErrorWhenTheTimeoutCutsAnAttempt(t *testing
 		}
 		<-cut // hold the second attempt until the client has given up
 	}
-	// A pause far shorter than the timeout, so the second attempt starts
-	// and is then held until the timeout ends it.
 	c := f.client(t, Config{JupyterTimeout: 300 * time.Millisecond, RetryInterval: time.Millisecond})
 	_, err := c.EnsureKernel(context.Background())
 	close(cut)
@@ -159,11 +175,13 @@ func TestEnsureKernelKeepsTheLastRealErrorWhenTheTimeoutCutsAnAttempt(t *testing
 	}
 	var se *StatusError
 	if !errors.As(kw.Last, &se) || se.StatusCode != 502 {
-		t.Errorf("last error %v, want the 502 of the first attempt", kw.Last)
+		t.Fatalf("last error %v, want the 502 of the first attempt", kw.Last)
 	}
-	if seen := len(f.creates()); kw.Attempts != 1 || seen != 2 {
-		t.Errorf("Attempts = %d with %d requests seen; want 1 counted of 2 (the second cut by the timeout)", kw.Attempts, seen)
+	seen := len(f.creates())
+	if kw.Attempts != 1 || seen < 1 || seen > 2 {
+		t.Fatalf("Attempts = %d with %d requests seen; want 1 counted (and a second, cut by the timeout, not counted)", kw.Attempts, seen)
 	}
+	return seen == 2
 }
 
 // The first attempt alone, cut by the timeout, leaves the deadline error
