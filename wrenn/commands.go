@@ -163,7 +163,7 @@ func (c *Commands) Run(ctx context.Context, cmd string, opts RunOptions) (*Comma
 		}
 		kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 		defer cancel()
-		te.Killed, te.KillErr = c.killMarked(kctx, marker)
+		te.Killed, te.KillErr = c.killTree(kctx, byMarker(marker))
 		return nil, te
 	}
 	return execResultFromAPI(&out)
@@ -186,44 +186,6 @@ func execResultFromAPI(out *gen.ExecResponse) (*CommandResult, error) {
 		}
 	}
 	return r, nil
-}
-
-// killMarked finds the process whose script carries marker and kills it
-// together with its descendants. It reports false with a nil error when no
-// such process is left.
-func (c *Commands) killMarked(ctx context.Context, marker string) (bool, error) {
-	procs, err := c.List(ctx)
-	if err != nil {
-		return false, err
-	}
-	for _, p := range procs {
-		if !slicesContainsSub(p.Args, marker) {
-			continue
-		}
-		// Kill the tree from inside (the server's kill reaches only the
-		// shell, whose children would live on), then the shell itself
-		// through the API so that the server forgets it.
-		tree := fmt.Sprintf("t() { kill -STOP $1 2>/dev/null; for c in $(cat /proc/$1/task/*/children 2>/dev/null); do t $c; done; kill -KILL $1 2>/dev/null; }; t %d", p.PID)
-		args := []string{"-c", tree}
-		secs := int32(10)
-		resp, rerr := c.cp.client.api.ExecCommand(ctx, c.cp.id, gen.ExecRequest{Cmd: "/bin/sh", Args: &args, TimeoutSec: &secs})
-		rerr = c.cp.client.result(resp, rerr, nil)
-		kerr := c.Kill(ctx, p.PID, SIGKILL)
-		if kerr != nil && !errors.Is(kerr, ErrNotFound) {
-			return false, errors.Join(rerr, kerr)
-		}
-		return true, nil
-	}
-	return false, nil
-}
-
-func slicesContainsSub(xs []string, sub string) bool {
-	for _, x := range xs {
-		if strings.Contains(x, sub) {
-			return true
-		}
-	}
-	return false
 }
 
 // StartOptions configure [Commands.Start].

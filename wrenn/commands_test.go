@@ -90,6 +90,8 @@ type timeoutServer struct {
 	script  string
 	killed  []string
 	killRun bool
+	// killFails makes the tree kill run inside the capsule fail.
+	killFails bool
 }
 
 func (ts *timeoutServer) handler(t *testing.T) http.HandlerFunc {
@@ -108,10 +110,14 @@ func (ts *timeoutServer) handler(t *testing.T) http.HandlerFunc {
 				return
 			}
 			// The descendant kill run inside the capsule.
-			if !strings.Contains(req.Args[1], "kill -KILL") || !strings.Contains(req.Args[1], " 4242") {
+			if !strings.Contains(req.Args[1], "kill -KILL") || !strings.HasPrefix(req.Args[1], "top=4242\n") {
 				t.Errorf("unexpected cleanup command %q", req.Args[1])
 			}
 			ts.killRun = true
+			if ts.killFails {
+				reply(w, http.StatusBadGateway, apiErrorBody("agent_error", "internal: exec: agent unreachable"))
+				return
+			}
 			reply(w, http.StatusOK, `{"sandbox_id":"x","cmd":"/bin/sh","stdout":"","stderr":"","exit_code":0,"duration_ms":3,"encoding":"utf-8"}`)
 		case r.Method == http.MethodGet:
 			procs := []map[string]any{
@@ -152,6 +158,31 @@ func TestRunTimeoutKillsTheLeftoverProcess(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "process killed") {
 		t.Errorf("message = %v", err)
+	}
+}
+
+// When the descendants could not be killed, the error says so, although
+// the DELETE of the shell itself succeeded: Killed is never true for a
+// tree that may live on.
+func TestRunTimeoutReportsAFailedTreeKill(t *testing.T) {
+	ts := &timeoutServer{killFails: true}
+	_, c := setup(t, ts.handler(t))
+	_, err := handle(c, testCapsuleID).Commands.Run(testCtx(t), "sleep 100", RunOptions{Timeout: 2 * time.Second})
+	var te *CommandTimeoutError
+	if !errors.As(err, &te) {
+		t.Fatalf("error = %v, want *CommandTimeoutError", err)
+	}
+	var apiErr *APIError
+	if te.Killed || !errors.As(te.KillErr, &apiErr) || apiErr.StatusCode != http.StatusBadGateway {
+		t.Errorf("Killed = %v, KillErr = %v; want false and the failed tree kill", te.Killed, te.KillErr)
+	}
+	if !strings.Contains(err.Error(), "may still be running") {
+		t.Errorf("message = %v", err)
+	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if len(ts.killed) != 1 {
+		t.Errorf("DELETEs = %v; the shell is still killed through the API", ts.killed)
 	}
 }
 

@@ -213,7 +213,7 @@ func (p *PTY) Kill(ctx context.Context) error {
 	default:
 	}
 	if p.pid > 0 {
-		err := p.cp.Commands.killAttached(ctx, p.pid)
+		_, err := p.cp.Commands.killTree(ctx, byPID(p.pid))
 		if err == nil || ctx.Err() != nil {
 			return err
 		}

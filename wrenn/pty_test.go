@@ -202,7 +202,7 @@ func TestPTYKillEndsTheProgramAndItsDescendants(t *testing.T) {
 	if diff := cmp.Diff(want, restCalls(ss, 1)); diff != "" {
 		t.Errorf("REST calls of Kill (-want +got):\n%s", diff)
 	}
-	if body := string(ss.Requests()[2].Body); !strings.Contains(body, "top=42") {
+	if body := string(ss.Requests()[2].Body); !strings.Contains(body, "top=42\\n") {
 		t.Errorf("tree kill script = %s, want it rooted at pid 42", body)
 	}
 	if err := term.Kill(testCtx(t)); err != nil {

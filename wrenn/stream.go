@@ -9,13 +9,11 @@ import (
 	"iter"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf8"
 
-	"git.omukk.dev/wrenn/go-sdk/gen"
 	"git.omukk.dev/wrenn/go-sdk/stream"
 )
 
@@ -471,8 +469,9 @@ func (s *CommandStream) Stop() error {
 
 // Kill ends the process, which detaching would not do. For a stream started
 // by [Commands.Stream] it finds the script in the process list (by a marker
-// in its text, so a reused pid is never hit), kills it and every process it
-// started (through a short foreground command that walks /proc), then sends
+// in its text, so a reused pid is never hit), kills every process it
+// started, children before parents, and then the script itself (through a
+// short foreground command that walks /proc), then sends
 // DELETE /v1/capsules/{id}/processes/{pid}?signal=SIGKILL so that the
 // server forgets it. An attached process ([Commands.Connect],
 // [Process.Attach]) is looked up in the process list by its pid (a pid the
@@ -491,63 +490,11 @@ func (s *CommandStream) Kill(ctx context.Context) error {
 	var err error
 	switch {
 	case s.marker != "":
-		err = s.cmds.killScript(ctx, s.marker)
+		_, err = s.cmds.killTree(ctx, byMarker(s.marker))
 	case s.pid > 0:
-		err = s.cmds.killAttached(ctx, s.pid)
+		_, err = s.cmds.killTree(ctx, byPID(s.pid))
 	default:
 		err = s.cmds.KillTag(ctx, s.tag, SIGKILL)
 	}
 	return err
-}
-
-// killScript ends the streamed script carrying marker and its descendants
-// (see killTree); it returns nil when no such process is left.
-func (c *Commands) killScript(ctx context.Context, marker string) error {
-	procs, err := c.List(ctx)
-	if err != nil {
-		return err
-	}
-	i := slices.IndexFunc(procs, func(p Process) bool { return slicesContainsSub(p.Args, marker) })
-	if i < 0 {
-		return nil
-	}
-	return c.killTree(ctx, procs[i].PID)
-}
-
-// killAttached ends the listed process pid and its descendants; it returns
-// nil when the server no longer lists pid.
-func (c *Commands) killAttached(ctx context.Context, pid int) error {
-	procs, err := c.List(ctx)
-	if err != nil {
-		return err
-	}
-	if !slices.ContainsFunc(procs, func(p Process) bool { return p.PID == pid }) {
-		return nil
-	}
-	return c.killTree(ctx, pid)
-}
-
-// killTree kills pid first (so it starts nothing more; it is never stopped,
-// since whatever runs it in the capsule may be waiting on it and must see it
-// die), then stops each descendant before listing its own children, so none
-// can escape by forking, and kills it. It runs as a short foreground command
-// walking /proc, because the server's kill reaches one process only, and
-// ends with the DELETE by pid so that the server forgets the process.
-func (c *Commands) killTree(ctx context.Context, pid int) error {
-	tree := fmt.Sprintf(`top=%d
-kids=$(cat /proc/$top/task/*/children 2>/dev/null)
-kill -KILL $top 2>/dev/null
-t() { kill -STOP $1 2>/dev/null; for c in $(cat /proc/$1/task/*/children 2>/dev/null); do t $c; done; kill -KILL $1 2>/dev/null; }
-for c in $kids; do t $c; done
-true`, pid)
-	args := []string{"-c", tree}
-	secs := int32(10)
-	resp, err := c.cp.client.api.ExecCommand(ctx, c.cp.id, gen.ExecRequest{Cmd: "/bin/sh", Args: &args, TimeoutSec: &secs})
-	if err := c.cp.client.result(resp, err, nil); err != nil {
-		return fmt.Errorf("wrenn: killing process %d and its descendants: %w", pid, err)
-	}
-	if err := c.Kill(ctx, pid, SIGKILL); err != nil && !errors.Is(err, ErrNotFound) {
-		return err
-	}
-	return nil
 }
