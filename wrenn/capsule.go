@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,6 +29,9 @@ type Capsule struct {
 
 	mu   sync.Mutex
 	info CapsuleInfo
+
+	// tar records whether the capsule has tar (tarUnknown, tarYes, tarNo).
+	tar atomic.Int32
 }
 
 // CapsuleStateError reports a capsule whose status does not allow what was

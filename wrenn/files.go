@@ -10,6 +10,7 @@ import (
 	"mime/multipart"
 	"net/textproto"
 	"path"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -30,8 +31,10 @@ type Files struct{ cp *Capsule }
 // EntryType is the kind of a [FileEntry].
 type EntryType string
 
-// Entry types. The server reports sockets, FIFOs, devices and broken links
-// as EntryUnknown; links are recognised by their target.
+// Entry types. Every symbolic link is EntrySymlink, a broken one too (the
+// server reports a link with its target's type, and a broken link as
+// "unknown"; the SDK recognises links by the target the server adds).
+// Sockets, FIFOs and devices are EntryUnknown.
 const (
 	EntryFile      EntryType = "file"
 	EntryDirectory EntryType = "directory"
@@ -56,9 +59,16 @@ type FileEntry struct {
 	Owner, Group string
 	// ModifiedAt is zero when unknown.
 	ModifiedAt time.Time
-	// SymlinkTarget is the resolved target of a symlink; empty otherwise.
+	// SymlinkTarget is the resolved, absolute target of a symlink; empty
+	// for a broken link and for anything that is not a link. The link's
+	// own text (such as "../lib/app") is what [Files.ReadLink] returns
+	// and what the directory transfers copy.
 	SymlinkTarget string
 }
+
+// Broken reports whether the entry is a symlink whose target cannot be
+// resolved.
+func (e *FileEntry) Broken() bool { return e.Type == EntrySymlink && e.SymlinkTarget == "" }
 
 // IsDir reports whether the entry is a directory (not a link to one).
 func (e *FileEntry) IsDir() bool { return e.Type == EntryDirectory }
@@ -406,6 +416,9 @@ func (f *Files) Download(ctx context.Context, p string, opts DownloadOptions) (i
 	if err != nil {
 		return nil, err
 	}
+	if entry.Broken() {
+		return nil, notExist("download", p, nil)
+	}
 	if entry.Type == EntrySymlink {
 		if entry, err = f.Stat(ctx, entry.SymlinkTarget); err != nil {
 			return nil, err
@@ -497,6 +510,11 @@ func fileEntryFromAPI(e *gen.FileEntry) FileEntry {
 	if e.SymlinkTarget != nil {
 		out.Type = EntrySymlink
 		out.SymlinkTarget = *e.SymlinkTarget
+		if e.Type == "unknown" && brokenLinkTarget(e.Path, *e.SymlinkTarget) {
+			// The server gives a link it cannot resolve its own path.
+			out.SymlinkTarget = ""
+			out.Mode = 0
+		}
 	}
 	if e.Mode&0o4000 != 0 {
 		out.Mode |= fs.ModeSetuid
@@ -520,4 +538,18 @@ func fileEntryFromAPI(e *gen.FileEntry) FileEntry {
 		out.ModifiedAt = time.Unix(e.ModifiedAt, 0).UTC()
 	}
 	return out
+}
+
+// brokenLinkTarget reports whether target, the server's resolved target of
+// the link listed as p, is the link's own path: what the server reports
+// for a link it cannot resolve.
+func brokenLinkTarget(p, target string) bool {
+	if target == p || target == path.Clean(p) {
+		return true
+	}
+	if path.IsAbs(p) {
+		return false
+	}
+	// A relative listing: the target is absolute.
+	return strings.HasSuffix(target, "/"+strings.TrimPrefix(path.Clean(p), "~/"))
 }

@@ -1,0 +1,910 @@
+package wrenn
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Directory transfer. A tree moves as one tar stream through the
+// file-stream endpoints plus one command in the capsule: for an upload the
+// SDK writes the tar while it is sent to a staged file, and "tar -x" unpacks
+// it; for a download "tar -c" packs the directory into a staged file, which
+// is streamed back and unpacked here. Either way memory use does not grow
+// with the size of the tree, and the staged file is removed afterwards.
+// A capsule without tar gets the same result through one call per file.
+
+// TransferOptions configure the directory transfers of [Files].
+type TransferOptions struct {
+	// Progress, when set, is called from the transferring goroutine as
+	// file content moves and after each entry.
+	Progress func(TransferProgress)
+	// PerFile sends every file with calls of its own (mkdir, upload or
+	// download, and one command for modes and links at the end) instead
+	// of one tar stream. It is what happens anyway when the capsule has no
+	// tar; names that are not valid UTF-8 cannot travel this way.
+	PerFile bool
+}
+
+// TransferProgress is what a transfer has done so far.
+type TransferProgress struct {
+	// Path is the entry being moved, relative to the tree's root.
+	Path string
+	// Entries counts the entries (files, directories, links) done.
+	Entries int
+	// Bytes counts the bytes of file content moved.
+	Bytes int64
+}
+
+// TransferResult says what a directory transfer moved.
+type TransferResult struct {
+	// Files, Dirs and Symlinks count the entries written (the root
+	// directory itself not included).
+	Files, Dirs, Symlinks int
+	// Bytes is the size of the file content moved.
+	Bytes int64
+	// Skipped lists the entries that the other side cannot hold and that
+	// were left out: sockets, devices and named pipes (relative names).
+	Skipped []string
+}
+
+// TransferError reports a directory transfer that failed. The tree at the
+// destination may be incomplete; it is never reported as a success. It
+// unwraps to the cause (an *fs.PathError, an [*ExitError] from tar in the
+// capsule, an [*APIError], ...).
+type TransferError struct {
+	// Op is "upload" or "download".
+	Op string
+	// Path is the first entry that failed, relative to the tree's root,
+	// or empty when the failure concerns no one entry.
+	Path string
+	// Err is the cause.
+	Err error
+}
+
+// Error names the operation, the entry and the cause.
+func (e *TransferError) Error() string {
+	if e.Path == "" {
+		return "wrenn: " + e.Op + " of directory: " + e.Err.Error()
+	}
+	return fmt.Sprintf("wrenn: %s of directory: %q: %v", e.Op, e.Path, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *TransferError) Unwrap() error { return e.Err }
+
+// progress tracks a transfer and reports it to the caller's callback.
+type progress struct {
+	fn      func(TransferProgress)
+	path    string
+	entries int
+	bytes   atomic.Int64
+	res     TransferResult
+}
+
+func (p *progress) report() {
+	if p.fn != nil {
+		p.fn(TransferProgress{Path: p.path, Entries: p.entries, Bytes: p.bytes.Load()})
+	}
+}
+
+func (p *progress) done(name string, kind byte, size int64) {
+	p.path = name
+	p.entries++
+	switch kind {
+	case tar.TypeDir:
+		p.res.Dirs++
+	case tar.TypeSymlink:
+		p.res.Symlinks++
+	default:
+		p.res.Files++
+		p.res.Bytes += size
+	}
+	p.report()
+}
+
+// progressReader counts content bytes into a progress.
+type progressReader struct {
+	r io.Reader
+	p *progress
+}
+
+func (r *progressReader) Read(b []byte) (int, error) {
+	n, err := r.r.Read(b)
+	if n > 0 {
+		r.p.bytes.Add(int64(n))
+		r.p.report()
+	}
+	return n, err
+}
+
+// tarAvailable reports whether the capsule has a working tar, asking once
+// per Capsule handle.
+func (f *Files) tarAvailable(ctx context.Context) (bool, error) {
+	switch f.cp.tar.Load() {
+	case tarYes:
+		return true, nil
+	case tarNo:
+		return false, nil
+	}
+	res, err := f.cp.Commands.Run(ctx, "tar --version >/dev/null 2>&1", RunOptions{})
+	if err != nil {
+		return false, err
+	}
+	if res.ExitCode == 0 {
+		f.cp.tar.Store(tarYes)
+		return true, nil
+	}
+	f.cp.tar.Store(tarNo)
+	return false, nil
+}
+
+const (
+	tarUnknown int32 = iota
+	tarYes
+	tarNo
+)
+
+// treeEntry is one entry of a local tree being uploaded.
+type treeEntry struct {
+	name string // slash-separated, relative to the root
+	info fs.FileInfo
+	link string // link text of a symlink
+	open func() (io.ReadCloser, error)
+}
+
+// walkFS yields the entries of fsys in lexical order. A symlink keeps its
+// link text when fsys implements fs.ReadLinkFS; otherwise it is read
+// through.
+func walkFS(fsys fs.FS, fn func(treeEntry) error) error {
+	return fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return &TransferError{Op: "upload", Path: name, Err: err}
+		}
+		if name == "." {
+			return nil
+		}
+		e := treeEntry{name: name, open: func() (io.ReadCloser, error) { return fsys.Open(name) }}
+		if d.Type()&fs.ModeSymlink != 0 {
+			if rl, ok := fsys.(fs.ReadLinkFS); ok {
+				if e.link, err = rl.ReadLink(name); err != nil {
+					return &TransferError{Op: "upload", Path: name, Err: err}
+				}
+				if e.info, err = rl.Lstat(name); err != nil {
+					return &TransferError{Op: "upload", Path: name, Err: err}
+				}
+				return fn(e)
+			}
+			if e.info, err = fs.Stat(fsys, name); err != nil {
+				return &TransferError{Op: "upload", Path: name, Err: err}
+			}
+			return fn(e)
+		}
+		if e.info, err = d.Info(); err != nil {
+			return &TransferError{Op: "upload", Path: name, Err: err}
+		}
+		return fn(e)
+	})
+}
+
+// walkLocal yields the entries of a local directory, whatever bytes their
+// names hold; symlinks keep their link text.
+func walkLocal(dir string, fn func(treeEntry) error) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		rel, rerr := filepath.Rel(dir, p)
+		if rerr != nil {
+			return rerr
+		}
+		rel = filepath.ToSlash(rel)
+		if err != nil {
+			return &TransferError{Op: "upload", Path: rel, Err: err}
+		}
+		if rel == "." {
+			return nil
+		}
+		e := treeEntry{name: rel, open: func() (io.ReadCloser, error) { return os.Open(p) }}
+		if e.info, err = d.Info(); err != nil {
+			return &TransferError{Op: "upload", Path: rel, Err: err}
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			if e.link, err = os.Readlink(p); err != nil {
+				return &TransferError{Op: "upload", Path: rel, Err: err}
+			}
+		}
+		return fn(e)
+	})
+}
+
+func unixMode(m fs.FileMode) int64 {
+	v := int64(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		v |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		v |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		v |= 0o1000
+	}
+	return v
+}
+
+func goMode(v int64) fs.FileMode {
+	m := fs.FileMode(v & 0o777)
+	if v&0o4000 != 0 {
+		m |= fs.ModeSetuid
+	}
+	if v&0o2000 != 0 {
+		m |= fs.ModeSetgid
+	}
+	if v&0o1000 != 0 {
+		m |= fs.ModeSticky
+	}
+	return m
+}
+
+// writeTar writes the entries walk yields as a GNU tar stream (GNU long
+// names carry any bytes), owned by root.
+func writeTar(w io.Writer, walk func(func(treeEntry) error) error, p *progress) error {
+	tw := tar.NewWriter(w)
+	err := walk(func(e treeEntry) error {
+		p.path = e.name
+		hdr := &tar.Header{
+			Name: e.name, Mode: unixMode(e.info.Mode()), ModTime: e.info.ModTime(),
+			Uname: "root", Gname: "root", Format: tar.FormatGNU,
+		}
+		switch {
+		case e.link != "":
+			hdr.Typeflag, hdr.Linkname, hdr.Mode = tar.TypeSymlink, e.link, 0o777
+		case e.info.IsDir():
+			hdr.Typeflag, hdr.Name = tar.TypeDir, e.name+"/"
+		case e.info.Mode().IsRegular():
+			hdr.Typeflag, hdr.Size = tar.TypeReg, e.info.Size()
+		default:
+			p.res.Skipped = append(p.res.Skipped, e.name)
+			return nil
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return &TransferError{Op: "upload", Path: e.name, Err: err}
+		}
+		if hdr.Typeflag == tar.TypeReg {
+			rc, err := e.open()
+			if err != nil {
+				return &TransferError{Op: "upload", Path: e.name, Err: err}
+			}
+			n, err := io.Copy(tw, &progressReader{r: io.LimitReader(rc, hdr.Size+1), p: p})
+			rc.Close()
+			if err == nil && n != hdr.Size {
+				err = fmt.Errorf("file changed while it was read: %d bytes, %d expected", n, hdr.Size)
+			}
+			if err != nil {
+				return &TransferError{Op: "upload", Path: e.name, Err: err}
+			}
+		}
+		p.done(e.name, hdr.Typeflag, hdr.Size)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+// UploadFS copies the tree of fsys (os.DirFS, embed.FS, fstest.MapFS, ...)
+// into the capsule directory dst, creating it and its parents: one tar
+// stream to a staged file through POST /v1/capsules/{id}/files/stream/write,
+// then one command that unpacks it with "tar -x" and removes it. Memory use
+// does not grow with the tree. Files keep their mode bits and modification
+// times, directories (empty ones too) their modes; everything is owned by
+// root. When fsys implements fs.ReadLinkFS (os.DirFS does) a symlink is
+// copied as a link with its text, so relative links still resolve;
+// otherwise it is read through. Sockets, devices and named pipes are left
+// out and listed in the result. Existing files of the same name are
+// replaced; others in dst are kept.
+//
+// A source that fails to read fails the transfer before anything is
+// unpacked. Any failure is a [*TransferError] naming the first entry that
+// failed; the tree may then be incomplete. A dst that exists as a
+// non-directory matches [ErrNotDir]. Without tar in the capsule (or with
+// opts.PerFile) each entry goes by its own calls.
+func (f *Files) UploadFS(ctx context.Context, dst string, fsys fs.FS, opts TransferOptions) (*TransferResult, error) {
+	if fsys == nil {
+		return nil, &ValidationError{Field: "source file system", Value: "<nil>", Reason: "nil"}
+	}
+	return f.uploadTree(ctx, dst, func(fn func(treeEntry) error) error { return walkFS(fsys, fn) }, opts)
+}
+
+// UploadDir copies the local directory dir into the capsule directory dst,
+// as [Files.UploadFS] does, with names of any bytes (os.DirFS refuses names
+// that are not valid UTF-8) and symlinks copied as links with their text.
+func (f *Files) UploadDir(ctx context.Context, dst, dir string, opts TransferOptions) (*TransferResult, error) {
+	if dir == "" {
+		return nil, &ValidationError{Field: "local directory", Value: dir, Reason: "empty"}
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, &TransferError{Op: "upload", Err: err}
+	}
+	if !fi.IsDir() {
+		return nil, &TransferError{Op: "upload", Err: &fs.PathError{Op: "upload", Path: dir, Err: ErrNotDir}}
+	}
+	return f.uploadTree(ctx, dst, func(fn func(treeEntry) error) error { return walkLocal(dir, fn) }, opts)
+}
+
+// UploadTar unpacks the tar stream r into the capsule directory dst,
+// creating it: the stream is staged as is through POST
+// /v1/capsules/{id}/files/stream/write and unpacked by "tar -x" in the
+// capsule, which also understands compressed streams (gzip, xz, zstd where
+// installed). It returns the number of bytes read from r. Entries are owned
+// by root; modes and link texts are kept. Needs tar in the capsule.
+func (f *Files) UploadTar(ctx context.Context, dst string, r io.Reader, opts TransferOptions) (int64, error) {
+	if err := f.check(dst); err != nil {
+		return 0, err
+	}
+	if r == nil {
+		return 0, &ValidationError{Field: "tar stream", Value: "<nil>", Reason: "nil"}
+	}
+	p := &progress{fn: opts.Progress}
+	staged := stagePath("tar")
+	n, err := f.Upload(ctx, staged, &progressReader{r: r, p: p}, UploadOptions{})
+	if err != nil {
+		_ = f.removeStaged(ctx, staged)
+		return n, &TransferError{Op: "upload", Err: err}
+	}
+	return n, f.untar(ctx, dst, staged)
+}
+
+func (f *Files) uploadTree(ctx context.Context, dst string, walk func(func(treeEntry) error) error, opts TransferOptions) (*TransferResult, error) {
+	if err := f.check(dst); err != nil {
+		return nil, err
+	}
+	p := &progress{fn: opts.Progress}
+	if !opts.PerFile {
+		ok, err := f.tarAvailable(ctx)
+		if err != nil {
+			return nil, &TransferError{Op: "upload", Err: err}
+		}
+		opts.PerFile = !ok
+	}
+	if opts.PerFile {
+		if err := f.uploadPerFile(ctx, dst, walk, p); err != nil {
+			return nil, err
+		}
+		return &p.res, nil
+	}
+
+	staged := stagePath("tar")
+	pr, pw := io.Pipe()
+	var werr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		werr = writeTar(pw, walk, p)
+		// End the body normally even when the source failed, so that the
+		// server has finished with the staged file before it is removed
+		// (an aborted request could still create it afterwards).
+		pw.Close()
+	}()
+	_, err := f.Upload(ctx, staged, pr, UploadOptions{})
+	pr.CloseWithError(errUploadEnded)
+	wg.Wait()
+	if werr != nil || err != nil {
+		_ = f.removeStaged(ctx, staged)
+		var te *TransferError
+		if errors.As(werr, &te) {
+			return nil, te
+		}
+		return nil, &TransferError{Op: "upload", Path: p.path, Err: err}
+	}
+	if err := f.untar(ctx, dst, staged); err != nil {
+		return nil, err
+	}
+	return &p.res, nil
+}
+
+// Exit codes of the SDK's transfer scripts.
+const (
+	exitNotDir = 96
+	exitNoDir  = 97
+)
+
+// untar unpacks the staged tar into dst and removes it.
+func (f *Files) untar(ctx context.Context, dst, staged string) error {
+	d, s := shellQuote(dst), shellQuote(staged)
+	script := fmt.Sprintf(`if [ -e %[1]s ] && [ ! -d %[1]s ]; then rm -f -- %[2]s; exit %[3]d; fi
+mkdir -p -- %[1]s && tar -x -p --no-same-owner -f %[2]s -C %[1]s
+rc=$?
+rm -f -- %[2]s
+exit $rc`, d, s, exitNotDir)
+	res, err := f.cp.Commands.Run(ctx, script, RunOptions{Timeout: internalTimeout(ctx)})
+	if err != nil {
+		_ = f.removeStaged(ctx, staged)
+		return &TransferError{Op: "upload", Err: err}
+	}
+	switch res.ExitCode {
+	case 0:
+		return nil
+	case exitNotDir:
+		return &TransferError{Op: "upload", Err: &fs.PathError{Op: "upload", Path: dst, Err: ErrNotDir}}
+	}
+	return &TransferError{Op: "upload", Path: tarFailedEntry(res.Stderr), Err: res.Err()}
+}
+
+// tarFailedEntry returns the entry named by the first "tar: NAME: ..."
+// message of GNU or BusyBox tar, relative to the tree's root.
+func tarFailedEntry(stderr []byte) string {
+	for line := range strings.SplitSeq(string(stderr), "\n") {
+		rest, ok := strings.CutPrefix(line, "tar: ")
+		if !ok {
+			continue
+		}
+		name, _, ok := strings.Cut(rest, ": ")
+		if !ok || strings.HasPrefix(name, "Exiting with") || strings.HasPrefix(name, "Error") {
+			continue
+		}
+		name = strings.TrimPrefix(name, "./")
+		if name == "." || name == "" {
+			continue
+		}
+		return name
+	}
+	return ""
+}
+
+// uploadPerFile creates every directory, uploads every file, then sets
+// modes and creates links in one command.
+func (f *Files) uploadPerFile(ctx context.Context, dst string, walk func(func(treeEntry) error) error, p *progress) error {
+	if err := f.ensureDir(ctx, dst); err != nil {
+		return &TransferError{Op: "upload", Err: err}
+	}
+	var fix strings.Builder
+	var dirModes []string
+	err := walk(func(e treeEntry) error {
+		p.path = e.name
+		target := path.Join(dst, e.name)
+		switch {
+		case e.link != "":
+			fmt.Fprintf(&fix, "rm -f -- %[1]s && ln -s -- %[2]s %[1]s || exit 1\n", shellQuote(target), shellQuote(e.link))
+			p.done(e.name, tar.TypeSymlink, 0)
+		case e.info.IsDir():
+			if _, err := f.MakeDir(ctx, target); err != nil {
+				return &TransferError{Op: "upload", Path: e.name, Err: err}
+			}
+			dirModes = append(dirModes, fmt.Sprintf("chmod %o -- %s || exit 1\n", unixMode(e.info.Mode()), shellQuote(target)))
+			p.done(e.name, tar.TypeDir, 0)
+		case e.info.Mode().IsRegular():
+			rc, err := e.open()
+			if err != nil {
+				return &TransferError{Op: "upload", Path: e.name, Err: err}
+			}
+			_, err = f.Upload(ctx, target, &progressReader{r: rc, p: p}, UploadOptions{})
+			rc.Close()
+			if err != nil {
+				return &TransferError{Op: "upload", Path: e.name, Err: err}
+			}
+			fmt.Fprintf(&fix, "chmod %o -- %s || exit 1\n", unixMode(e.info.Mode()), shellQuote(target))
+			p.done(e.name, tar.TypeReg, e.info.Size())
+		default:
+			p.res.Skipped = append(p.res.Skipped, e.name)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Directory modes last, deepest first, so that none keeps a file out.
+	for i := len(dirModes) - 1; i >= 0; i-- {
+		fix.WriteString(dirModes[i])
+	}
+	if fix.Len() == 0 {
+		return nil
+	}
+	res, err := f.cp.Commands.runScript(ctx, fix.String(), internalTimeout(ctx))
+	if err == nil {
+		err = res.Err()
+	}
+	if err != nil {
+		return &TransferError{Op: "upload", Err: fmt.Errorf("setting modes and links: %w", err)}
+	}
+	return nil
+}
+
+// ensureDir makes dst a directory, failing with ErrNotDir when a file is in
+// the way.
+func (f *Files) ensureDir(ctx context.Context, dst string) error {
+	_, err := f.MakeDir(ctx, dst)
+	return err
+}
+
+// packed is a staged tar of a capsule directory.
+type packed struct {
+	staged string
+	rc     io.ReadCloser
+}
+
+// pack runs "tar -c" over the capsule directory src into a staged file and
+// opens it for streaming. The caller closes rc and removes staged.
+func (f *Files) pack(ctx context.Context, src string) (*packed, error) {
+	if err := f.check(src); err != nil {
+		return nil, err
+	}
+	staged := stagePath("tar")
+	d, s := shellQuote(src), shellQuote(staged)
+	script := fmt.Sprintf(`if [ ! -d %[1]s ]; then
+  if [ -e %[1]s ]; then exit %[3]d; fi
+  exit %[4]d
+fi
+tar -c --format=gnu -f %[2]s -C %[1]s .
+rc=$?
+[ $rc -eq 0 ] || rm -f -- %[2]s
+exit $rc`, d, s, exitNotDir, exitNoDir)
+	res, err := f.cp.Commands.Run(ctx, script, RunOptions{Timeout: internalTimeout(ctx)})
+	if err != nil {
+		_ = f.removeStaged(ctx, staged)
+		return nil, &TransferError{Op: "download", Err: err}
+	}
+	switch res.ExitCode {
+	case 0:
+	case exitNotDir:
+		return nil, &TransferError{Op: "download", Err: &fs.PathError{Op: "download", Path: src, Err: ErrNotDir}}
+	case exitNoDir:
+		return nil, &TransferError{Op: "download", Err: notExist("download", src, nil)}
+	default:
+		return nil, &TransferError{Op: "download", Path: tarFailedEntry(res.Stderr), Err: res.Err()}
+	}
+	rc, err := f.Download(ctx, staged, DownloadOptions{})
+	if err != nil {
+		_ = f.removeStaged(ctx, staged)
+		return nil, &TransferError{Op: "download", Err: err}
+	}
+	return &packed{staged: staged, rc: rc}, nil
+}
+
+// DownloadTar writes the capsule directory src to w as a tar stream (GNU
+// format; names relative, starting with "./"): one command packs it with
+// "tar -c" into a staged file, which is streamed through POST
+// /v1/capsules/{id}/files/stream/read (its size checked, so a cut stream is
+// an error, never a short archive) and then removed. It returns the number
+// of bytes written to w. Memory use does not grow with the tree. A missing
+// src matches [ErrNotFound]; a file matches [ErrNotDir]. Needs tar in the
+// capsule.
+func (f *Files) DownloadTar(ctx context.Context, src string, w io.Writer, opts TransferOptions) (int64, error) {
+	if w == nil {
+		return 0, &ValidationError{Field: "writer", Value: "<nil>", Reason: "nil"}
+	}
+	pk, err := f.pack(ctx, src)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = f.removeStaged(ctx, pk.staged) }()
+	defer pk.rc.Close()
+	p := &progress{fn: opts.Progress}
+	n, err := io.Copy(w, &progressReader{r: pk.rc, p: p})
+	if err != nil {
+		return n, &TransferError{Op: "download", Err: err}
+	}
+	return n, nil
+}
+
+// DownloadDir copies the capsule directory src into the local directory
+// dir, creating it and its parents: the tree travels as one tar stream (see
+// [Files.DownloadTar]) and is unpacked here as it arrives, in memory that
+// does not grow with the tree. Files keep their mode bits and modification
+// times, directories (empty ones too) their modes, and symlinks their link
+// text (a relative link resolves in the copy as in the capsule; a broken
+// one stays broken). Hard links become hard links. Ownership is not
+// copied. Sockets, devices and named pipes are left out and listed in the
+// result. Nothing is written outside dir: entries whose names would escape
+// it, or that would be written through a symlink pointing out of it, fail
+// the transfer. Existing entries of the same name are replaced; others in
+// dir are kept.
+//
+// Any failure is a [*TransferError] naming the first entry that failed; the
+// copy may then be incomplete. A missing src matches [ErrNotFound]. Without
+// tar in the capsule (or with opts.PerFile), the tree is listed and each
+// file downloaded by itself.
+func (f *Files) DownloadDir(ctx context.Context, src, dir string, opts TransferOptions) (*TransferResult, error) {
+	if err := f.check(src); err != nil {
+		return nil, err
+	}
+	if dir == "" {
+		return nil, &ValidationError{Field: "local directory", Value: dir, Reason: "empty"}
+	}
+	if !opts.PerFile {
+		ok, err := f.tarAvailable(ctx)
+		if err != nil {
+			return nil, &TransferError{Op: "download", Err: err}
+		}
+		opts.PerFile = !ok
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, &TransferError{Op: "download", Err: err}
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, &TransferError{Op: "download", Err: err}
+	}
+	defer root.Close()
+	p := &progress{fn: opts.Progress}
+	if opts.PerFile {
+		if err := f.downloadPerFile(ctx, src, root, p); err != nil {
+			return nil, err
+		}
+		return &p.res, nil
+	}
+	pk, err := f.pack(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.removeStaged(ctx, pk.staged) }()
+	defer pk.rc.Close()
+	if err := extractTar(pk.rc, root, p); err != nil {
+		return nil, err
+	}
+	return &p.res, nil
+}
+
+// localWriter writes entries into a local root, keeping directory modes and
+// times until the end so that a read-only directory keeps nothing out.
+type localWriter struct {
+	root *os.Root
+	p    *progress
+	dirs []dirMeta
+}
+
+type dirMeta struct {
+	name  string
+	mode  fs.FileMode
+	mtime time.Time
+}
+
+func (lw *localWriter) fail(name string, err error) error {
+	return &TransferError{Op: "download", Path: name, Err: err}
+}
+
+// clear removes a non-directory entry in the way of name.
+func (lw *localWriter) clear(name string) error {
+	fi, err := lw.root.Lstat(name)
+	if err != nil || fi.IsDir() {
+		return nil
+	}
+	return lw.root.Remove(name)
+}
+
+func (lw *localWriter) dir(name string, mode fs.FileMode, mtime time.Time) error {
+	if fi, err := lw.root.Lstat(name); err == nil && !fi.IsDir() {
+		if err := lw.root.Remove(name); err != nil {
+			return lw.fail(name, err)
+		}
+	}
+	if err := lw.root.MkdirAll(name, 0o700); err != nil {
+		return lw.fail(name, err)
+	}
+	lw.dirs = append(lw.dirs, dirMeta{name, mode, mtime})
+	lw.p.done(name, tar.TypeDir, 0)
+	return nil
+}
+
+func (lw *localWriter) file(name string, r io.Reader, size int64, mode fs.FileMode, mtime time.Time) error {
+	if err := lw.parent(name); err != nil {
+		return err
+	}
+	if err := lw.clear(name); err != nil {
+		return lw.fail(name, err)
+	}
+	out, err := lw.root.OpenFile(name, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return lw.fail(name, err)
+	}
+	n, err := io.Copy(out, &progressReader{r: r, p: lw.p})
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && size >= 0 && n != size {
+		err = fmt.Errorf("received %d of %d bytes: %w", n, size, io.ErrUnexpectedEOF)
+	}
+	if err == nil {
+		err = lw.root.Chmod(name, mode)
+	}
+	if err == nil && !mtime.IsZero() {
+		err = lw.root.Chtimes(name, mtime, mtime)
+	}
+	if err != nil {
+		return lw.fail(name, err)
+	}
+	lw.p.done(name, tar.TypeReg, n)
+	return nil
+}
+
+func (lw *localWriter) symlink(name, target string) error {
+	if err := lw.parent(name); err != nil {
+		return err
+	}
+	if err := lw.clear(name); err != nil {
+		return lw.fail(name, err)
+	}
+	if err := lw.root.Symlink(target, name); err != nil {
+		return lw.fail(name, err)
+	}
+	lw.p.done(name, tar.TypeSymlink, 0)
+	return nil
+}
+
+func (lw *localWriter) hardlink(name, target string) error {
+	if err := lw.parent(name); err != nil {
+		return err
+	}
+	if err := lw.clear(name); err != nil {
+		return lw.fail(name, err)
+	}
+	if err := lw.root.Link(target, name); err != nil {
+		return lw.fail(name, err)
+	}
+	lw.p.done(name, tar.TypeReg, 0)
+	return nil
+}
+
+func (lw *localWriter) parent(name string) error {
+	if d := path.Dir(name); d != "." {
+		if err := lw.root.MkdirAll(d, 0o755); err != nil {
+			return lw.fail(name, err)
+		}
+	}
+	return nil
+}
+
+// finish applies the directories' modes and times, deepest first.
+func (lw *localWriter) finish() error {
+	for i := len(lw.dirs) - 1; i >= 0; i-- {
+		d := lw.dirs[i]
+		if err := lw.root.Chmod(d.name, d.mode); err != nil {
+			return lw.fail(d.name, err)
+		}
+		if !d.mtime.IsZero() {
+			if err := lw.root.Chtimes(d.name, d.mtime, d.mtime); err != nil {
+				return lw.fail(d.name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// tarName turns an archive name into a name relative to the root, refusing
+// names that would leave it. ok is false for the root itself.
+func tarName(raw string) (name string, ok bool, err error) {
+	name = strings.TrimSuffix(strings.TrimPrefix(raw, "./"), "/")
+	if name == "" || name == "." {
+		return "", false, nil
+	}
+	for elem := range strings.SplitSeq(name, "/") {
+		if elem == "" || elem == "." || elem == ".." {
+			return "", false, fmt.Errorf("unsafe name in archive: %q", raw)
+		}
+	}
+	if strings.HasPrefix(name, "/") {
+		return "", false, fmt.Errorf("absolute name in archive: %q", raw)
+	}
+	return name, true, nil
+}
+
+// extractTar unpacks a tar stream into root.
+func extractTar(r io.Reader, root *os.Root, p *progress) error {
+	lw := &localWriter{root: root, p: p}
+	tr := tar.NewReader(r)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return &TransferError{Op: "download", Path: p.path, Err: err}
+		}
+		name, ok, err := tarName(hdr.Name)
+		if err != nil {
+			return &TransferError{Op: "download", Path: hdr.Name, Err: err}
+		}
+		if !ok {
+			continue
+		}
+		p.path = name
+		mode := goMode(hdr.Mode)
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			err = lw.dir(name, mode, hdr.ModTime)
+		case tar.TypeReg:
+			err = lw.file(name, tr, hdr.Size, mode, hdr.ModTime)
+		case tar.TypeSymlink:
+			err = lw.symlink(name, hdr.Linkname)
+		case tar.TypeLink:
+			target, ok, terr := tarName(hdr.Linkname)
+			if terr != nil || !ok {
+				return &TransferError{Op: "download", Path: name, Err: fmt.Errorf("bad hard link target %q", hdr.Linkname)}
+			}
+			err = lw.hardlink(name, target)
+		default:
+			p.res.Skipped = append(p.res.Skipped, name)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return lw.finish()
+}
+
+// downloadPerFile lists the tree and downloads each file by itself; link
+// texts come from one command.
+func (f *Files) downloadPerFile(ctx context.Context, src string, root *os.Root, p *progress) error {
+	top, err := f.Stat(ctx, src)
+	if err != nil {
+		return &TransferError{Op: "download", Err: err}
+	}
+	if top.Type != EntryDirectory {
+		return &TransferError{Op: "download", Err: &fs.PathError{Op: "download", Path: src, Err: ErrNotDir}}
+	}
+	entries, err := f.List(ctx, src, 1<<16)
+	if err != nil {
+		return &TransferError{Op: "download", Err: err}
+	}
+	base := strings.TrimSuffix(src, "/")
+	rel := func(e *FileEntry) (string, error) {
+		name, ok := strings.CutPrefix(e.Path, base+"/")
+		if !ok {
+			return "", fmt.Errorf("entry %q outside the listed directory", e.Path)
+		}
+		if n, ok, err := tarName(name); err != nil || !ok {
+			return "", fmt.Errorf("unsafe entry name %q", e.Path)
+		} else {
+			return n, nil
+		}
+	}
+	var links []*FileEntry
+	for i := range entries {
+		if entries[i].Type == EntrySymlink {
+			links = append(links, &entries[i])
+		}
+	}
+	texts, err := f.readLinks(ctx, links)
+	if err != nil {
+		return &TransferError{Op: "download", Err: err}
+	}
+	lw := &localWriter{root: root, p: p}
+	for i := range entries {
+		e := &entries[i]
+		name, err := rel(e)
+		if err != nil {
+			return &TransferError{Op: "download", Path: e.Path, Err: err}
+		}
+		p.path = name
+		switch e.Type {
+		case EntryDirectory:
+			err = lw.dir(name, e.Mode.Perm()|(e.Mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)), e.ModifiedAt)
+		case EntrySymlink:
+			err = lw.symlink(name, texts[e.Path])
+		case EntryFile:
+			var rc io.ReadCloser
+			rc, err = f.Download(ctx, e.Path, DownloadOptions{})
+			if err != nil {
+				return &TransferError{Op: "download", Path: name, Err: err}
+			}
+			err = lw.file(name, rc, e.Size, e.Mode.Perm()|(e.Mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)), e.ModifiedAt)
+			rc.Close()
+		default:
+			p.res.Skipped = append(p.res.Skipped, name)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return lw.finish()
+}
