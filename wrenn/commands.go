@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +33,10 @@ type RunOptions struct {
 	// Timeout bounds the command on the server; 0 means
 	// [DefaultCommandTimeout]. It is sent in whole seconds, rounded up.
 	Timeout time.Duration
+	// Stdin, when set, is the command's standard input. It is read to the
+	// end and staged in the capsule before the command starts (see
+	// [Commands.Run]); it is not live input, which is the PTY's job.
+	Stdin io.Reader
 }
 
 // CommandResult is the outcome of a foreground command. A non-zero exit
@@ -123,6 +128,13 @@ func (e *CommandTimeoutError) Unwrap() error { return e.Err }
 // When the command runs out of time (opts.Timeout on the server, or ctx),
 // Run returns a [*CommandTimeoutError] after killing the process, which the
 // server leaves running. Never retried after a response arrived.
+//
+// With opts.Stdin, the input is first streamed into a temporary file under
+// /tmp (POST /v1/capsules/{id}/files/stream/write, in memory that does not
+// grow with the input); the script opens it as its standard input and
+// removes it before running cmd, and the SDK removes it itself when the
+// command fails to start or times out first. The wire gives non-terminal
+// commands no stdin of their own.
 func (c *Commands) Run(ctx context.Context, cmd string, opts RunOptions) (*CommandResult, error) {
 	cp := c.cp
 	if err := ValidateCapsuleID(cp.id); err != nil {
@@ -140,6 +152,11 @@ func (c *Commands) Run(ctx context.Context, cmd string, opts RunOptions) (*Comma
 	if err != nil {
 		return nil, err
 	}
+	in, err := c.stageStdin(ctx, opts.Stdin)
+	if err != nil {
+		return nil, err
+	}
+	script = in.prefix() + script
 	secs := int32(min(durationSeconds(timeout), 1<<31-1))
 	args := []string{"-c", script}
 	body := gen.ExecRequest{Cmd: "/bin/sh", Args: &args, TimeoutSec: &secs}
@@ -149,6 +166,7 @@ func (c *Commands) Run(ctx context.Context, cmd string, opts RunOptions) (*Comma
 	resp, err := cp.client.api.ExecCommand(ctx, cp.id, body)
 	err = cp.client.result(resp, err, &out)
 	if err != nil {
+		in.failed(ctx)
 		var apiErr *APIError
 		serverTimeout := errors.As(err, &apiErr) && (errors.Is(apiErr, ErrTimeout) ||
 			(apiErr.Code == "agent_error" && time.Since(start) >= timeout))
@@ -199,6 +217,9 @@ type StartOptions struct {
 	// and ".", ".." or a tag holding '/' cannot be addressed in a URL path,
 	// so they are refused.
 	Tag string
+	// Stdin, when set, is the process's standard input, staged in the
+	// capsule before it starts as for [RunOptions].Stdin.
+	Stdin io.Reader
 }
 
 // Process is a process started or tracked by the capsule's agent.
@@ -226,7 +247,8 @@ func (p *Process) Kill(ctx context.Context, sig Signal) error {
 // /v1/capsules/{id}/exec with background true. It returns once the process
 // has started; its output is not kept (attach a stream to read it). A NUL
 // byte in cmd, Envs, Cwd or Tag is refused with a [*ValidationError]. Never
-// retried after a response arrived.
+// retried after a response arrived. With opts.Stdin the input is staged
+// first, as for [Commands.Run].
 func (c *Commands) Start(ctx context.Context, cmd string, opts StartOptions) (*Process, error) {
 	cp := c.cp
 	if err := ValidateCapsuleID(cp.id); err != nil {
@@ -276,7 +298,11 @@ func (c *Commands) Start(ctx context.Context, cmd string, opts StartOptions) (*P
 			return nil, err
 		}
 	}
-	args := []string{"-c", script}
+	in, err := c.stageStdin(ctx, opts.Stdin)
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"-c", in.prefix() + script}
 	body.Args = &args
 	if opts.Tag != "" {
 		body.Tag = &opts.Tag
@@ -284,6 +310,7 @@ func (c *Commands) Start(ctx context.Context, cmd string, opts StartOptions) (*P
 	var out gen.BackgroundExecResponse
 	resp, err := cp.client.api.ExecCommand(ctx, cp.id, body)
 	if err := cp.client.result(resp, err, &out); err != nil {
+		in.failed(ctx)
 		return nil, err
 	}
 	return &Process{PID: int(out.Pid), Tag: out.Tag, Cmd: "/bin/sh", Args: args, commands: c}, nil

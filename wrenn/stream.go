@@ -159,6 +159,10 @@ type StreamOptions struct {
 	// Stdout and Stderr, when set, receive every chunk of output as it is
 	// read, whether through [CommandStream.Events] or [CommandStream.Wait].
 	Stdout, Stderr io.Writer
+	// Stdin, when set, is the command's standard input, read to the end and
+	// staged in the capsule before the command starts, as for
+	// [RunOptions].Stdin. Live input is the PTY's job.
+	Stdin io.Reader
 }
 
 // ConnectOptions configure [Commands.Connect], [Commands.ConnectTag] and
@@ -299,9 +303,14 @@ func (c *Commands) Stream(ctx context.Context, cmd string, opts StreamOptions) (
 	if err != nil {
 		return nil, err
 	}
-	cfg := cp.client.dialConfig(ctx, stream.ExecPath(cp.id))
-	es, err := stream.StartExec(ctx, cfg, "/bin/sh", []string{"-c", script})
+	in, err := c.stageStdin(ctx, opts.Stdin)
 	if err != nil {
+		return nil, err
+	}
+	cfg := cp.client.dialConfig(ctx, stream.ExecPath(cp.id))
+	es, err := stream.StartExec(ctx, cfg, "/bin/sh", []string{"-c", in.prefix() + script})
+	if err != nil {
+		in.failed(ctx)
 		return nil, cp.client.streamError("exec stream", err)
 	}
 	return &CommandStream{
