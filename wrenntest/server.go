@@ -2,6 +2,7 @@ package wrenntest
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -58,6 +59,13 @@ type Config struct {
 	// PTYPingInterval is how often PTY WebSocket sessions send
 	// {"type":"ping"} (default 30 s, as the real server).
 	PTYPingInterval time.Duration
+	// MaxConnections caps the open client connections (0: three quarters
+	// of the process's file-descriptor limit, keeping at least 256
+	// descriptors for capsules). At the cap, the connection idle or stalled
+	// for longest is closed to admit a new one, and a warning is logged.
+	MaxConnections int
+	// bodyIdle replaces bodyIdleTimeout (tests).
+	bodyIdle time.Duration
 
 	// Capacity, when positive, is how many capsules may run at once; a
 	// create beyond it is 503 no_hosts_available (see
@@ -113,6 +121,10 @@ type Server struct {
 	handler  http.Handler
 	http     *http.Server
 	ln       net.Listener
+	// conns caps and watches the listener's connections (nil when only
+	// the handler is used); bodyIdle is its request-body idle timeout.
+	conns    *connGuard
+	bodyIdle time.Duration
 	baseURL  string
 
 	// proxy, when set (by a setup hook), gets every request first and
@@ -166,18 +178,24 @@ func Start(cfg Config) (*Server, error) {
 		_ = s.shutdownRuntime()
 		return nil, fmt.Errorf("wrenntest: listen: %w", err)
 	}
-	s.ln = ln
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = defaultMaxConnections()
+	}
+	s.conns = newConnGuard(ln, cfg.MaxConnections, s.log)
+	s.ln = s.conns
 	s.baseURL = "http://" + ln.Addr().String()
 	s.http = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       620 * time.Second,
+		ConnState:         s.conns.connState,
+		ConnContext:       connContext,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.loops.Add(1)
 	go func() {
 		defer s.loops.Done()
-		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("serve", "err", err)
 		}
 	}()
@@ -241,6 +259,7 @@ func newServer(cfg Config) (*Server, error) {
 		capsules:  map[string]*capsuleRecord{},
 		templates: map[string]map[string]*template{"": builtinTemplates()},
 		stop:      make(chan struct{}),
+		bodyIdle:  cmp.Or(cfg.bodyIdle, bodyIdleTimeout),
 	}
 	s.keys[cfg.APIKey] = teamFor(cfg.APIKey)
 	if cfg.DataDir == "" {
@@ -290,6 +309,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "host", r.Host,
 			"status", rec.status, "duration", time.Since(start))
 	}()
+	if s.conns != nil {
+		defer s.conns.guardBody(w, r, s.bodyIdle)()
+	}
 	if s.proxy != nil && s.proxy(rec, r) {
 		return
 	}

@@ -3,15 +3,22 @@ package wrenntest
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestForegroundOutputOnDiskKeepsAnswerShape: output too large to be held
@@ -162,5 +169,205 @@ func TestForegroundOutputBoundedInMemory(t *testing.T) {
 		t.Fatalf("the process grew by %d MiB for 512 MiB of output", g>>20)
 	} else {
 		t.Logf("peak resident size grew by %d MiB for 512 MiB of output", g>>20)
+	}
+}
+
+// slowBody opens a connection to addr and sends a create request whose
+// body stops after its first byte.
+func slowBody(addr, key string) (net.Conn, error) {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	_, err = fmt.Fprintf(conn, "POST /v1/capsules HTTP/1.1\r\nHost: local\r\nX-API-Key: %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{", key)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// Environment of TestHelperSlowBodies.
+const (
+	slowBodiesAddrEnv  = "WRENNTEST_SLOW_BODIES_ADDR"
+	slowBodiesKeyEnv   = "WRENNTEST_SLOW_BODIES_KEY"
+	slowBodiesCountEnv = "WRENNTEST_SLOW_BODIES_COUNT"
+)
+
+// TestHelperSlowBodies is not a test: run by TestSlowBodiesCannotStarveServer
+// as a separate process (each holds its own descriptors), it opens the
+// slow-body connections, says "ready" and keeps them until its stdin ends.
+func TestHelperSlowBodies(t *testing.T) {
+	addr := os.Getenv(slowBodiesAddrEnv)
+	if addr == "" {
+		return
+	}
+	n, _ := strconv.Atoi(os.Getenv(slowBodiesCountEnv))
+	conns := make([]net.Conn, 0, n)
+	for range n {
+		conn, err := slowBody(addr, os.Getenv(slowBodiesKeyEnv))
+		if err != nil {
+			fmt.Printf("failed after %d connections: %v\n", len(conns), err)
+			os.Exit(1)
+		}
+		conns = append(conns, conn)
+	}
+	fmt.Println("ready")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	os.Exit(0)
+}
+
+// TestSlowBodiesCannotStarveServer: 20,050 connections that each send a
+// request whose body never comes neither exhaust the server's descriptors
+// nor keep /health and create from being served; the server's open
+// connections stay at its cap, and a log line says the cap was reached.
+func TestSlowBodiesCannotStarveServer(t *testing.T) {
+	const slow, helpers, limit = 20050, 3, 500
+	var logs syncBuffer
+	srv, c := newTestServer(t, func(cfg *Config) { cfg.MaxConnections = limit },
+		WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var procs []*exec.Cmd
+	for i := range helpers {
+		n := slow / helpers
+		if i == 0 {
+			n += slow % helpers
+		}
+		cmd := exec.CommandContext(ctx, exe, "-test.run=^TestHelperSlowBodies$")
+		cmd.Env = append(os.Environ(), slowBodiesAddrEnv+"="+strings.TrimPrefix(srv.BaseURL(), "http://"),
+			slowBodiesKeyEnv+"="+srv.APIKey(), slowBodiesCountEnv+"="+strconv.Itoa(n))
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, cmd)
+		defer func() {
+			stdin.Close()
+			_ = cmd.Wait()
+		}()
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		if line != "ready\n" {
+			t.Fatalf("helper %d: %q %v", i, line, err)
+		}
+	}
+	r := c.do("GET", "/health", nil)
+	c.expect(r, http.StatusOK, "")
+	id := c.create(nil).ID
+	if out := c.sh(id, "echo served"); out != "served\n" {
+		t.Fatalf("exec answered %q", out)
+	}
+	open, peak := srv.conns.open()
+	if peak > limit {
+		t.Fatalf("the server held %d connections at once, over its cap of %d", peak, limit)
+	}
+	t.Logf("%d slow connections from %d processes: the server holds %d (at most %d at once)", slow, len(procs), open, peak)
+	if !strings.Contains(logs.String(), "open connections reached the limit") {
+		t.Fatalf("no log line about the cap; logs:\n%s", logs.String())
+	}
+}
+
+// TestStalledBodyTimesOut: a request body that stops making progress for
+// the idle timeout is given up and its connection closed, while one that
+// keeps trickling in is read to its end.
+func TestStalledBodyTimesOut(t *testing.T) {
+	srv, _ := newTestServer(t, func(cfg *Config) { cfg.bodyIdle = 300 * time.Millisecond })
+	conn, err := slowBody(strings.TrimPrefix(srv.BaseURL(), "http://"), srv.APIKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(frameWait))
+	if _, err := io.ReadAll(conn); err != nil {
+		t.Fatalf("the server did not end the stalled request: %v", err)
+	}
+
+	// A body trickling in byte by byte, each byte well within the idle
+	// timeout, is read whole: 20 bytes over about three idle periods.
+	body := `{"template":"x"}   `
+	conn2, err := net.Dial("tcp", strings.TrimPrefix(srv.BaseURL(), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close()
+	fmt.Fprintf(conn2, "POST /v1/capsules HTTP/1.1\r\nHost: local\r\nX-API-Key: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", srv.APIKey(), len(body))
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for i := range len(body) {
+		<-tick.C
+		if _, err := conn2.Write([]byte{body[i]}); err != nil {
+			t.Fatalf("the server cut a body that kept coming, at byte %d: %v", i, err)
+		}
+	}
+	_ = conn2.SetReadDeadline(time.Now().Add(frameWait))
+	resp, err := http.ReadResponse(bufio.NewReader(conn2), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	// An unknown template: the body was read and understood.
+	if resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("HTTP %d for a complete body", resp.StatusCode)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes (log output).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// cpuTime returns the CPU time this process has used.
+func cpuTime(t *testing.T) time.Duration {
+	t.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestManyFilesIdleCapsuleIdleServer: a capsule holding 100,000 files and
+// doing nothing costs the server little CPU, although its metrics are
+// sampled every 100 ms (a walk of its files at every sample kept a CPU
+// busy).
+func TestManyFilesIdleCapsuleIdleServer(t *testing.T) {
+	_, c := newTestServer(t)
+	id := c.create(nil).ID
+	if out := c.sh(id, "mkdir /root/many && cd /root/many && seq 100000 | xargs touch && ls | wc -l"); out != "100000\n" {
+		t.Fatalf("made %q files", out)
+	}
+	const window = 3 * time.Second
+	before := cpuTime(t)
+	timer := time.NewTimer(window)
+	<-timer.C
+	used := cpuTime(t) - before
+	t.Logf("the server used %v of CPU in %v", used, window)
+	if used > window/4 {
+		t.Fatalf("the server used %v of CPU in %v with one idle capsule", used, window)
 	}
 }

@@ -80,6 +80,7 @@ type Capsule struct {
 	waiters sync.WaitGroup // two per started process: its waiter and its reaper
 	metrics *metricsRing
 	cpuLast cpuMark
+	disk    diskGauge
 	// stoppedBefore holds, while the signal fallback keeps the capsule
 	// paused, the host pids (processes and wrappers) that were already
 	// stopped when it paused: resume leaves them stopped.
