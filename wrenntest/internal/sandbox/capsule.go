@@ -77,7 +77,8 @@ type Capsule struct {
 	procs   map[uint32]*Process
 	paused  bool
 	dead    bool
-	waiters sync.WaitGroup // two per started process: its waiter and its reaper
+	waiters sync.WaitGroup // per started process: its waiter, and the reaper of its nsenter wrapper
+	agent   *agentClient   // nil: processes start through nsenter
 	metrics *metricsRing
 	cpuLast cpuMark
 	disk    diskGauge
@@ -190,10 +191,25 @@ func (r *Runtime) StartCapsule(ctx context.Context, cfg CapsuleConfig) (_ *Capsu
 	}()
 	defer argsR.Close()
 	// The init reports on stdout once bwrap has finished setting up the
-	// mounts, then sleeps for the capsule's lifetime.
-	bw := exec.Command(r.bwrap, "--args", "4", "--", "/bin/sh", "-c", "echo ready; exec sleep infinity")
+	// mounts, then serves as the capsule's agent (see agent.go), or
+	// sleeps for the capsule's lifetime when there is none.
+	initArgv := []string{"/bin/sh", "-c", "echo ready; exec sleep infinity"}
+	extra := []*os.File{infoW, argsR}
+	agentExe, agentSock, agentConn, useAgent := r.agentFiles()
+	if useAgent {
+		initArgv = []string{fmt.Sprintf("/proc/self/fd/%d", agentExeFD), agentArg}
+		extra = append(extra, agentExe, agentSock)
+		defer agentExe.Close()
+		defer agentSock.Close()
+		defer func() {
+			if c.agent == nil {
+				agentConn.Close()
+			}
+		}()
+	}
+	bw := exec.Command(r.bwrap, append([]string{"--args", "4", "--"}, initArgv...)...)
 	bw.Env = c.env
-	bw.ExtraFiles = []*os.File{infoW, argsR}
+	bw.ExtraFiles = extra
 	ready, readyW, err := os.Pipe()
 	if err != nil {
 		infoW.Close()
@@ -247,6 +263,9 @@ func (r *Runtime) StartCapsule(ctx context.Context, cfg CapsuleConfig) (_ *Capsu
 		return nil, fmt.Errorf("sandbox: start capsule: %v: %s", err, strings.TrimSpace(stderr.String()))
 	}
 	c.initPID = bi.ChildPID
+	if useAgent {
+		c.agent = newAgentClient(agentConn)
+	}
 	if c.root, err = os.OpenRoot(fmt.Sprintf("/proc/%d/root", c.initPID)); err != nil {
 		return nil, fmt.Errorf("sandbox: open capsule root: %w", err)
 	}
@@ -308,8 +327,9 @@ printf 'pid %s\n' "$$" >&3; exec 3>&-
 if [ "$1" = "--pty" ]; then shift; exec setsid -c -- "$@"; fi
 exec "$@"`
 
-func (c *Capsule) command(spec Spec, pty bool) *exec.Cmd {
-	dir := spec.Dir
+// capsuleDir resolves a process's working directory: "" and "~" are
+// /root, "~/x" and relative paths are below /root.
+func capsuleDir(dir string) string {
 	switch {
 	case dir == "":
 		dir = "/root"
@@ -320,6 +340,11 @@ func (c *Capsule) command(spec Spec, pty bool) *exec.Cmd {
 	case !strings.HasPrefix(dir, "/"):
 		dir = "/root/" + dir
 	}
+	return dir
+}
+
+func (c *Capsule) command(spec Spec, pty bool) *exec.Cmd {
+	dir := capsuleDir(spec.Dir)
 	args := []string{
 		"-t", strconv.Itoa(c.initPID), "-U", "--preserve-credentials", "-m", "-p", "-n", "-r",
 		"--", "/bin/sh", "-c", shim, "sh", dir,
@@ -371,10 +396,7 @@ func (c *Capsule) StartPTY(spec Spec, cols, rows uint16) (*Process, *os.File, er
 		ptm.Close()
 		return nil, nil, fmt.Errorf("sandbox: pty size: %w", err)
 	}
-	p, _, err := c.start(spec, func(cmd *exec.Cmd) error {
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, pts, pts
-		return cmd.Start()
-	}, false)
+	p, _, err := c.start(spec, pts, false)
 	if err != nil {
 		ptm.Close()
 		return nil, nil, err
@@ -413,7 +435,7 @@ func (c *Capsule) openPTY() (ptm, pts *os.File, err error) {
 	return ptm, os.NewFile(fd, "pts"), nil
 }
 
-func (c *Capsule) start(spec Spec, ptyStart func(*exec.Cmd) error, subscribe bool) (*Process, *Subscription, error) {
+func (c *Capsule) start(spec Spec, pts *os.File, subscribe bool) (*Process, *Subscription, error) {
 	if spec.Cmd == "" {
 		return nil, nil, errors.New("sandbox: empty command")
 	}
@@ -443,16 +465,8 @@ func (c *Capsule) start(spec Spec, ptyStart func(*exec.Cmd) error, subscribe boo
 		}
 	}()
 
-	cmd := c.command(spec, ptyStart != nil)
-	report, reportW, err := os.Pipe()
-	if err != nil {
-		return nil, nil, fmt.Errorf("sandbox: pipe: %w", err)
-	}
-	defer report.Close()
-	cmd.ExtraFiles = []*os.File{reportW}
-
 	p := newProcess()
-	p.Tag, p.Cmd, p.Args, p.PTY = spec.Tag, spec.Cmd, slices.Clone(spec.Args), ptyStart != nil
+	p.Tag, p.Cmd, p.Args, p.PTY = spec.Tag, spec.Cmd, slices.Clone(spec.Args), pts != nil
 	if spec.Capture {
 		p.capture = &[2]*Captured{newCaptured(c.rt.dataDir), newCaptured(c.rt.dataDir)}
 	}
@@ -461,30 +475,119 @@ func (c *Capsule) start(spec Spec, ptyStart func(*exec.Cmd) error, subscribe boo
 		sub = p.Subscribe()
 	}
 	var pipes [2]*os.File // read ends
-	var pumps sync.WaitGroup
-	if ptyStart == nil {
+	files := []*os.File{pts}
+	if pts == nil {
 		var w [2]*os.File
 		for i := range pipes {
+			var err error
 			if pipes[i], w[i], err = os.Pipe(); err != nil {
-				reportW.Close()
+				closeAll(pipes[:])
+				closeAll(w[:])
 				return nil, nil, fmt.Errorf("sandbox: pipe: %w", err)
 			}
 		}
-		cmd.Stdout, cmd.Stderr = w[0], w[1]
-		err = cmd.Start()
-		w[0].Close()
-		w[1].Close()
-	} else {
-		err = ptyStart(cmd)
+		files = w[:]
 	}
-	reportW.Close()
+	var l launched
+	var err error
+	if req, ok := c.agentRequest(spec, pts != nil); ok {
+		l, err = c.launchAgent(req, files)
+	} else {
+		l, err = c.launchNsenter(spec, files)
+	}
+	if pts == nil {
+		closeAll(files)
+	}
 	if err != nil {
+		closeAll(pipes[:])
+		if errors.Is(err, ErrBadCwd) {
+			return nil, nil, fmt.Errorf("%w: %s", ErrBadCwd, spec.Dir)
+		}
+		return nil, nil, err
+	}
+	p.PID, p.HostPID, p.wrapperPID, p.pidfd = l.pid, l.hostPID, l.wrapper, l.pidfd
+
+	var pumps sync.WaitGroup
+	if pts == nil {
+		pumps.Add(2)
+		go p.pump(Stdout, pipes[0], &pumps)
+		go p.pump(Stderr, pipes[1], &pumps)
+	}
+	c.mu.Lock()
+	c.procs[p.PID] = p
+	if l.wrapperProc != nil {
+		c.waiters.Add(1)
+	}
+	c.mu.Unlock()
+	if l.wrapperProc != nil {
+		go c.watchChild(p, l.wrapperProc, l.exited)
+	}
+	started = true
+	go func() {
+		defer c.waiters.Done()
+		<-l.exited
+		// A background child may keep the pipes open: read what is
+		// there, then stop.
 		for _, r := range pipes {
 			if r != nil {
-				r.Close()
+				_ = r.SetReadDeadline(time.Now().Add(drainGrace))
 			}
 		}
-		return nil, nil, fmt.Errorf("sandbox: start process: %w", err)
+		pumps.Wait()
+		p.exitCode = l.exitCode()
+		if p.pidfd != nil {
+			_ = p.pidfd.Close()
+		}
+		c.mu.Lock()
+		if c.procs[p.PID] == p {
+			delete(c.procs, p.PID)
+		}
+		c.mu.Unlock()
+		p.endOutput()
+		close(p.done)
+	}()
+	return p, sub, nil
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// launched is a process that runs in the capsule, however it was started.
+type launched struct {
+	pid         uint32 // in the capsule
+	hostPID     int
+	pidfd       *os.File    // agent: the process's pidfd
+	wrapper     int         // nsenter: the wrapper's pid
+	wrapperProc *os.Process // nsenter: the wrapper
+	exited      <-chan struct{}
+	exitCode    func() int // valid once exited is closed
+}
+
+// launchNsenter starts the process through nsenter and the shim, with
+// files as its stdout and stderr, or its terminal.
+func (c *Capsule) launchNsenter(spec Spec, files []*os.File) (launched, error) {
+	pty := len(files) == 1
+	cmd := c.command(spec, pty)
+	report, reportW, err := os.Pipe()
+	if err != nil {
+		return launched{}, fmt.Errorf("sandbox: pipe: %w", err)
+	}
+	defer report.Close()
+	cmd.ExtraFiles = []*os.File{reportW}
+	if pty {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = files[0], files[0], files[0]
+	} else {
+		cmd.Stdout, cmd.Stderr = files[0], files[1]
+	}
+	err = cmd.Start()
+	reportW.Close()
+	if err != nil {
+		return launched{}, fmt.Errorf("sandbox: start process: %w", err)
 	}
 	exited := make(chan struct{})
 	var state *os.ProcessState
@@ -510,52 +613,16 @@ func (c *Capsule) start(spec Spec, ptyStart func(*exec.Cmd) error, subscribe boo
 	if !strings.HasPrefix(msg, "pid ") || perr != nil {
 		_ = cmd.Process.Kill()
 		<-exited
-		for _, r := range pipes {
-			if r != nil {
-				r.Close()
-			}
-		}
 		if msg == "cwd" {
-			return nil, nil, fmt.Errorf("%w: %s", ErrBadCwd, spec.Dir)
+			return launched{}, ErrBadCwd
 		}
-		return nil, nil, fmt.Errorf("sandbox: process did not start in capsule %s (%q)", c.id, msg)
+		return launched{}, fmt.Errorf("sandbox: process did not start in capsule %s (%q)", c.id, msg)
 	}
-	p.PID = uint32(pid)
-	p.HostPID = c.childOf(cmd.Process.Pid)
-	p.wrapperPID = cmd.Process.Pid
-
-	if ptyStart == nil {
-		pumps.Add(2)
-		go p.pump(Stdout, pipes[0], &pumps)
-		go p.pump(Stderr, pipes[1], &pumps)
-	}
-	c.mu.Lock()
-	c.procs[p.PID] = p
-	c.waiters.Add(1)
-	c.mu.Unlock()
-	go c.watchChild(p, cmd.Process, exited)
-	started = true
-	go func() {
-		defer c.waiters.Done()
-		<-exited
-		// A background child may keep the pipes open: read what is
-		// there, then stop.
-		for _, r := range pipes {
-			if r != nil {
-				_ = r.SetReadDeadline(time.Now().Add(drainGrace))
-			}
-		}
-		pumps.Wait()
-		p.exitCode = exitCode(state)
-		c.mu.Lock()
-		if c.procs[p.PID] == p {
-			delete(c.procs, p.PID)
-		}
-		c.mu.Unlock()
-		p.endOutput()
-		close(p.done)
-	}()
-	return p, sub, nil
+	return launched{
+		pid: uint32(pid), hostPID: c.childOf(cmd.Process.Pid),
+		wrapper: cmd.Process.Pid, wrapperProc: cmd.Process,
+		exited: exited, exitCode: func() int { return exitCode(state) },
+	}, nil
 }
 
 // childOf returns the single child of the wrapper pid (nsenter forks once
@@ -871,6 +938,10 @@ func (c *Capsule) Destroy() error {
 			_ = c.bwrap.Process.Kill()
 			<-c.bwDone
 		}
+	}
+	if c.agent != nil {
+		// Every process the agent started is gone with it.
+		c.agent.close()
 	}
 	if c.cgroup != "" && c.cgfd != nil {
 		// Sweep up the nsenter processes that sit outside the namespace.

@@ -5,9 +5,13 @@
 // (root inside), PID and network namespaces, with a private writable /root,
 // /home, /tmp and /workspace kept under the runtime's data directory and the
 // host filesystem mounted read-only everywhere else. Every later process of
-// the capsule (foreground exec, background process, PTY session) is started
-// with nsenter inside the same namespaces, so a server started by one command
-// answers on 127.0.0.1 to the next one and ps in one command sees the others.
+// the capsule (foreground exec, background process, PTY session) starts
+// inside the same namespaces, so a server started by one command answers on
+// 127.0.0.1 to the next one and ps in one command sees the others. The init
+// is a small agent (the server's own executable, see agent.go) that forks
+// and execs each process on request, handing back its pidfd, so a command
+// costs little more than its own process start; where the agent cannot run,
+// processes are started with nsenter and a shell instead.
 //
 // When a writable cgroup v2 hierarchy is available every capsule gets its own
 // cgroup: pause freezes it (cgroup.freeze), destroy kills it (cgroup.kill)

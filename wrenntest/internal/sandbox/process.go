@@ -46,7 +46,8 @@ type Process struct {
 	// PTY reports whether the process runs on a pseudo-terminal.
 	PTY bool
 
-	wrapperPID int // the nsenter process outside the namespace
+	wrapperPID int      // the nsenter process outside the namespace (0 with the agent)
+	pidfd      *os.File // the process's pidfd (with the agent), closed once it exited
 
 	mu      sync.Mutex
 	subs    map[*Subscription]struct{}
@@ -136,6 +137,10 @@ func (p *Process) Subscribe() *Subscription {
 	return s
 }
 
+// WrapperPID returns the host pid of the nsenter process the process was
+// started through, or 0 when the capsule's agent started it.
+func (p *Process) WrapperPID() int { return p.wrapperPID }
+
 // Done is closed when the process has exited and its output is drained.
 func (p *Process) Done() <-chan struct{} { return p.done }
 
@@ -163,6 +168,23 @@ func (p *Process) Signal(sig syscall.Signal) error {
 	case <-p.done:
 		return os.ErrProcessDone
 	default:
+	}
+	if p.pidfd != nil {
+		// Through the pidfd: never a recycled pid.
+		rc, err := p.pidfd.SyscallConn()
+		if err != nil {
+			return os.ErrProcessDone
+		}
+		var errno syscall.Errno
+		if rc.Control(func(fd uintptr) {
+			_, _, errno = syscall.Syscall6(sysPidfdSendSignal, fd, uintptr(sig), 0, 0, 0, 0)
+		}) != nil {
+			return os.ErrProcessDone
+		}
+		if errno != 0 {
+			return errno
+		}
+		return nil
 	}
 	if p.HostPID <= 0 {
 		// Never signal pid 0 or -1 (a process group, or everything).

@@ -23,6 +23,7 @@ func TestProcessKilledWhileStoppedIsReaped(t *testing.T) {
 
 func testKilledWhileStopped(t *testing.T, cgroups, paused bool) {
 	rt := newRuntime(t)
+	rt.noAgent = true // the nsenter wrapper's behaviour
 	if !cgroups {
 		rt.disableCgroups()
 	} else if !rt.UsesCgroups() {
@@ -222,6 +223,7 @@ func TestStoppedProcessStaysStoppedAcrossPauseAndResume(t *testing.T) {
 	for _, cgroups := range []bool{true, false} {
 		t.Run("cgroups="+strconv.FormatBool(cgroups), func(t *testing.T) {
 			rt := newRuntime(t)
+			rt.noAgent = true // the nsenter wrapper's behaviour
 			if !cgroups {
 				rt.disableCgroups()
 			} else if !rt.UsesCgroups() {
@@ -276,6 +278,7 @@ func TestDestroyReapsAStoppedProcessWithoutForce(t *testing.T) {
 	for _, cgroups := range []bool{true, false} {
 		t.Run("cgroups="+strconv.FormatBool(cgroups), func(t *testing.T) {
 			rt := newRuntime(t)
+			rt.noAgent = true // the nsenter wrapper's behaviour
 			if !cgroups {
 				rt.disableCgroups()
 			} else if !rt.UsesCgroups() {

@@ -51,6 +51,9 @@ type Runtime struct {
 	// starts holds a token for every process being started (see
 	// maxStarts).
 	starts chan struct{}
+	// noAgent makes capsules start their processes through nsenter
+	// (tests of that path).
+	noAgent bool
 
 	mu       sync.Mutex
 	capsules map[string]*Capsule

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -66,8 +67,20 @@ func sh(t *testing.T, c *Capsule, script string) (string, int) {
 }
 
 func TestExecRunsArgvExactlyWithExitCodes(t *testing.T) {
-	rt := newRuntime(t)
-	c := newCapsule(t, rt, "exec")
+	for _, agent := range []bool{true, false} {
+		t.Run(fmt.Sprintf("agent=%v", agent), func(t *testing.T) {
+			rt := newRuntime(t)
+			rt.noAgent = !agent
+			c := newCapsule(t, rt, "exec")
+			if (c.agent != nil) != agent {
+				t.Fatalf("capsule agent in use: %v, want %v", c.agent != nil, agent)
+			}
+			testExecRunsArgvExactly(t, c)
+		})
+	}
+}
+
+func testExecRunsArgvExactly(t *testing.T, c *Capsule) {
 	tests := []struct {
 		name     string
 		cmd      string

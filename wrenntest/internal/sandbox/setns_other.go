@@ -9,3 +9,7 @@ const sysSetns = -1
 // sysPidfdOpen is unknown on this architecture: the reaper of stopped
 // wrappers falls back to polling /proc.
 const sysPidfdOpen = -1
+
+// sysPidfdSendSignal is the pidfd_send_signal(2) system call number (Linux
+// 5.1+), the same in every table.
+const sysPidfdSendSignal = 424
