@@ -298,11 +298,9 @@ func (r *Runtime) agentFiles() (exe, sock *os.File, client *net.UnixConn, ok boo
 	if r.noAgent || sysPidfdOpen < 0 {
 		return nil, nil, nil, false
 	}
-	path, err := os.Executable()
-	if err != nil {
-		return nil, nil, nil, false
-	}
-	exe, err = os.Open(path)
+	// Through /proc/self/exe: it works even when the file was replaced
+	// or removed since the server started.
+	exe, err := os.Open("/proc/self/exe")
 	if err != nil {
 		return nil, nil, nil, false
 	}
