@@ -575,3 +575,31 @@ func TestPausedMetricsKeepOnePointPerSecond(t *testing.T) {
 		t.Errorf("kept samples (-want +got):\n%s", diff)
 	}
 }
+
+// TestStartSubscribedMissesNothing: a subscription attached at start gets
+// the output of a process that wrote and exited before anyone read it;
+// subscribing after the exit gets nothing (there is no replay).
+func TestStartSubscribedMissesNothing(t *testing.T) {
+	rt := newRuntime(t)
+	c := newCapsule(t, rt, "subscribed")
+	p, sub, err := c.StartSubscribed(Spec{Cmd: "sh", Args: []string{"-c", "echo out; echo err >&2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := p.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	late := p.Subscribe()
+	if _, open := <-late.C; open {
+		t.Error("a subscription made after the exit received output")
+	}
+	got := map[Stream]string{}
+	for chunk := range sub.C {
+		got[chunk.Stream] += string(chunk.Data)
+	}
+	if diff := cmp.Diff(map[Stream]string{Stdout: "out\n", Stderr: "err\n"}, got); diff != "" {
+		t.Errorf("output (-want +got):\n%s", diff)
+	}
+}
