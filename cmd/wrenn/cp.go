@@ -221,7 +221,7 @@ func upload(ctx context.Context, a *app, cp *wrenn.Capsule, src, dst string) err
 		return onCapsule(cp.ID(), fmt.Errorf("uploading %s: %w", src, err))
 	}
 	bar.finish(n)
-	script := "mkdir -p " + shellQuote(parent) + " && tar -x -p --no-same-owner -f " + shellQuote(tmp) + " -C " + shellQuote(parent)
+	script := "mkdir -p " + shellQuote(parent) + " && tar -x -p --same-owner --numeric-owner -f " + shellQuote(tmp) + " -C " + shellQuote(parent)
 	return runRemote(ctx, cp, "unpacking "+path.Join(parent, target), script)
 }
 
@@ -283,6 +283,7 @@ func writeTar(w io.Writer, a *app, src, top string) error {
 		if info.IsDir() {
 			hdr.Name += "/"
 		}
+		// Owned by root in the capsule (whoever owns them here).
 		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err
