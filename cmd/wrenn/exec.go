@@ -185,15 +185,11 @@ func execStream(ctx context.Context, a *app, cp *wrenn.Capsule, argv []string, e
 			stdin = false
 		}
 	}
+	opts := wrenn.StreamOptions{Envs: envs, Cwd: cwd, Stdout: a.stdout, Stderr: a.stderr}
 	if stdin {
-		staged, cleanup, err := stageStdin(ctx, a, cp, in, line)
-		if err != nil {
-			return err
-		}
-		defer cleanup()
-		line = staged
+		opts.Stdin = in
 	}
-	s, err := cp.Commands.Stream(ctx, line, wrenn.StreamOptions{Envs: envs, Cwd: cwd, Stdout: a.stdout, Stderr: a.stderr})
+	s, err := cp.Commands.Stream(ctx, line, opts)
 	if err != nil {
 		return onCapsule(cp.ID(), err)
 	}
@@ -297,23 +293,4 @@ func withTerm(a *app, envs map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
-}
-
-// stageStdin uploads all of standard input to a file in the capsule and
-// returns a command line that runs line with that file as its standard
-// input (the file is removed as soon as it is open).
-func stageStdin(ctx context.Context, a *app, cp *wrenn.Capsule, in io.Reader, line string) (string, func(), error) {
-	path := fmt.Sprintf("/tmp/.wrenn-stdin-%d-%d", os.Getpid(), time.Now().UnixNano())
-	if _, err := cp.Files.Upload(ctx, path, in, wrenn.UploadOptions{}); err != nil {
-		return "", nil, onCapsule(cp.ID(), fmt.Errorf("sending standard input: %w", err))
-	}
-	cleanup := func() {
-		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := cp.Files.Remove(c, path); err != nil && !errors.Is(err, wrenn.ErrNotFound) {
-			fmt.Fprintf(a.stderr, "wrenn: removing staged input %s: %s\n", path, describe(err, a))
-		}
-	}
-	q := shellQuote(path)
-	return "{ rm -f " + q + "; " + line + "; } <" + q, cleanup, nil
 }
