@@ -283,7 +283,7 @@ func TestSlowBodiesCannotStarveServer(t *testing.T) {
 // the idle timeout is given up and its connection closed, while one that
 // keeps trickling in is read to its end.
 func TestStalledBodyTimesOut(t *testing.T) {
-	srv, _ := newTestServer(t, func(cfg *Config) { cfg.bodyIdle = 300 * time.Millisecond })
+	srv, _ := newTestServer(t, func(cfg *Config) { cfg.bodyIdle = time.Second })
 	conn, err := slowBody(strings.TrimPrefix(srv.BaseURL(), "http://"), srv.APIKey())
 	if err != nil {
 		t.Fatal(err)
@@ -295,15 +295,15 @@ func TestStalledBodyTimesOut(t *testing.T) {
 	}
 
 	// A body trickling in byte by byte, each byte well within the idle
-	// timeout, is read whole: 20 bytes over about three idle periods.
-	body := `{"template":"x"}   `
+	// timeout, is read whole: 40 bytes over about four idle periods.
+	body := `{"template":"` + strings.Repeat("x", 26) + `"}`
 	conn2, err := net.Dial("tcp", strings.TrimPrefix(srv.BaseURL(), "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn2.Close()
 	fmt.Fprintf(conn2, "POST /v1/capsules HTTP/1.1\r\nHost: local\r\nX-API-Key: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", srv.APIKey(), len(body))
-	tick := time.NewTicker(50 * time.Millisecond)
+	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for i := range len(body) {
 		<-tick.C
