@@ -237,3 +237,24 @@ func TestHelpVersionCompletion(t *testing.T) {
 		t.Errorf("completing 'snapshot ' gave %q", r.stdout)
 	}
 }
+
+// TestSDKDependencies checks that a program importing only the wrenn
+// package compiles none of this program's command-line dependencies.
+func TestSDKDependencies(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command("go", "list", "-deps", "git.omukk.dev/wrenn/go-sdk/wrenn").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	deps := strings.Fields(string(out))
+	if !slices.Contains(deps, "git.omukk.dev/wrenn/go-sdk/wrenn") {
+		t.Fatalf("go list printed no wrenn package:\n%s", out)
+	}
+	for _, d := range deps {
+		for _, bad := range []string{"github.com/spf13/", "golang.org/x/term", "github.com/inconshreveable/", "git.omukk.dev/wrenn/go-sdk/cmd/", "git.omukk.dev/wrenn/go-sdk/wrenntest"} {
+			if strings.HasPrefix(d, bad) {
+				t.Errorf("the wrenn package depends on %s", d)
+			}
+		}
+	}
+}

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -230,5 +232,32 @@ func TestDetachKeys(t *testing.T) {
 		if _, err := parseKeys(bad); err == nil {
 			t.Errorf("parseKeys(%q) = nil error", bad)
 		}
+	}
+}
+
+// TestCpProgress checks that cp draws a progress bar on a terminal (the
+// cp tests check that there is none when standard error is a pipe).
+func TestCpProgress(t *testing.T) {
+	t.Parallel()
+	tm := newTeam(t)
+	id := tm.create()
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	scr := watch(ptmx)
+	src := filepath.Join(t.TempDir(), "data")
+	if err := os.WriteFile(src, bytes.Repeat([]byte("x"), 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, done := startOnTTY(t, tm, tty, "cp", src, id+":/root/data")
+	_, _ = scr.expect(t, 0, `upload data \[=+\] 100% 1\.0 MiB / 1\.0 MiB`)
+	if code := exited(t, done); code != 0 {
+		t.Fatalf("cp exit status %d", code)
+	}
+	if got := tm.ok("", "exec", id, "--", "wc", "-c", "/root/data").stdout; got != "1048576 /root/data\n" {
+		t.Errorf("wc -c = %q", got)
 	}
 }
