@@ -96,8 +96,8 @@ variables survive between runs).`,
 					return hintf("the cell ran out of its timeout (%s) and was interrupted: pass a longer --timeout", effectiveTimeout(timeout))
 				}
 				if errors.Is(err, wrenn.ErrNotFound) || errors.Is(err, wrenn.ErrUnavailable) {
-					return hintf("capsule %s does not answer as a code interpreter (%s): create one with 'wrenn create --template %s'",
-						cp.ID(), describe(err, a), wrenn.CodeInterpreterTemplate)
+					return hintf("capsule %s (template %s) runs no Jupyter server that answers: use a capsule made with 'wrenn create --template %s'",
+						cp.ID(), cp.Info().Template, wrenn.CodeInterpreterTemplate)
 				}
 				return onCapsule(cp.ID(), err)
 			}

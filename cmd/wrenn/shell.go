@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -51,6 +52,9 @@ happens, this terminal's settings are restored when the command ends.`,
 			var p *wrenn.PTY
 			if tag != "" {
 				p, err = cp.ConnectPTY(ctx, tag)
+				if errors.Is(err, wrenn.ErrNotFound) {
+					return hintf("no terminal session %s in capsule %s: start one with 'wrenn shell %s'", tag, cp.ID(), cp.ID())
+				}
 				if err != nil {
 					return onCapsule(cp.ID(), err)
 				}

@@ -196,6 +196,8 @@ func TestShell(t *testing.T) {
 		t.Errorf("terminal settings after exit differ:\nbefore %+v\nafter  %+v", before, after)
 	}
 
+	wantError(t, tm.run("", "shell", id, "--tag", "pty-nosuch"), 1, "no terminal session pty-nosuch in capsule "+id)
+
 	// A signal to the program detaches and restores the terminal too.
 	c, done := startOnTTY(t, tm, tty, "shell", id)
 	_, mark = scr.expect(t, mark, `session pty-`)
