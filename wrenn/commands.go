@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -181,7 +182,7 @@ func (c *Commands) Run(ctx context.Context, cmd string, opts RunOptions) (*Comma
 		}
 		kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 		defer cancel()
-		te.Killed, te.KillErr = c.killTree(kctx, byMarker(marker))
+		te.Killed, te.KillErr = c.killTree(kctx, byMarker(marker), marker)
 		return nil, te
 	}
 	return execResultFromAPI(&out)
@@ -235,12 +236,25 @@ type Process struct {
 	commands *Commands
 }
 
-// Kill signals the process by pid (see [Commands.Kill]).
+// Kill ends the process. With SIGKILL (or an empty sig) it ends the
+// process and everything it started, as [CommandStream.Kill] does: its
+// tree, the process group or session it leads, and every process carrying
+// its command id (double-forked daemons included); the error says when
+// anything is left. A process no longer listed is not an error. SIGTERM
+// goes to the process alone (DELETE /v1/capsules/{id}/processes/{pid}
+// ?signal=SIGTERM), so that it can end its children itself.
 func (p *Process) Kill(ctx context.Context, sig Signal) error {
 	if p.commands == nil {
 		return errors.New("wrenn: process handle not bound to a capsule")
 	}
-	return p.commands.Kill(ctx, p.PID, sig)
+	if sig == SIGTERM {
+		return p.commands.Kill(ctx, p.PID, sig)
+	}
+	if sig != "" && sig != SIGKILL {
+		return &ValidationError{Field: "signal", Value: string(sig), Reason: "the server sends only SIGTERM or SIGKILL"}
+	}
+	_, err := p.commands.killTree(ctx, byPID(p.PID), "")
+	return err
 }
 
 // Start starts cmd as a /bin/sh script in the background: POST
@@ -284,17 +298,20 @@ func (c *Commands) Start(ctx context.Context, cmd string, opts StartOptions) (*P
 	bg := true
 	body := gen.ExecRequest{Cmd: "/bin/sh", Background: &bg}
 	script := cmd
+	marker := "wrenn-start-" + randomHex(12)
 	if native {
-		if len(opts.Envs) > 0 {
-			envs := opts.Envs
-			body.Envs = &envs
+		envs := maps.Clone(opts.Envs)
+		if envs == nil {
+			envs = map[string]string{}
 		}
+		envs[commandIDVar] = marker
+		body.Envs = &envs
 		if opts.Cwd != "" {
 			body.Cwd = &opts.Cwd
 		}
 	} else {
 		var err error
-		if script, err = shellScript(cmd, opts.Envs, opts.Cwd, ""); err != nil {
+		if script, err = shellScript(cmd, opts.Envs, opts.Cwd, marker); err != nil {
 			return nil, err
 		}
 	}

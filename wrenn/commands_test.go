@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -252,6 +253,8 @@ func TestOtherAgentErrorsAreNotTimeouts(t *testing.T) {
 	}
 }
 
+var commandIDPattern = regexp.MustCompile(`^wrenn-(start|pty)-[0-9a-f]{24}$`)
+
 func TestStartSendsBackgroundFields(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -280,6 +283,15 @@ func TestStartSendsBackgroundFields(t *testing.T) {
 			body := decodeExec(t, srv.Requests()[0].Body)
 			if body["background"] != true || body["envs"] == nil && tt.wantEnvs != nil {
 				t.Errorf("body = %v", body)
+			}
+			// Every process gets a command id of its own, for Kill.
+			if envs, ok := body["envs"].(map[string]any); ok {
+				if id, _ := envs["WRENN_COMMAND_ID"].(string); !commandIDPattern.MatchString(id) {
+					t.Errorf("command id = %q", id)
+				}
+				delete(envs, "WRENN_COMMAND_ID")
+			} else if args := body["args"].([]any); !strings.Contains(args[1].(string), "export WRENN_COMMAND_ID=wrenn-start-") {
+				t.Errorf("script sets no command id: %q", args[1])
 			}
 			if diff := cmp.Diff(tt.wantEnvs, body["envs"]); diff != "" {
 				t.Errorf("envs (-want +got):\n%s", diff)

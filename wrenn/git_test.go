@@ -37,7 +37,7 @@ type execReply struct {
 	Exit           int
 }
 
-var runMarker = regexp.MustCompile(`^# wrenn-run-[0-9a-f]{24}\n`)
+var runMarker = regexp.MustCompile(`^# (wrenn-run-[0-9a-f]{24})\nexport WRENN_COMMAND_ID=wrenn-run-[0-9a-f]{24}\n`)
 
 // fakeExec starts a fake server whose exec endpoint records every
 // foreground /bin/sh script and answers with answer(script). It returns the

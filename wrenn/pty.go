@@ -109,12 +109,14 @@ func ptyStart(opts PTYOptions) (stream.PTYOptions, error) {
 		}
 	}
 	start.Envs = maps.Clone(opts.Envs)
+	if start.Envs == nil {
+		start.Envs = map[string]string{}
+	}
 	if _, ok := start.Envs["TERM"]; !ok {
-		if start.Envs == nil {
-			start.Envs = map[string]string{}
-		}
 		start.Envs["TERM"] = DefaultTerm
 	}
+	// Marks everything the session starts, for Kill.
+	start.Envs[commandIDVar] = "wrenn-pty-" + randomHex(12)
 	return start, nil
 }
 
@@ -195,7 +197,9 @@ func (p *PTY) Resize(cols, rows uint16) error {
 }
 
 // Kill ends the session's program and everything it started (background
-// jobs included, which a signal to the program alone would leave running)
+// jobs and double-forked daemons included, found through the session's
+// WRENN_COMMAND_ID environment variable, which a signal to the program
+// alone would leave running)
 // with SIGKILL, attached or not: it finds the program in the process list by
 // its pid, kills it and its descendants through a short foreground command
 // that walks /proc, and sends DELETE /v1/capsules/{id}/processes/{pid}
@@ -213,7 +217,7 @@ func (p *PTY) Kill(ctx context.Context) error {
 	default:
 	}
 	if p.pid > 0 {
-		_, err := p.cp.Commands.killTree(ctx, byPID(p.pid))
+		_, err := p.cp.Commands.killTree(ctx, byPID(p.pid), "")
 		if err == nil || ctx.Err() != nil {
 			return err
 		}

@@ -50,7 +50,17 @@ func TestPTYStartFrameHasDefaultsAndTERM(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ss := newStreamServer(t, func(p *peer, r *http.Request) {
-				p.expect(c.want)
+				got := p.recv()
+				// Every session gets a command id of its own, for Kill.
+				if envs, ok := got["envs"].(map[string]any); ok {
+					if id, _ := envs["WRENN_COMMAND_ID"].(string); !commandIDPattern.MatchString(id) {
+						t.Errorf("command id = %q", id)
+					}
+					delete(envs, "WRENN_COMMAND_ID")
+				}
+				if diff := cmp.Diff(c.want, got); diff != "" {
+					t.Errorf("client frame (-want +got):\n%s", diff)
+				}
 				p.send(`{"type":"started","tag":"pty-1a2b3c4d","pid":42}`)
 				p.untilClosed()
 			}, nil)

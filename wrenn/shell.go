@@ -51,7 +51,8 @@ func assign(name, value string) string {
 // shellScript returns a script for /bin/sh -c that sets envs, changes to
 // cwd (failing with status 1 when it cannot) and runs cmd. marker, when not
 // empty, is written in a leading comment so that the process can be found
-// in the process list later.
+// in the process list later, and exported as the command id (see
+// commandIDVar) that marks everything the command starts.
 func shellScript(cmd string, envs map[string]string, cwd, marker string) (string, error) {
 	if err := noNUL("command", cmd); err != nil {
 		return "", err
@@ -62,6 +63,7 @@ func shellScript(cmd string, envs map[string]string, cwd, marker string) (string
 	var b strings.Builder
 	if marker != "" {
 		b.WriteString("# " + marker + "\n")
+		b.WriteString("export " + commandIDVar + "=" + marker + "\n")
 	}
 	keys := make([]string, 0, len(envs))
 	for k := range envs {

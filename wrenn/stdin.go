@@ -27,11 +27,38 @@ func (c *Commands) stageStdin(ctx context.Context, r io.Reader) (*stagedStdin, e
 		return nil, nil
 	}
 	s := &stagedStdin{files: c.cp.Files, path: stagePath("stdin")}
-	if _, err := c.cp.Files.Upload(ctx, s.path, r, UploadOptions{}); err != nil {
+	// A failing source ends the body normally, so that the server is done
+	// with the file before it is removed (an aborted request could still
+	// create it afterwards).
+	src := &endOnError{r: r}
+	_, err := c.cp.Files.Upload(ctx, s.path, src, UploadOptions{})
+	if err == nil {
+		err = src.err
+	}
+	if err != nil {
 		_ = s.files.removeStaged(ctx, s.path)
 		return nil, &stdinError{err: err}
 	}
 	return s, nil
+}
+
+// endOnError reads r, turning its first error other than io.EOF into an
+// end of stream and keeping it.
+type endOnError struct {
+	r   io.Reader
+	err error
+}
+
+func (e *endOnError) Read(b []byte) (int, error) {
+	if e.err != nil {
+		return 0, io.EOF
+	}
+	n, err := e.r.Read(b)
+	if err != nil && err != io.EOF {
+		e.err = err
+		return n, io.EOF
+	}
+	return n, err
 }
 
 // prefix returns the script lines that make the staged file the script's

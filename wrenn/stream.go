@@ -163,6 +163,13 @@ type StreamOptions struct {
 	// staged in the capsule before the command starts, as for
 	// [RunOptions].Stdin. Live input is the PTY's job.
 	Stdin io.Reader
+	// KillOnCancel makes the end of the context given to Stream kill the
+	// process and everything it started (as [CommandStream.Kill] does)
+	// instead of only detaching, so that ctx alone bounds the command.
+	// Events and Wait then return an error matching ErrKilled and ctx's
+	// error once the kill is done (or the kill's error when it failed).
+	// Stop and the exit of the process disarm it.
+	KillOnCancel bool
 }
 
 // ConnectOptions configure [Commands.Connect], [Commands.ConnectTag] and
@@ -171,6 +178,9 @@ type ConnectOptions struct {
 	// Stdout and Stderr, when set, receive every chunk of output as it is
 	// read (see [StreamOptions]).
 	Stdout, Stderr io.Writer
+	// KillOnCancel kills the process when the context given to attach
+	// ends, as [StreamOptions].KillOnCancel does.
+	KillOnCancel bool
 }
 
 // StreamEventKind says what a [StreamEvent] carries.
@@ -273,6 +283,42 @@ type CommandStream struct {
 	mu       sync.Mutex
 	exited   bool
 	exitCode int
+
+	// With KillOnCancel: the context that bounds the stream, the kill
+	// armed on its end, and its outcome once killDone is closed.
+	ctx      context.Context
+	disarm   func() bool
+	killDone chan struct{}
+	killErr  error
+}
+
+// ErrKilled is matched by the error of a stream whose process was killed
+// because its context ended ([StreamOptions].KillOnCancel).
+var ErrKilled = errors.New("wrenn: process killed")
+
+// armKill arranges for the end of ctx to kill the process.
+func (s *CommandStream) armKill(ctx context.Context) {
+	s.ctx = ctx
+	s.killDone = make(chan struct{})
+	s.disarm = context.AfterFunc(ctx, func() {
+		defer close(s.killDone)
+		kctx, cancel := cleanupContext(ctx)
+		defer cancel()
+		s.killErr = s.Kill(kctx)
+	})
+}
+
+// killedError returns the error for a stream cut by the end of its context
+// with KillOnCancel, once the kill is done; nil in every other case.
+func (s *CommandStream) killedError() error {
+	if s.killDone == nil || s.ctx.Err() == nil {
+		return nil
+	}
+	<-s.killDone
+	if s.killErr != nil {
+		return fmt.Errorf("wrenn: %s: context ended; killing the process failed: %w (%w)", s.op, s.killErr, context.Cause(s.ctx))
+	}
+	return fmt.Errorf("wrenn: %s: context ended: %w (%w)", s.op, ErrKilled, context.Cause(s.ctx))
 }
 
 // Stream runs cmd as a /bin/sh script and streams its output: the WebSocket
@@ -286,7 +332,8 @@ type CommandStream struct {
 //
 // ctx bounds the whole stream: when it ends, this side detaches promptly and
 // Events and Wait return an error matching ErrDetached and ctx's error; the
-// process keeps running (use Kill to end it).
+// process keeps running (use Kill to end it), unless opts.KillOnCancel asks
+// for it to be killed.
 //
 // A refused upgrade is an [*APIError]; in-band errors are [*StreamError]s
 // matching ErrNotFound, ErrInvalidState, ErrUnauthorized and so on.
@@ -313,10 +360,14 @@ func (c *Commands) Stream(ctx context.Context, cmd string, opts StreamOptions) (
 		in.failed(ctx)
 		return nil, cp.client.streamError("exec stream", err)
 	}
-	return &CommandStream{
+	s := &CommandStream{
 		client: cp.client, cmds: c, src: es, stop: es.Stop, op: "exec stream",
 		pid: int(es.PID()), marker: marker, stdout: opts.Stdout, stderr: opts.Stderr,
-	}, nil
+	}
+	if opts.KillOnCancel {
+		s.armKill(ctx)
+	}
+	return s, nil
 }
 
 // Connect attaches to the running process with this pid: the WebSocket GET
@@ -372,10 +423,14 @@ func (c *Commands) connect(ctx context.Context, selector, tag string, opts Conne
 	if err != nil {
 		return nil, cp.client.streamError("process stream", err)
 	}
-	return &CommandStream{
+	s := &CommandStream{
 		client: cp.client, cmds: c, src: ps, stop: ps.Close, op: "process stream",
 		pid: int(ps.PID()), tag: tag, stdout: opts.Stdout, stderr: opts.Stderr,
-	}, nil
+	}
+	if opts.KillOnCancel {
+		s.armKill(ctx)
+	}
+	return s, nil
 }
 
 // PID returns the process id the server reported in its start frame (0 if it
@@ -387,6 +442,9 @@ func (s *CommandStream) PID() int { return s.pid }
 func (s *CommandStream) next() (StreamEvent, error) {
 	ev, err := s.src.Next()
 	if err != nil {
+		if kerr := s.killedError(); kerr != nil && err != io.EOF {
+			return StreamEvent{}, kerr
+		}
 		return StreamEvent{}, s.client.streamError(s.op, err)
 	}
 	out := StreamEvent{Data: ev.Data}
@@ -404,6 +462,9 @@ func (s *CommandStream) next() (StreamEvent, error) {
 		s.mu.Lock()
 		s.exited, s.exitCode = true, ev.ExitCode
 		s.mu.Unlock()
+		if s.disarm != nil {
+			s.disarm()
+		}
 	}
 	if sink != nil {
 		if _, err := sink.Write(ev.Data); err != nil {
@@ -473,10 +534,17 @@ func (s *CommandStream) Wait(ctx context.Context) (*StreamResult, error) {
 // [Commands.List]; end it with Kill). Events and Wait then return an error
 // matching ErrDetached. Safe to call more than once.
 func (s *CommandStream) Stop() error {
+	if s.disarm != nil {
+		s.disarm()
+	}
 	return s.stop()
 }
 
-// Kill ends the process, which detaching would not do. For a stream started
+// Kill ends the process and everything it started, which detaching would
+// not do: its process tree, the process group or session it leads, and
+// every process carrying its command id in the environment variable
+// WRENN_COMMAND_ID, so double-forked daemons and new sessions end too; a
+// nil error means none of them is left. For a stream started
 // by [Commands.Stream] it finds the script in the process list (by a marker
 // in its text, so a reused pid is never hit), kills every process it
 // started, children before parents, and then the script itself (through a
@@ -499,9 +567,9 @@ func (s *CommandStream) Kill(ctx context.Context) error {
 	var err error
 	switch {
 	case s.marker != "":
-		_, err = s.cmds.killTree(ctx, byMarker(s.marker))
+		_, err = s.cmds.killTree(ctx, byMarker(s.marker), s.marker)
 	case s.pid > 0:
-		_, err = s.cmds.killTree(ctx, byPID(s.pid))
+		_, err = s.cmds.killTree(ctx, byPID(s.pid), "")
 	default:
 		err = s.cmds.KillTag(ctx, s.tag, SIGKILL)
 	}
