@@ -47,7 +47,7 @@ t() { kill -STOP $1 2>/dev/null; for c in $(cat /proc/$1/task/*/children 2>/dev/
 i=0
 while :; do
   m=$(members)
-  if [ -z "$m" ]; then [ $i -gt 0 ] && echo killed; exit 0; fi
+  [ -z "$m" ] && exit 0
   i=$((i+1))
   if [ $i -gt 100 ]; then echo "still running after SIGKILL: $(echo $m)" >&2; exit 1; fi
   [ $i -gt 1 ] && sleep 0.02
@@ -62,8 +62,7 @@ done`
 // /v1/capsules/{id}/processes/{pid}?signal=SIGKILL so that the server
 // forgets the process. id is the command id when the caller knows it (a
 // script exports it, so it is not in the environment the script started
-// with); otherwise it is read from the process. With an id, the processes
-// it marks are ended even when the matching process is no longer listed.
+// with); otherwise it is read from the listed script or the process.
 // killed reports whether anything was found and ended; it is false with a
 // nil error when nothing was. No failure is dropped: when the walk or the
 // DELETE fails, killed is false and the error says which (a DELETE
@@ -73,17 +72,16 @@ func (c *Commands) killTree(ctx context.Context, match func(Process) bool, id st
 	if err != nil {
 		return false, fmt.Errorf("wrenn: listing processes to kill: %w", err)
 	}
-	pid := 0
-	if i := slices.IndexFunc(procs, match); i >= 0 {
-		pid = procs[i].PID
-		if id == "" {
-			id = scriptCommandID(procs[i].Args)
-		}
-	} else if id == "" {
+	i := slices.IndexFunc(procs, match)
+	if i < 0 {
 		return false, nil
 	}
+	pid := procs[i].PID
+	if id == "" {
+		id = scriptCommandID(procs[i].Args)
+	}
 	args := []string{"-c", fmt.Sprintf(treeKillScript, pid, shellQuote(id))}
-	secs := int32(20)
+	secs := int32(10)
 	var out gen.ExecResponse
 	resp, werr := c.cp.client.api.ExecCommand(ctx, c.cp.id, gen.ExecRequest{Cmd: "/bin/sh", Args: &args, TimeoutSec: &secs})
 	if werr = c.cp.client.result(resp, werr, &out); werr == nil && out.ExitCode != 0 {
@@ -91,9 +89,6 @@ func (c *Commands) killTree(ctx context.Context, match func(Process) bool, id st
 	}
 	if werr != nil {
 		werr = fmt.Errorf("wrenn: killing process %d and its descendants: %w", pid, werr)
-	}
-	if pid == 0 {
-		return werr == nil && strings.Contains(out.Stdout, "killed"), werr
 	}
 	derr := c.Kill(ctx, pid, SIGKILL)
 	if errors.Is(derr, ErrNotFound) {
