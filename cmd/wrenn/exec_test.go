@@ -183,6 +183,21 @@ func TestProcesses(t *testing.T) {
 	noProcess(t, tm, id, "sleep 500")
 	noProcess(t, tm, id, "sleep 501")
 
+	// KILL ends the children too.
+	tm.ok("", "exec", "-d", "--tag", "parent", id, "--", "sh", "-c", "sleep 502 & sleep 503 & wait")
+	for deadline := time.Now().Add(time.Minute); ; {
+		out := tm.ok("", "exec", id, "--", "ps", "-eo", "args").stdout
+		if strings.Contains(out, "sleep 502") && strings.Contains(out, "sleep 503") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("children not started within a minute:\n%s", out)
+		}
+	}
+	tm.ok("", "kill", id, "parent", "-s", "KILL")
+	noProcess(t, tm, id, "sleep 502")
+	noProcess(t, tm, id, "sleep 503")
+
 	wantError(t, tm.run("", "kill", id, "nosuch"), 1, "process nosuch not found in capsule "+id, "wrenn ps "+id)
 	wantError(t, tm.run("", "kill", id, "web", "-s", "HUP"), 2, "only TERM or KILL")
 	wantError(t, tm.run("", "attach", id, "99999"), 1, "process 99999 not found")

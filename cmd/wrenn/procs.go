@@ -128,8 +128,9 @@ func newKill(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "kill ID PID|TAG...",
 		Short: "Send a signal to processes in a capsule",
-		Long: `Send SIGTERM (or SIGKILL with --signal KILL) to processes of a capsule, named
-by pid or by tag (see 'wrenn ps').`,
+		Long: `Send SIGTERM to processes of a capsule, named by pid or by tag (see
+'wrenn ps'). With --signal KILL the process and everything it started are
+killed.`,
 		Example: `  wrenn kill cl-... 42
   wrenn kill cl-... web-server --signal KILL`,
 		Args: args(2, -1),
@@ -158,9 +159,12 @@ by pid or by tag (see 'wrenn ps').`,
 			var last error
 			failed := 0
 			for _, r := range refs {
-				if r.tag != "" {
+				switch {
+				case sig == wrenn.SIGKILL:
+					err = killTree(ctx, cp, r.pid, r.tag)
+				case r.tag != "":
 					err = cp.Commands.KillTag(ctx, r.tag, sig)
-				} else {
+				default:
 					err = cp.Commands.Kill(ctx, r.pid, sig)
 				}
 				if err != nil {
@@ -233,6 +237,23 @@ its exit status. Ctrl-C detaches and leaves the process running.`,
 		},
 	}
 	return c
+}
+
+// killTree kills a process and its descendants: the SDK offers that kill
+// on an attached stream only, so it attaches first.
+func killTree(ctx context.Context, cp *wrenn.Capsule, pid int, tag string) error {
+	var s *wrenn.CommandStream
+	var err error
+	if tag != "" {
+		s, err = cp.Commands.ConnectTag(ctx, tag, wrenn.ConnectOptions{})
+	} else {
+		s, err = cp.Commands.Connect(ctx, pid, wrenn.ConnectOptions{})
+	}
+	if err != nil {
+		return err
+	}
+	defer s.Stop()
+	return s.Kill(ctx)
 }
 
 // startBackground starts line as a background process and prints its pid
