@@ -3,50 +3,9 @@ package gitops
 import (
 	"slices"
 	"strings"
+
+	"git.omukk.dev/wrenn/go-sdk/internal/shell"
 )
-
-// shellSafe reports whether s can appear as one shell word without quoting:
-// it is non-empty and only holds characters no POSIX shell treats specially
-// in any word position ("=" and "~" are excluded because they change the
-// meaning of a leading word).
-func shellSafe(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("_-./,:@%+", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// Quote returns s as a single POSIX shell word that the shell expands back to
-// exactly s. Strings made only of letters, digits and _-./,:@%+ are returned
-// unchanged; anything else is wrapped in single quotes, and each embedded
-// single quote ends the quoted run, appears escaped as \' and starts a new
-// run. Every byte survives (newlines, $, backticks, invalid
-// UTF-8) except NUL, which no shell word can hold; Script rejects it.
-func Quote(s string) string {
-	if shellSafe(s) {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// Join quotes each element of argv with Quote and joins them with spaces,
-// giving a shell command line that runs argv unchanged.
-func Join(argv []string) string {
-	q := make([]string, len(argv))
-	for i, a := range argv {
-		q[i] = Quote(a)
-	}
-	return strings.Join(q, " ")
-}
 
 // ScriptOptions configures Script.
 type ScriptOptions struct {
@@ -92,7 +51,7 @@ func Script(argv []string, opts ScriptOptions) (string, error) {
 		if !strings.HasPrefix(dir, "/") {
 			dir = "./" + dir
 		}
-		parts = append(parts, "cd -- "+Quote(dir))
+		parts = append(parts, "cd -- "+shell.Quote(dir))
 	}
 	if len(opts.Env) > 0 {
 		names := make([]string, 0, len(opts.Env))
@@ -109,13 +68,13 @@ func Script(argv []string, opts ScriptOptions) (string, error) {
 			if err := checkArg(op, "Env", value, false); err != nil {
 				return "", err
 			}
-			assign[i] = name + "=" + Quote(value)
+			assign[i] = name + "=" + shell.Quote(value)
 		}
 		parts = append(parts, "export "+strings.Join(assign, " "))
 	}
-	run := "exec " + Join(argv)
+	run := "exec " + shell.Join(argv)
 	if opts.Stdin != "" {
-		run = "printf '%s' " + Quote(opts.Stdin) + " | " + run
+		run = "printf '%s' " + shell.Quote(opts.Stdin) + " | " + run
 	}
 	parts = append(parts, run)
 	return strings.Join(parts, " && "), nil

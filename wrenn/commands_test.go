@@ -47,7 +47,7 @@ func TestRunSendsAShellScriptWithTimeout(t *testing.T) {
 	args := body["args"].([]any)
 	script := args[1].(string)
 	if args[0] != "-c" || len(args) != 2 || !strings.Contains(script, "echo $GREETING | tr a-z A-Z") ||
-		!strings.Contains(script, "GREETING='hi'") || !strings.Contains(script, "cd -- ") {
+		!strings.Contains(script, "GREETING=hi\n") || !strings.Contains(script, "cd -- ") {
 		t.Errorf("args = %q", args)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"git.omukk.dev/wrenn/go-sdk/internal/shell"
 	"github.com/google/go-cmp/cmp"
 
 	"git.omukk.dev/wrenn/go-sdk/gitops"
@@ -337,7 +338,7 @@ func TestGitEndToEndAuthenticatedHTTP(t *testing.T) {
 	}
 	sh(t, ctx, cp, "chmod +x /root/httpgit && mkdir -p /root/srv /workspace && mkfifo /root/httpgit.port")
 	step("init served repository")(g.Init(ctx, "/root/srv/repo.git", wrenn.GitInitOptions{Bare: true, InitialBranch: "main"}))
-	server := gitops.Join([]string{"/root/httpgit", "-root", "/root/srv", "-user", user, "-pass", pass, "-portfile", "/root/httpgit.port"})
+	server := shell.Join([]string{"/root/httpgit", "-root", "/root/srv", "-user", user, "-pass", pass, "-portfile", "/root/httpgit.port"})
 	if _, err := cp.Commands.Start(ctx, server, wrenn.StartOptions{Tag: "httpgit"}); err != nil {
 		t.Fatalf("starting httpgit: %v", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"git.omukk.dev/wrenn/go-sdk/internal/shell"
 	"github.com/google/go-cmp/cmp"
 
 	"git.omukk.dev/wrenn/go-sdk/gen"
@@ -90,13 +91,13 @@ func succeed(string) execReply { return execReply{} }
 
 // cdTo is the prelude Commands.Run writes for a working directory.
 func cdTo(dir string) string {
-	return "__wrenn_cwd=" + shellQuote(dir) + "\ncd -- \"$__wrenn_cwd\" || exit 1\nunset __wrenn_cwd\n"
+	return "__wrenn_cwd=" + shell.Quote(dir) + "\ncd -- \"$__wrenn_cwd\" || exit 1\nunset __wrenn_cwd\n"
 }
 
 const prompt = "export GIT_TERMINAL_PROMPT=0 && exec "
 
 func TestGitSendsTheExactScript(t *testing.T) {
-	helper := gitops.Join(gitops.CredentialHelperArgs())
+	helper := shell.Join(gitops.CredentialHelperArgs())
 	const repo = "/work/my repo"
 	tests := []struct {
 		name string
@@ -349,7 +350,7 @@ func TestGitSendsTheExactScript(t *testing.T) {
 				_, err := g.Add(ctx, GitAddOptions{Cwd: "~/src"})
 				return err
 			},
-			want: execCall{"__wrenn_cwd='src'\n__wrenn_cwd=\"$HOME/$__wrenn_cwd\"\ncd -- \"$__wrenn_cwd\" || exit 1\nunset __wrenn_cwd\n" + prompt + "git add .", 30},
+			want: execCall{"__wrenn_cwd=src\n__wrenn_cwd=\"$HOME/$__wrenn_cwd\"\ncd -- \"$__wrenn_cwd\" || exit 1\nunset __wrenn_cwd\n" + prompt + "git add .", 30},
 		},
 	}
 	for _, tt := range tests {
@@ -700,7 +701,7 @@ func TestGitTokenAsUsernameIsRedacted(t *testing.T) {
 		t.Errorf("the token shows in %q", err)
 	}
 	want := "export GIT_TERMINAL_PROMPT=0 WRENN_GIT_PASSWORD='' WRENN_GIT_USERNAME=" + token +
-		" && exec git " + gitops.Join(gitops.CredentialHelperArgs()) + " clone -- https://git.example.com/r.git"
+		" && exec git " + shell.Join(gitops.CredentialHelperArgs()) + " clone -- https://git.example.com/r.git"
 	if diff := cmp.Diff([]execCall{{want, 300}}, calls()); diff != "" {
 		t.Errorf("exec requests (-want +got):\n%s", diff)
 	}

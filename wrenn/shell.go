@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"git.omukk.dev/wrenn/go-sdk/internal/shell"
 )
 
 // Building /bin/sh scripts. The server ignores envs and cwd on foreground
@@ -15,11 +17,6 @@ import (
 // time by printf from octal escapes.
 
 var envNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
-// shellQuote returns s as one single-quoted shell word. s must be valid UTF-8.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
 
 // printfOctal returns a single-quoted printf format that prints s byte for
 // byte, followed by the guard character x (command substitution strips
@@ -43,7 +40,7 @@ func printfOctal(s string) string {
 // assign returns shell lines that set variable name to exactly value.
 func assign(name, value string) string {
 	if utf8.ValidString(value) {
-		return name + "=" + shellQuote(value) + "\n"
+		return name + "=" + shell.Quote(value) + "\n"
 	}
 	return name + "=$(printf " + printfOctal(value) + ")\n" + name + `="${` + name + `%x}"` + "\n"
 }
