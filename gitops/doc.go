@@ -22,7 +22,7 @@
 //
 //	cd -- /work/repo && export GIT_TERMINAL_PROMPT=0 && exec git status '--porcelain=v1' --branch
 //
-// Quote and Join provide the POSIX single-quote quoting used for that.
+// Every word is quoted with POSIX single quotes where it needs them.
 //
 // # Credentials
 //

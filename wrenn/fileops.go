@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+
+	"git.omukk.dev/wrenn/go-sdk/internal/shell"
 )
 
 // Operations the file endpoints do not offer (rename, chmod, reading a
@@ -32,7 +34,7 @@ func (f *Files) Rename(ctx context.Context, from, to string) error {
 	if err := f.check(to); err != nil {
 		return err
 	}
-	src, dst := shellQuote(from), shellQuote(to)
+	src, dst := shell.Quote(from), shell.Quote(to)
 	script := fmt.Sprintf(`if [ ! -e %[1]s ] && [ ! -L %[1]s ]; then exit %[3]d; fi
 p=$(dirname -- %[2]s)
 if [ ! -d "$p" ]; then exit %[4]d; fi
@@ -60,7 +62,7 @@ func (f *Files) Chmod(ctx context.Context, p string, mode fs.FileMode) error {
 	if err := f.check(p); err != nil {
 		return err
 	}
-	q := shellQuote(p)
+	q := shell.Quote(p)
 	script := fmt.Sprintf(`if [ ! -e %[1]s ]; then exit %[2]d; fi
 chmod %[3]o -- %[1]s`, q, exitNoSource, unixMode(mode))
 	res, err := f.cp.Commands.Run(ctx, script, RunOptions{})
@@ -85,7 +87,7 @@ func (f *Files) ReadLink(ctx context.Context, p string) (string, error) {
 	if err := f.check(p); err != nil {
 		return "", err
 	}
-	q := shellQuote(p)
+	q := shell.Quote(p)
 	script := fmt.Sprintf(`if [ ! -L %[1]s ]; then
   if [ -e %[1]s ]; then exit %[2]d; fi
   exit %[3]d
@@ -115,7 +117,7 @@ func (f *Files) readLinks(ctx context.Context, links []*FileEntry) (map[string]s
 	}
 	var b strings.Builder
 	for _, e := range links {
-		fmt.Fprintf(&b, "readlink -- %s || exit 1\nprintf '\\000'\n", shellQuote(e.Path))
+		fmt.Fprintf(&b, "readlink -- %s || exit 1\nprintf '\\000'\n", shell.Quote(e.Path))
 	}
 	res, err := f.cp.Commands.runScript(ctx, b.String(), internalTimeout(ctx))
 	if err == nil {

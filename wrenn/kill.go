@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"git.omukk.dev/wrenn/go-sdk/gen"
+	"git.omukk.dev/wrenn/go-sdk/internal/shell"
 )
 
 // commandIDVar is the environment variable that marks every process a
@@ -80,7 +81,7 @@ func (c *Commands) killTree(ctx context.Context, match func(Process) bool, id st
 	if id == "" {
 		id = scriptCommandID(procs[i].Args)
 	}
-	args := []string{"-c", fmt.Sprintf(treeKillScript, pid, shellQuote(id))}
+	args := []string{"-c", fmt.Sprintf(treeKillScript, pid, shell.Quote(id))}
 	secs := int32(10)
 	var out gen.ExecResponse
 	resp, werr := c.cp.client.api.ExecCommand(ctx, c.cp.id, gen.ExecRequest{Cmd: "/bin/sh", Args: &args, TimeoutSec: &secs})

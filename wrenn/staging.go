@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"strings"
 	"time"
+
+	"git.omukk.dev/wrenn/go-sdk/internal/shell"
 )
 
 // Staging: the wire cannot hand a command a stream of bytes (stdin is
@@ -56,7 +58,7 @@ func (c *Commands) runScript(ctx context.Context, script string, timeout time.Du
 		_ = c.cp.Files.removeStaged(ctx, p)
 		return nil, err
 	}
-	res, err := c.Run(ctx, "/bin/sh -- "+shellQuote(p)+"; __wrenn_rc=$?; rm -f -- "+shellQuote(p)+"; exit $__wrenn_rc", RunOptions{Timeout: timeout})
+	res, err := c.Run(ctx, "/bin/sh -- "+shell.Quote(p)+"; __wrenn_rc=$?; rm -f -- "+shell.Quote(p)+"; exit $__wrenn_rc", RunOptions{Timeout: timeout})
 	if err != nil {
 		_ = c.cp.Files.removeStaged(ctx, p)
 	}

@@ -3,6 +3,8 @@ package wrenn
 import (
 	"context"
 	"io"
+
+	"git.omukk.dev/wrenn/go-sdk/internal/shell"
 )
 
 // Standard input for non-terminal commands. The wire gives every
@@ -67,7 +69,7 @@ func (s *stagedStdin) prefix() string {
 	if s == nil {
 		return ""
 	}
-	q := shellQuote(s.path)
+	q := shell.Quote(s.path)
 	return "exec 0<" + q + " || exit 1\nrm -f -- " + q + "\n"
 }
 

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"git.omukk.dev/wrenn/go-sdk/internal/shell"
 )
 
 // Directory transfer. A tree moves as one tar stream through the
@@ -421,7 +423,7 @@ const (
 
 // untar unpacks the staged tar into dst and removes it.
 func (f *Files) untar(ctx context.Context, dst, staged string) error {
-	d, s := shellQuote(dst), shellQuote(staged)
+	d, s := shell.Quote(dst), shell.Quote(staged)
 	script := fmt.Sprintf(`if [ -e %[1]s ] && [ ! -d %[1]s ]; then rm -f -- %[2]s; exit %[3]d; fi
 mkdir -p -- %[1]s && tar -x -p --no-same-owner -f %[2]s -C %[1]s
 rc=$?
@@ -475,13 +477,13 @@ func (f *Files) uploadPerFile(ctx context.Context, dst string, walk func(func(tr
 		target := path.Join(dst, e.name)
 		switch {
 		case e.link != "":
-			fmt.Fprintf(&fix, "rm -f -- %[1]s && ln -s -- %[2]s %[1]s || exit 1\n", shellQuote(target), shellQuote(e.link))
+			fmt.Fprintf(&fix, "rm -f -- %[1]s && ln -s -- %[2]s %[1]s || exit 1\n", shell.Quote(target), shell.Quote(e.link))
 			p.done(e.name, tar.TypeSymlink, 0)
 		case e.info.IsDir():
 			if _, err := f.MakeDir(ctx, target); err != nil {
 				return &TransferError{Op: "upload", Path: e.name, Err: err}
 			}
-			dirModes = append(dirModes, fmt.Sprintf("chmod %o -- %s || exit 1\n", unixMode(e.info.Mode()), shellQuote(target)))
+			dirModes = append(dirModes, fmt.Sprintf("chmod %o -- %s || exit 1\n", unixMode(e.info.Mode()), shell.Quote(target)))
 			p.done(e.name, tar.TypeDir, 0)
 		case e.info.Mode().IsRegular():
 			rc, err := e.open()
@@ -493,7 +495,7 @@ func (f *Files) uploadPerFile(ctx context.Context, dst string, walk func(func(tr
 			if err != nil {
 				return &TransferError{Op: "upload", Path: e.name, Err: err}
 			}
-			fmt.Fprintf(&fix, "chmod %o -- %s || exit 1\n", unixMode(e.info.Mode()), shellQuote(target))
+			fmt.Fprintf(&fix, "chmod %o -- %s || exit 1\n", unixMode(e.info.Mode()), shell.Quote(target))
 			p.done(e.name, tar.TypeReg, e.info.Size())
 		default:
 			p.res.Skipped = append(p.res.Skipped, e.name)
@@ -540,7 +542,7 @@ func (f *Files) pack(ctx context.Context, src string) (*packed, error) {
 		return nil, err
 	}
 	staged := stagePath("tar")
-	d, s := shellQuote(src), shellQuote(staged)
+	d, s := shell.Quote(src), shell.Quote(staged)
 	script := fmt.Sprintf(`if [ ! -d %[1]s ]; then
   if [ -e %[1]s ]; then exit %[3]d; fi
   exit %[4]d

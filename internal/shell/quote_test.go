@@ -34,4 +34,3 @@ func TestJoin(t *testing.T) {
 		t.Errorf("Join(nil) = %q, want empty", got)
 	}
 }
-
