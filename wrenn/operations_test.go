@@ -77,7 +77,7 @@ var facadeTypes = map[string]reflect.Type{
 // every wrapped one names facade methods that exist and a call that this
 // package's sources make (or a method value they pass), and every one left out says why.
 func TestEveryOperationIsWrappedOrLeftOut(t *testing.T) {
-	spec, err := gen.GetSwagger()
+	spec, err := gen.GetSpec()
 	if err != nil {
 		t.Fatal(err)
 	}
