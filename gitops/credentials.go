@@ -88,6 +88,9 @@ func WithCredentials(argv []string, c Credentials) ([]string, map[string]string,
 // never repeats the URL).
 func EmbedCredentials(rawURL, username, password string) (string, error) {
 	const op = "embed credentials"
+	if l := strings.ToLower(rawURL); !strings.HasPrefix(l, "http://") && !strings.HasPrefix(l, "https://") {
+		return "", invalid(op, "URL", "only http and https URLs take credentials (an scp-like or ssh URL authenticates with keys)")
+	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return "", invalid(op, "URL", "cannot be parsed")

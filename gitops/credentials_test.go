@@ -240,3 +240,16 @@ func TestAuthenticateWithRealGit(t *testing.T) {
 		t.Errorf(".git-credentials = %q, want %q", got, want)
 	}
 }
+
+func TestEmbedCredentialsSaysOnlyHTTPURLsTakeCredentials(t *testing.T) {
+	for _, raw := range []string{"git@github.com:user/repo.git", "ssh://git@github.com/user/repo.git", "file:///srv/r.git"} {
+		_, err := EmbedCredentials(raw, "ann", "tok")
+		var ve *ValidationError
+		if !errors.As(err, &ve) || !strings.Contains(err.Error(), "only http and https URLs take credentials") {
+			t.Errorf("EmbedCredentials(%q) = %v; want a *ValidationError saying only http(s) URLs take credentials", raw, err)
+		}
+		if strings.Contains(err.Error(), "github.com") || strings.Contains(err.Error(), "srv") {
+			t.Errorf("error %q repeats the URL", err)
+		}
+	}
+}
