@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"git.omukk.dev/wrenn/go-sdk/wrenn"
 )
@@ -94,6 +97,26 @@ func TestPauseResumePing(t *testing.T) {
 	if r := tm.ok("", "exec", id, "--", "echo", "back"); r.stdout != "back\n" {
 		t.Errorf("exec after resume printed %q", r.stdout)
 	}
+
+	// ping --every runs until interrupted.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := tm.cmd(ctx, "ping", id, "--every", "100ms")
+	errPipe, err := c.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	follow(errPipe).waitFor(t, "keeping "+id+" alive every 100ms")
+	if err := c.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Wait(); err != nil {
+		t.Errorf("ping --every after Ctrl-C: %v, want exit status 0", err)
+	}
+	wantError(t, tm.run("", "ping", id, id, "--every", "1s"), 2, "takes one capsule id")
 }
 
 func TestDestroy(t *testing.T) {
