@@ -55,3 +55,13 @@ func TestStatusTerminal(t *testing.T) {
 		}
 	}
 }
+
+func TestPTYStreamFailureFromAnUnreachableHostIsErrUnavailable(t *testing.T) {
+	err := &StreamError{Message: "pty stream failed: unavailable: dial tcp 10.0.0.9:5000: connect: connection refused"}
+	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, ErrAgent) {
+		t.Errorf("errors.Is(ErrUnavailable) = %v, errors.Is(ErrAgent) = %v; want both", errors.Is(err, ErrUnavailable), errors.Is(err, ErrAgent))
+	}
+	if errors.Is(&StreamError{Message: "pty stream failed: eof"}, ErrUnavailable) {
+		t.Error("a PTY stream that failed with eof matches ErrUnavailable")
+	}
+}

@@ -75,8 +75,10 @@ func (e *StreamError) Is(target error) bool {
 			errors.Is(e.Err, context.Canceled) || errors.Is(e.Err, context.DeadlineExceeded)
 	case ErrUnavailable:
 		// The host agent could not be reached: the documented text, or the
-		// RPC error the server passes through ("unavailable: dial tcp ...").
-		return e.Message == "sandbox host is not reachable" || strings.HasPrefix(e.Message, "unavailable:")
+		// RPC error the server passes through ("unavailable: dial tcp ..."),
+		// bare or after the PTY's "pty stream failed: ".
+		m := strings.TrimPrefix(e.Message, "pty stream failed: ")
+		return m == "sandbox host is not reachable" || strings.HasPrefix(m, "unavailable:")
 	case ErrBadRequest, ErrValidation:
 		// The server refused the first message (a client bug, not bad input).
 		m := e.Message
