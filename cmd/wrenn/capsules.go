@@ -430,9 +430,11 @@ interval until interrupted (Ctrl-C).`,
 			if err != nil {
 				return onCapsule(id, err)
 			}
-			fmt.Fprintf(a.stderr, "keeping %s alive every %s; Ctrl-C stops\n", id, every)
+			// Catch Ctrl-C before saying it stops the loop, so an interrupt
+			// that follows the message is never the default, fatal one.
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 			defer stop()
+			fmt.Fprintf(a.stderr, "keeping %s alive every %s; Ctrl-C stops\n", id, every)
 			if err := cp.KeepAlive(ctx, every); err != nil && !errors.Is(err, context.Canceled) {
 				return onCapsule(id, err)
 			}
