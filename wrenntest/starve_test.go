@@ -365,13 +365,23 @@ func TestManyFilesIdleCapsuleIdleServer(t *testing.T) {
 	// window: walks are spaced by fifty times their cost, so the window
 	// sees at most a short one.
 	box(t, srv, id).box.Sample(1)
+	// The figure is the whole test process's CPU, which also counts what
+	// other tests' leftovers (garbage collection, servers shutting down) do
+	// meanwhile. A walk of every file at every sample keeps a CPU busy in
+	// every window; noise does not last for three windows in a row, so one
+	// quiet window of the three is the pass.
 	const window = 3 * time.Second
-	before := cpuTime(t)
-	timer := time.NewTimer(window)
-	<-timer.C
-	used := cpuTime(t) - before
-	t.Logf("the server used %v of CPU in %v", used, window)
-	if used > window/4 {
-		t.Fatalf("the server used %v of CPU in %v with one idle capsule", used, window)
+	var used []time.Duration
+	for range 3 {
+		before := cpuTime(t)
+		timer := time.NewTimer(window)
+		<-timer.C
+		u := cpuTime(t) - before
+		t.Logf("the server used %v of CPU in %v", u, window)
+		if u <= window/4 {
+			return
+		}
+		used = append(used, u)
 	}
+	t.Fatalf("the server used %v of CPU in each of three %v windows with one idle capsule", used, window)
 }
