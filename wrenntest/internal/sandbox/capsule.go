@@ -65,6 +65,10 @@ type Capsule struct {
 	cgroup  string   // "" without cgroup v2
 	cgfd    *os.File
 	bwDone  chan struct{}
+	// ident is the capsule's host identity (uid = gid), mapped to root
+	// inside; uid and gid are -1 when capsules run as the server's user.
+	ident    identity
+	uid, gid int
 
 	// starting is read-held by every Start from its state check until the
 	// new process has reported that it runs, and write-held by Pause: a
@@ -112,6 +116,8 @@ func (r *Runtime) StartCapsule(ctx context.Context, cfg CapsuleConfig) (_ *Capsu
 		procs:   make(map[uint32]*Process),
 		bwDone:  make(chan struct{}),
 		metrics: newMetricsRing(),
+		uid:     -1,
+		gid:     -1,
 	}
 	r.capsules[cfg.ID] = c
 	r.mu.Unlock()
@@ -129,13 +135,29 @@ func (r *Runtime) StartCapsule(ctx context.Context, cfg CapsuleConfig) (_ *Capsu
 		c.env = append(c.env, k+"="+cfg.Env[k])
 	}
 
+	if r.idDir != "" {
+		if c.ident, err = leaseIdentity(r.idDir); err != nil {
+			return nil, err
+		}
+		c.uid, c.gid = c.ident.id, c.ident.id
+	}
 	if cfg.RestoreFrom != "" {
 		if err := copyTree(cfg.RestoreFrom, c.dir); err != nil {
 			return nil, fmt.Errorf("sandbox: restore snapshot: %w", err)
 		}
 	}
+	if err := os.MkdirAll(c.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("sandbox: data dir: %w", err)
+	}
 	for _, d := range privateDirs {
 		if err := os.MkdirAll(filepath.Join(c.dir, d), 0o755); err != nil {
+			return nil, fmt.Errorf("sandbox: data dir: %w", err)
+		}
+	}
+	if c.uid >= 0 {
+		// Everything the capsule holds is its root's, on the host its
+		// own identity's (a restored snapshot's files included).
+		if err := chownTree(c.dir, c.uid, c.gid); err != nil {
 			return nil, fmt.Errorf("sandbox: data dir: %w", err)
 		}
 	}
@@ -157,11 +179,21 @@ func (r *Runtime) StartCapsule(ctx context.Context, cfg CapsuleConfig) (_ *Capsu
 	}
 
 	args := slices.Clone(r.rootArgs)
-	for _, d := range privateDirs {
-		args = append(args, "--bind", filepath.Join(c.dir, d), "/"+d)
+	src := c.dir
+	if c.uid >= 0 {
+		src = launchStage
 	}
+	for _, d := range privateDirs {
+		args = append(args, "--bind", filepath.Join(src, d), "/"+d)
+	}
+	// bwrap runs unprivileged: its user namespace maps the capsule's
+	// identity to root, and --disable-userns moves the capsule's
+	// processes into a nested one, which owns none of the mounts (so
+	// that none can be changed or removed) and cannot make more.
 	args = append(args,
 		"--unshare-user", "--unshare-pid", "--unshare-net",
+		"--unshare-ipc", "--unshare-uts", "--unshare-cgroup",
+		"--disable-userns",
 		"--uid", "0", "--gid", "0",
 		"--chdir", "/root",
 		"--die-with-parent",
@@ -207,7 +239,12 @@ func (r *Runtime) StartCapsule(ctx context.Context, cfg CapsuleConfig) (_ *Capsu
 			}
 		}()
 	}
-	bw := exec.Command(r.bwrap, append([]string{"--args", "4", "--"}, initArgv...)...)
+	bwArgs := append([]string{"--args", "4", "--"}, initArgv...)
+	bw := exec.Command(r.bwrap, bwArgs...)
+	if c.uid >= 0 {
+		bw = exec.Command("/proc/self/exe", append([]string{launchArg, c.dir,
+			strconv.Itoa(c.uid), strconv.Itoa(c.gid), r.bwrap}, bwArgs...)...)
+	}
 	bw.Env = c.env
 	bw.ExtraFiles = extra
 	ready, readyW, err := os.Pipe()
@@ -220,6 +257,9 @@ func (r *Runtime) StartCapsule(ctx context.Context, cfg CapsuleConfig) (_ *Capsu
 	var stderr strings.Builder
 	bw.Stderr = &stderr
 	bw.SysProcAttr = c.sysProcAttr()
+	if c.uid >= 0 {
+		bw.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS
+	}
 	if err := bw.Start(); err != nil {
 		infoW.Close()
 		readyW.Close()
@@ -346,7 +386,7 @@ func capsuleDir(dir string) string {
 func (c *Capsule) command(spec Spec, pty bool) *exec.Cmd {
 	dir := capsuleDir(spec.Dir)
 	args := []string{
-		"-t", strconv.Itoa(c.initPID), "-U", "--preserve-credentials", "-m", "-p", "-n", "-r",
+		"-t", strconv.Itoa(c.initPID), "-U", "-m", "-p", "-n", "-i", "-u", "-C", "-r",
 		"--", "/bin/sh", "-c", shim, "sh", dir,
 	}
 	if pty {
@@ -432,7 +472,17 @@ func (c *Capsule) openPTY() (ptm, pts *os.File, err error) {
 		ptm.Close()
 		return nil, nil, fmt.Errorf("sandbox: pty: %w", errors.Join(cerr, errno))
 	}
-	return ptm, os.NewFile(fd, "pts"), nil
+	pts = os.NewFile(fd, "pts")
+	if c.uid >= 0 {
+		// The terminal is the capsule's root's, as it would be had it
+		// opened it itself.
+		if err := pts.Chown(c.uid, c.gid); err != nil {
+			ptm.Close()
+			pts.Close()
+			return nil, nil, fmt.Errorf("sandbox: pty: %w", err)
+		}
+	}
+	return ptm, pts, nil
 }
 
 func (c *Capsule) start(spec Spec, pts *os.File, subscribe bool) (*Process, *Subscription, error) {
@@ -981,6 +1031,7 @@ func (c *Capsule) Destroy() error {
 	if err := os.RemoveAll(c.dir); err != nil {
 		errs = append(errs, fmt.Errorf("sandbox: remove data: %w", err))
 	}
+	c.ident.release()
 	c.rt.forget(c.id)
 	return errors.Join(errs...)
 }

@@ -105,7 +105,12 @@ func splitPath(p string) []string { return strings.Split(strings.Trim(p, "/"), "
 // OpenFile opens the regular file at p for reading. A missing path fails
 // with an error matching fs.ErrNotExist; a directory or other non-regular
 // file with [ErrNotRegular].
-func (c *Capsule) OpenFile(p string) (*os.File, error) {
+func (c *Capsule) OpenFile(p string) (f *os.File, err error) {
+	err = asUser(c.uid, c.gid, func() error { f, err = c.openFile(p); return err })
+	return f, err
+}
+
+func (c *Capsule) openFile(p string) (*os.File, error) {
 	rel, err := c.resolve(p, true)
 	if err != nil {
 		return nil, err
@@ -125,7 +130,12 @@ func (c *Capsule) OpenFile(p string) (*os.File, error) {
 // WriteFile creates or truncates the file at p (mode 0666 before umask),
 // creating missing parent directories, and copies r into it. It returns the
 // number of bytes written.
-func (c *Capsule) WriteFile(p string, r io.Reader) (int64, error) {
+func (c *Capsule) WriteFile(p string, r io.Reader) (n int64, err error) {
+	err = asUser(c.uid, c.gid, func() error { n, err = c.writeFile(p, r); return err })
+	return n, err
+}
+
+func (c *Capsule) writeFile(p string, r io.Reader) (int64, error) {
 	rel, err := c.resolve(p, true)
 	if err != nil {
 		return 0, err
@@ -155,7 +165,12 @@ func (c *Capsule) WriteFile(p string, r io.Reader) (int64, error) {
 // Mkdir creates the directory p and its missing parents. It fails with an
 // error matching fs.ErrExist when p is already a directory and with
 // [ErrNotDir] when p (or a parent) exists as something else.
-func (c *Capsule) Mkdir(p string) (FileEntry, error) {
+func (c *Capsule) Mkdir(p string) (e FileEntry, err error) {
+	err = asUser(c.uid, c.gid, func() error { e, err = c.mkdir(p); return err })
+	return e, err
+}
+
+func (c *Capsule) mkdir(p string) (FileEntry, error) {
 	rel, err := c.resolve(p, true)
 	if err != nil {
 		return FileEntry{}, err
@@ -179,6 +194,10 @@ func (c *Capsule) Mkdir(p string) (FileEntry, error) {
 // Remove deletes p, recursively for directories. A symbolic link is removed
 // itself, not its target. A missing path fails with fs.ErrNotExist.
 func (c *Capsule) Remove(p string) error {
+	return asUser(c.uid, c.gid, func() error { return c.remove(p) })
+}
+
+func (c *Capsule) remove(p string) error {
 	rel, err := c.resolve(p, false)
 	if err != nil {
 		return err
@@ -215,7 +234,12 @@ type FileEntry struct {
 // target's type and never walked into. The directory itself is not
 // included. A missing path fails with fs.ErrNotExist, a non-directory with
 // [ErrNotDir].
-func (c *Capsule) List(p string, depth uint32) ([]FileEntry, error) {
+func (c *Capsule) List(p string, depth uint32) (list []FileEntry, err error) {
+	err = asUser(c.uid, c.gid, func() error { list, err = c.list(p, depth); return err })
+	return list, err
+}
+
+func (c *Capsule) list(p string, depth uint32) ([]FileEntry, error) {
 	rel, err := c.resolve(p, true)
 	if err != nil {
 		return nil, err
@@ -309,7 +333,7 @@ func (c *Capsule) entry(rel, name, shown string) (FileEntry, error) {
 	}
 	e.Permissions = permString(li)
 	if st, ok := li.Sys().(*syscall.Stat_t); ok {
-		e.Owner, e.Group = c.names(st.Uid, st.Gid)
+		e.Owner, e.Group = c.names(c.insideID(st.Uid, c.uid), c.insideID(st.Gid, c.gid))
 	}
 	return e, nil
 }
@@ -343,6 +367,21 @@ func permString(fi fs.FileInfo) string {
 		}
 	}
 	return string(b)
+}
+
+// overflowID is how a capsule sees a host id its namespace does not map.
+const overflowID = 65534
+
+// insideID turns the host id of a file into the id the capsule sees: its
+// identity is root (0), any other id unmapped. own < 0: no translation.
+func (c *Capsule) insideID(host uint32, own int) uint32 {
+	switch {
+	case own < 0:
+		return host
+	case int64(host) == int64(own):
+		return 0
+	}
+	return overflowID
 }
 
 // idNames maps uids and gids to names read from the capsule's /etc files.

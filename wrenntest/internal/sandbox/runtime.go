@@ -6,11 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,9 +44,12 @@ type Runtime struct {
 	bwrap   string
 	nsenter string
 	log     *slog.Logger
-	// rootArgs are the bwrap arguments that rebuild the host's top level
-	// read-only, without the capsule's private directories.
+	// rootArgs are the bwrap arguments that build the capsule's view of
+	// the host, without the capsule's private directories.
 	rootArgs []string
+	// idDir holds the locks of capsule identities when the server runs
+	// as root ("" otherwise: capsules then run as the server's own user).
+	idDir string
 	// cgroup is the runtime's own cgroup v2 directory, "" when cgroups are
 	// not usable and the signal fallback is in force.
 	cgroup string
@@ -114,6 +119,11 @@ func New(cfg Config) (*Runtime, error) {
 		capsules: make(map[string]*Capsule),
 		starts:   make(chan struct{}, maxStarts()),
 	}
+	if os.Geteuid() == 0 {
+		if r.idDir, err = identityDir(); err != nil {
+			return nil, err
+		}
+	}
 	r.cgroup = makeRuntimeCgroup()
 	log.Debug("sandbox runtime ready", "data_dir", dataDir, "cgroup", r.cgroup)
 	return r, nil
@@ -159,26 +169,26 @@ func (r *Runtime) forget(id string) {
 	r.mu.Unlock()
 }
 
-// hostRootArgs lists the bwrap arguments that mount the host's top-level
-// entries read-only, leaving out what the capsule gets privately, and hide
-// the data directory when it would otherwise be visible.
+// systemDirs are the host's top-level entries a capsule sees, read-only:
+// its programs, libraries and configuration, and nothing else of the host.
+var systemDirs = []string{"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc"}
+
+// hostRootArgs lists the bwrap arguments that build the capsule's view of
+// the host: the system directories read-only (symbolic links as such),
+// /etc's secrets masked, /sys read-only, a private /proc and /dev, and the
+// data directory covered when it lies below a visible directory.
 func hostRootArgs(dataDir string) ([]string, error) {
-	entries, err := os.ReadDir("/")
-	if err != nil {
-		return nil, fmt.Errorf("sandbox: read /: %w", err)
-	}
-	skip := map[string]bool{"proc": true, "dev": true}
-	for _, d := range privateDirs {
-		skip[d] = true
-	}
 	var args []string
-	for _, e := range entries {
-		name := e.Name()
-		if skip[name] {
+	for _, name := range systemDirs {
+		p := "/" + name
+		fi, err := os.Lstat(p)
+		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
-		p := "/" + name
-		if e.Type()&os.ModeSymlink != 0 {
+		if err != nil {
+			return nil, fmt.Errorf("sandbox: read /: %w", err)
+		}
+		if fi.Mode()&os.ModeSymlink != 0 {
 			target, err := os.Readlink(p)
 			if err != nil {
 				return nil, fmt.Errorf("sandbox: read /: %w", err)
@@ -188,14 +198,78 @@ func hostRootArgs(dataDir string) ([]string, error) {
 		}
 		args = append(args, "--ro-bind", p, p)
 	}
-	args = append(args, "--proc", "/proc", "--dev", "/dev")
-	top := strings.SplitN(strings.TrimPrefix(dataDir, "/"), "/", 2)[0]
-	if !skip[top] {
+	masks, err := secretMasks("/etc")
+	if err != nil {
+		return nil, err
+	}
+	args = append(args, masks...)
+	args = append(args,
+		"--ro-bind", "/sys", "/sys",
+		"--proc", "/proc", "--dev", "/dev",
+		"--dir", "/var", "--perms", "1777", "--dir", "/var/tmp", "--dir", "/run",
+	)
+	if cover := dataDirCover(dataDir); cover != "" {
 		// The data directory would be visible through a read-only bind:
 		// cover it with an empty tmpfs so that no capsule can read it.
-		args = append(args, "--tmpfs", dataDir)
+		args = append(args, "--tmpfs", cover)
 	}
 	return args, nil
+}
+
+// secretMasks lists the bwrap arguments that hide what other users may
+// not read below dir (shadow files, private keys, /etc/ssl/private):
+// files behind /dev/null, directories behind an empty tmpfs. The server
+// reads capsule files as root, so a capsule must not even hold them.
+func secretMasks(dir string) ([]string, error) {
+	var args []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == dir {
+				return err
+			}
+			return nil
+		}
+		if p == dir || d.Type()&fs.ModeSymlink != 0 {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		perm := info.Mode().Perm()
+		switch {
+		case d.IsDir() && perm&0o005 != 0o005:
+			args = append(args, "--tmpfs", p)
+			return fs.SkipDir
+		case !d.IsDir() && perm&0o004 == 0:
+			args = append(args, "--ro-bind", "/dev/null", p)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("sandbox: read %s: %w", dir, err)
+	}
+	return args, nil
+}
+
+// dataDirCover returns the directory to cover with a tmpfs so that the
+// data directory does not show in capsules ("" when it lies outside every
+// visible directory): the first directory on its path that others may not
+// enter (bwrap, unprivileged, could not reach further), or the data
+// directory itself.
+func dataDirCover(dataDir string) string {
+	parts := strings.Split(strings.TrimPrefix(dataDir, "/"), "/")
+	if !slices.Contains(systemDirs, parts[0]) && parts[0] != "sys" {
+		return ""
+	}
+	p := ""
+	for _, part := range parts {
+		p += "/" + part
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o001 == 0 {
+			return p
+		}
+	}
+	return dataDir
 }
 
 // makeRuntimeCgroup creates a cgroup v2 directory for this runtime below the

@@ -1,0 +1,126 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"syscall"
+)
+
+// A server started as root gives every capsule its own host uid and gid,
+// taken from a range no account uses (firstCapsuleID and up), mapped to
+// root inside the capsule. See the package documentation for why.
+const (
+	firstCapsuleID = 0x70000000
+	capsuleIDSlots = 1 << 16
+)
+
+// errNoIdentity is returned when every capsule identity is taken.
+var errNoIdentity = errors.New("sandbox: no free capsule identity")
+
+// identity is the host uid (= gid) a capsule runs as, held for the
+// capsule's lifetime by an exclusive lock on a file named after it, so
+// that servers running side by side never share one.
+type identity struct {
+	id   int
+	lock *os.File
+}
+
+// identityDir is where the identity locks live: a directory only root may
+// write to.
+func identityDir() (string, error) {
+	dir := "/run/wrenn-capsule-ids"
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		dir = filepath.Join(os.TempDir(), "wrenn-capsule-ids")
+		if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return "", fmt.Errorf("sandbox: capsule identities: %w", err)
+		}
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return "", fmt.Errorf("sandbox: capsule identities: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || !ok || st.Uid != 0 || fi.Mode().Perm()&0o022 != 0 {
+		return "", fmt.Errorf("sandbox: capsule identities: %s is not a directory only root may write to", dir)
+	}
+	return dir, nil
+}
+
+// leaseIdentity takes a free capsule identity.
+func leaseIdentity(dir string) (identity, error) {
+	start := rand.IntN(capsuleIDSlots)
+	for i := range 256 {
+		slot := (start + i*7919) % capsuleIDSlots
+		f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(slot)), os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
+		if err != nil {
+			return identity{}, fmt.Errorf("sandbox: capsule identity: %w", err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				continue
+			}
+			return identity{}, fmt.Errorf("sandbox: capsule identity: %w", err)
+		}
+		return identity{id: firstCapsuleID + slot, lock: f}, nil
+	}
+	return identity{}, errNoIdentity
+}
+
+// release gives the identity back once nothing of the capsule runs.
+func (i *identity) release() {
+	if i.lock != nil {
+		_ = i.lock.Close()
+		i.lock = nil
+	}
+}
+
+// asUser runs f on a thread whose file system identity is uid/gid, so that
+// every path f opens is checked as that user's (without root's override of
+// permissions) and every file it creates is that user's. uid < 0 runs f
+// as is.
+func asUser(uid, gid int, f func() error) error {
+	if uid < 0 {
+		return f()
+	}
+	runtime.LockOSThread()
+	// setfsuid and setfsgid change only the calling thread, and always
+	// return the previous value: the new one is read back.
+	syscall.RawSyscall(syscall.SYS_SETFSGID, uintptr(gid), 0, 0)
+	syscall.RawSyscall(syscall.SYS_SETFSUID, uintptr(uid), 0, 0)
+	cur, _, _ := syscall.RawSyscall(syscall.SYS_SETFSUID, ^uintptr(0), 0, 0)
+	if int(cur) != uid {
+		restoreFS()
+		return fmt.Errorf("sandbox: cannot act as the capsule's user %d", uid)
+	}
+	defer restoreFS()
+	return f()
+}
+
+// restoreFS gives the thread back its own file system identity. If that
+// fails, the thread stays locked and ends with its goroutine.
+func restoreFS() {
+	uid, gid := os.Geteuid(), os.Getegid()
+	syscall.RawSyscall(syscall.SYS_SETFSUID, uintptr(uid), 0, 0)
+	syscall.RawSyscall(syscall.SYS_SETFSGID, uintptr(gid), 0, 0)
+	cur, _, _ := syscall.RawSyscall(syscall.SYS_SETFSUID, ^uintptr(0), 0, 0)
+	if int(cur) == uid {
+		runtime.UnlockOSThread()
+	}
+}
+
+// chownTree gives every file below dir (dir included) to uid/gid, without
+// following symbolic links.
+func chownTree(dir string, uid, gid int) error {
+	return filepath.WalkDir(dir, func(p string, _ os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, gid)
+	})
+}
