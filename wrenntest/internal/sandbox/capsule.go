@@ -195,6 +195,9 @@ func (r *Runtime) StartCapsule(ctx context.Context, cfg CapsuleConfig) (_ *Capsu
 		"--unshare-ipc", "--unshare-uts", "--unshare-cgroup",
 		"--disable-userns",
 		"--uid", "0", "--gid", "0",
+		// Root inside keeps its capabilities, as in a VM: they hold
+		// only in the capsule's own namespaces.
+		"--cap-add", "ALL",
 		"--chdir", "/root",
 		"--die-with-parent",
 		"--info-fd", "3",
