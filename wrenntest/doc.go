@@ -155,14 +155,37 @@
 //
 // # Capsules
 //
-// Each capsule has its own user (root inside), PID and network namespaces,
-// HOME=/root, working directory /root, private writable /root, /home, /tmp
-// and /workspace under the server's data directory, and the host
-// filesystem read-only elsewhere. A server started by one command answers
-// on 127.0.0.1 to the next command of the same capsule; two capsules can
+// Each capsule has its own user (root inside), PID, network, IPC, UTS and
+// cgroup namespaces, HOME=/root, working directory /root, private writable
+// /root, /home, /tmp and /workspace under the server's data directory, and
+// of the host only its system tree: /usr, /bin, /sbin, /lib*, /etc and
+// /sys, read-only, with what other users may not read in /etc (shadow
+// files, SSH host keys, /etc/ssl/private) masked. The server's data
+// directory, other users' homes, /root, /var, /srv, /opt and other capsules
+// are never visible, wherever the data directory is (one below a visible
+// directory is covered). A server started by one command answers on
+// 127.0.0.1 to the next command of the same capsule; two capsules can
 // listen on the same port. Pause freezes every process (cgroup v2 freezer,
 // or SIGSTOP where no writable cgroup exists); destroy kills them all.
 // bwrap (Debian package bubblewrap) and nsenter (util-linux) are needed:
 // without them Start fails with [ErrNoBubblewrap] and NewServer skips the
 // test with a message naming the package.
+//
+// Capsule root is not host root. A server running as root (as the
+// README's quickstart starts it) runs each capsule as its own unprivileged
+// host uid and gid, mapped to root inside; root's capabilities hold only in
+// the capsule's namespaces. The capsule's processes own none of its mounts,
+// so none can be remounted read-write or unmounted to show what is below;
+// /proc/sys, /sys and the cgroup tree are read-only; the capsule's cgroup
+// is the server's, so it cannot freeze another capsule or leave its own to
+// escape Pause. The file routes act with the capsule's identity: they reach
+// what the capsule's root can, and what they write belongs to it.
+//
+// What still differs from a real capsule: processes share the host's
+// kernel (a real capsule is a microVM with its own); the network is
+// loopback only; there is one user, root, mapped to one host identity
+// (chown to another uid fails: tar as root needs --no-same-owner), and
+// files of the host's system tree belong to nobody inside; kernel settings
+// (/proc/sys) are the host's and read-only. Root may listen on any port,
+// 80 included.
 package wrenntest

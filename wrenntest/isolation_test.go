@@ -382,3 +382,12 @@ func TestSecurityHostSysVIPCIsInvisible(t *testing.T) {
 		t.Errorf("the host's shared memory segment is gone after the capsule's attempts: %v", errno)
 	}
 }
+
+func TestCapsuleRootListensOnPortsBelow1024(t *testing.T) {
+	_, c := newTestServer(t)
+	id := c.create(nil).ID
+	out := c.run(id, "python3", "-c", "import socket; s = socket.socket(); s.bind(('127.0.0.1', 80)); s.listen(); print('listening')")
+	if out.Stdout != "listening\n" {
+		t.Errorf("capsule root cannot listen on port 80: %+v", out)
+	}
+}

@@ -306,6 +306,13 @@ func (r *Runtime) StartCapsule(ctx context.Context, cfg CapsuleConfig) (_ *Capsu
 		return nil, fmt.Errorf("sandbox: start capsule: %v: %s", err, strings.TrimSpace(stderr.String()))
 	}
 	c.initPID = bi.ChildPID
+	if c.uid >= 0 {
+		// Capsule root may listen on any port of its own network, as
+		// root can in a VM: the namespace is not its to configure.
+		if err := setNetSysctl(c.NetNSPath(), "ipv4/ip_unprivileged_port_start", "0"); err != nil {
+			return nil, fmt.Errorf("sandbox: capsule network: %w", err)
+		}
+	}
 	if useAgent {
 		c.agent = newAgentClient(agentConn)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"syscall"
 )
@@ -87,4 +88,37 @@ func setns(fd int) syscall.Errno {
 	}
 	_, _, errno := syscall.RawSyscall(uintptr(trap), uintptr(fd), syscall.CLONE_NEWNET, 0)
 	return errno
+}
+
+// setNetSysctl writes value to /proc/sys/net/<name> in the network
+// namespace at nsPath, from a thread that joins it for the write (as
+// DialNetNS does).
+func setNetSysctl(nsPath, name, value string) error {
+	target, err := syscall.Open(nsPath, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("%w: open %s: %w", ErrNetNS, nsPath, err)
+	}
+	defer syscall.Close(target)
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		home, err := syscall.Open("/proc/thread-self/ns/net", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- fmt.Errorf("%w: open own namespace: %w", ErrNetNS, err)
+			return
+		}
+		defer syscall.Close(home)
+		if errno := setns(target); errno != 0 {
+			runtime.UnlockOSThread()
+			done <- fmt.Errorf("%w: setns %s: %w", ErrNetNS, nsPath, errno)
+			return
+		}
+		err = os.WriteFile("/proc/sys/net/"+name, []byte(value), 0)
+		if setns(home) == 0 {
+			runtime.UnlockOSThread()
+		}
+		done <- err
+	}()
+	return <-done
 }
