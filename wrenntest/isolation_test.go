@@ -74,16 +74,22 @@ func secCheckUnprivileged(t *testing.T, what string, pid int) {
 			t.Errorf("%s: uid map %q (seen from the host) maps host root into the capsule", what, line)
 		}
 	}
-	own, err := os.Readlink("/proc/self/ns/user")
-	if err != nil {
-		t.Fatal(err)
-	}
-	theirs, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/user", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if own == theirs {
-		t.Errorf("%s: runs in the host's user namespace with CapEff %s", what, secStatusField(t, pid, "CapEff"))
+	var theirs string
+	for _, ns := range []string{"user", "mnt", "pid", "net", "ipc", "uts", "cgroup"} {
+		own, err := os.Readlink("/proc/self/ns/" + ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, ns))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if own == other {
+			t.Errorf("%s: shares the host's %s namespace (CapEff %s)", what, ns, secStatusField(t, pid, "CapEff"))
+		}
+		if ns == "user" {
+			theirs = other
+		}
 	}
 	t.Logf("%s: host Uid %s, uid map %q, CapEff %s (in namespace %s)", what, secStatusField(t, pid, "Uid"),
 		strings.TrimSpace(string(uidMap)), secStatusField(t, pid, "CapEff"), theirs)
@@ -175,12 +181,14 @@ func TestSecurityKernelSettingsAreReadOnly(t *testing.T) {
 			t.Errorf("the capsule wrote %s", f)
 		}
 	}
-	// sethostname(2) changes only the capsule's own UTS namespace, if it may.
+	// sethostname(2) with the name it has: refused, or a no-op.
 	host, err := os.Hostname()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.run(id, "/bin/sh", "-c", `hostname "$1"`, "sh", host+"x")
+	if out := c.sh(id, `hostname "$(hostname)" 2>/dev/null && echo SET`); strings.Contains(out, "SET") {
+		t.Errorf("the capsule may set its host name")
+	}
 	if now, _ := os.Hostname(); now != host {
 		t.Errorf("host name changed from %q to %q", host, now)
 	}
@@ -390,4 +398,40 @@ func TestCapsuleRootListensOnPortsBelow1024(t *testing.T) {
 	if out.Stdout != "listening\n" {
 		t.Errorf("capsule root cannot listen on port 80: %+v", out)
 	}
+}
+
+func TestFilesOfTheCapsuleBelongToItsRoot(t *testing.T) {
+	srv, c := newTestServer(t)
+	id := c.create(nil).ID
+	// Written through the file routes, made by the capsule, and uploaded.
+	c.expect(c.upload(id, "write", [2]string{"path", "/workspace/up/api.txt"}, [2]string{"file", "api"}), http.StatusNoContent, "")
+	c.expect(c.do("POST", "/v1/capsules/"+id+"/files/mkdir", map[string]string{"path": "/home/made"}), http.StatusOK, "")
+	c.sh(id, "echo own > /root/own.txt; mkdir -p /tmp/d; echo t > /tmp/d/t")
+	files := "/workspace/up /workspace/up/api.txt /home/made /root/own.txt /tmp/d/t"
+	check := func(id, when string) {
+		t.Helper()
+		// Root owns each, and may change each.
+		out := c.sh(id, "for f in "+files+"; do stat -c '%u:%g %n' $f; done; echo more >> /workspace/up/api.txt && touch /home/made/x && echo OK")
+		want := ""
+		for f := range strings.FieldsSeq(files) {
+			want += "0:0 " + f + "\n"
+		}
+		if out != want+"OK\n" {
+			t.Errorf("%s: %q, want %q", when, out, want+"OK\n")
+		}
+	}
+	check(id, "capsule")
+	// On the host, they are the capsule's identity's, not root's.
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(box(t, srv, id).box.DataDir(), "workspace", "up", "api.txt"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Uid == 0 || st.Gid == 0 {
+		t.Errorf("a file the API wrote is %d:%d on the host, want the capsule's own identity", st.Uid, st.Gid)
+	}
+	// A capsule restored from a snapshot owns them too.
+	c.expect(c.do("POST", "/v1/snapshots", map[string]any{"sandbox_id": id, "name": "owned"}), http.StatusCreated, "")
+	restored := c.create(map[string]any{"template": "owned"}).ID
+	c.sh(restored, "truncate -s 3 /workspace/up/api.txt; rm /home/made/x")
+	check(restored, "restored capsule")
 }
