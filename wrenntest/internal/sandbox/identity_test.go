@@ -1,0 +1,155 @@
+package sandbox
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+func TestIdentitiesAreNeverSharedWhileHeld(t *testing.T) {
+	dir := t.TempDir()
+	const n = 64
+	ids := make([]identity, n)
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() { ids[i], errs[i] = leaseIdentity(dir) })
+	}
+	wg.Wait()
+	seen := map[int]bool{}
+	for i, id := range ids {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if id.id < firstCapsuleID || id.id >= firstCapsuleID+capsuleIDSlots {
+			t.Errorf("identity %d outside the capsule range", id.id)
+		}
+		if seen[id.id] {
+			t.Errorf("identity %d leased twice", id.id)
+		}
+		seen[id.id] = true
+	}
+	// A released identity is free again: its lock can be taken.
+	first := ids[0]
+	first.release()
+	f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(first.id-firstCapsuleID)), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Errorf("released identity still locked: %v", err)
+	}
+	for _, id := range ids[1:] {
+		id.release()
+	}
+}
+
+func TestSecretMasksHideWhatOthersMayNotRead(t *testing.T) {
+	dir := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(filepath.Join(dir, "public"), nil, 0o644))
+	must(os.WriteFile(filepath.Join(dir, "shadow"), nil, 0o640))
+	must(os.Mkdir(filepath.Join(dir, "private"), 0o700))
+	must(os.WriteFile(filepath.Join(dir, "private", "key"), nil, 0o600))
+	must(os.Mkdir(filepath.Join(dir, "ssh"), 0o755))
+	must(os.WriteFile(filepath.Join(dir, "ssh", "host_key"), nil, 0o600))
+	must(os.WriteFile(filepath.Join(dir, "ssh", "host_key.pub"), nil, 0o644))
+	must(os.Symlink("shadow", filepath.Join(dir, "link")))
+	args, err := secretMasks(dir)
+	must(err)
+	want := []string{
+		"--tmpfs", filepath.Join(dir, "private"),
+		"--ro-bind", "/dev/null", filepath.Join(dir, "shadow"),
+		"--ro-bind", "/dev/null", filepath.Join(dir, "ssh", "host_key"),
+	}
+	if !slices.Equal(args, want) {
+		t.Errorf("masks %q, want %q", args, want)
+	}
+}
+
+func TestDataDirCoverHidesTheFirstClosedDirectory(t *testing.T) {
+	for _, tc := range []struct{ dataDir, want string }{
+		{"/tmp/x/y", ""},
+		{"/var/lib/wrenn", ""},
+		{"/work/data", ""},
+		{"/usr", "/usr"},
+	} {
+		if got := dataDirCover(tc.dataDir); got != tc.want {
+			t.Errorf("dataDirCover(%q) = %q, want %q", tc.dataDir, got, tc.want)
+		}
+	}
+	// Below a visible directory: the first directory others may not
+	// enter, or the data directory itself.
+	closed, err := os.MkdirTemp("/usr/local", "wrenn-cover-")
+	if err != nil {
+		t.Fatalf("no writable /usr/local (the tests run as root): %v", err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(closed) })
+	if err := os.MkdirAll(filepath.Join(closed, "a", "b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(closed, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if got := dataDirCover(filepath.Join(closed, "a", "b")); got != closed {
+		t.Errorf("cover %q, want %q", got, closed)
+	}
+	if err := os.Chmod(closed, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := dataDirCover(filepath.Join(closed, "a", "b")); got != filepath.Join(closed, "a", "b") {
+		t.Errorf("cover %q, want the data directory", got)
+	}
+}
+
+func TestFileRoutesActAsTheCapsule(t *testing.T) {
+	rt := newRuntime(t)
+	if rt.idDir == "" {
+		t.Fatal("the tests run as root: capsules should have their own identity")
+	}
+	c := newCapsule(t, rt, "files-as-capsule")
+	if f, err := c.OpenFile("../../../../etc/shadow"); err == nil {
+		data, _ := io.ReadAll(f)
+		f.Close()
+		if len(data) != 0 {
+			t.Errorf("the file routes read %d bytes of /etc/shadow", len(data))
+		}
+	}
+	if _, err := c.OpenFile("/proc/kcore"); err == nil {
+		t.Errorf("the file routes open /proc/kcore, which only host root may read")
+	}
+	if _, err := c.WriteFile("/workspace/w", strings.NewReader("x")); err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(c.DataDir(), "workspace", "w"), &st); err != nil {
+		t.Fatal(err)
+	}
+	if int(st.Uid) != c.uid || int(st.Gid) != c.gid {
+		t.Errorf("written file is %d:%d on the host, want the capsule's %d:%d", st.Uid, st.Gid, c.uid, c.gid)
+	}
+	// The server's own threads are root again afterwards.
+	if err := asUser(c.uid, c.gid, func() error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.CreateTemp(t.TempDir(), "after")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil || st.Uid != 0 {
+		t.Errorf("a file created after the file routes is %d's (%v), want root's", st.Uid, err)
+	}
+}
