@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"syscall"
+	"unsafe"
 )
 
 // A server started as root gives every capsule its own host uid and gid,
@@ -80,36 +81,67 @@ func (i *identity) release() {
 	}
 }
 
-// asUser runs f on a thread whose file system identity is uid/gid, so that
-// every path f opens is checked as that user's (without root's override of
-// permissions) and every file it creates is that user's. uid < 0 runs f
-// as is.
+// asUser runs f on a thread whose file system identity is uid/gid, without
+// supplementary groups, so that every path f opens is checked as that
+// user's (without root's override of permissions) and every file it
+// creates is that user's. uid < 0 runs f as is.
 func asUser(uid, gid int, f func() error) error {
 	if uid < 0 {
 		return f()
 	}
 	runtime.LockOSThread()
-	// setfsuid and setfsgid change only the calling thread, and always
+	// The raw system calls change the calling thread only (Go's own
+	// wrappers would change every thread). setfsuid and setfsgid always
 	// return the previous value: the new one is read back.
+	groups, err := threadGroups()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("sandbox: cannot act as the capsule's user: %w", err)
+	}
+	if _, _, errno := syscall.RawSyscall(syscall.SYS_SETGROUPS, 0, 0, 0); errno != 0 {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("sandbox: cannot act as the capsule's user: setgroups: %w", errno)
+	}
 	syscall.RawSyscall(syscall.SYS_SETFSGID, uintptr(gid), 0, 0)
 	syscall.RawSyscall(syscall.SYS_SETFSUID, uintptr(uid), 0, 0)
+	defer restoreFS(groups)
 	cur, _, _ := syscall.RawSyscall(syscall.SYS_SETFSUID, ^uintptr(0), 0, 0)
-	if int(cur) != uid {
-		restoreFS()
+	curGID, _, _ := syscall.RawSyscall(syscall.SYS_SETFSGID, ^uintptr(0), 0, 0)
+	if int(cur) != uid || int(curGID) != gid {
 		return fmt.Errorf("sandbox: cannot act as the capsule's user %d", uid)
 	}
-	defer restoreFS()
 	return f()
 }
 
-// restoreFS gives the thread back its own file system identity. If that
-// fails, the thread stays locked and ends with its goroutine.
-func restoreFS() {
+// threadGroups returns the calling thread's supplementary groups.
+func threadGroups() ([]uint32, error) {
+	n, _, errno := syscall.RawSyscall(syscall.SYS_GETGROUPS, 0, 0, 0)
+	if errno != 0 {
+		return nil, errno
+	}
+	groups := make([]uint32, n+1)
+	n, _, errno = syscall.RawSyscall(syscall.SYS_GETGROUPS, uintptr(len(groups)), uintptr(unsafe.Pointer(&groups[0])), 0)
+	if errno != 0 {
+		return nil, errno
+	}
+	return groups[:n], nil
+}
+
+// restoreFS gives the thread back its own file system identity and
+// groups. If that fails, the thread stays locked and ends with its
+// goroutine.
+func restoreFS(groups []uint32) {
 	uid, gid := os.Geteuid(), os.Getegid()
 	syscall.RawSyscall(syscall.SYS_SETFSUID, uintptr(uid), 0, 0)
 	syscall.RawSyscall(syscall.SYS_SETFSGID, uintptr(gid), 0, 0)
+	var p uintptr
+	if len(groups) > 0 {
+		p = uintptr(unsafe.Pointer(&groups[0]))
+	}
+	_, _, errno := syscall.RawSyscall(syscall.SYS_SETGROUPS, uintptr(len(groups)), p, 0)
 	cur, _, _ := syscall.RawSyscall(syscall.SYS_SETFSUID, ^uintptr(0), 0, 0)
-	if int(cur) == uid {
+	curGID, _, _ := syscall.RawSyscall(syscall.SYS_SETFSGID, ^uintptr(0), 0, 0)
+	if errno == 0 && int(cur) == uid && int(curGID) == gid {
 		runtime.UnlockOSThread()
 	}
 }

@@ -4,12 +4,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"unsafe"
 )
 
 func TestIdentitiesAreNeverSharedWhileHeld(t *testing.T) {
@@ -157,5 +159,45 @@ func TestFileRoutesActAsTheCapsule(t *testing.T) {
 	defer f.Close()
 	if err := syscall.Fstat(int(f.Fd()), &st); err != nil || st.Uid != 0 {
 		t.Errorf("a file created after the file routes is %d's (%v), want root's", st.Uid, err)
+	}
+}
+
+func TestActingAsTheCapsuleLeavesTheServersGroupsBehind(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (as CI runs it) to change groups")
+	}
+	// This thread gets supplementary groups (root's and 4), as a server
+	// started from a login shell has.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	before, err := threadGroups()
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := func(groups []uint32) {
+		t.Helper()
+		var p uintptr
+		if len(groups) > 0 {
+			p = uintptr(unsafe.Pointer(&groups[0]))
+		}
+		if _, _, errno := syscall.RawSyscall(syscall.SYS_SETGROUPS, uintptr(len(groups)), p, 0); errno != 0 {
+			t.Fatal(errno)
+		}
+	}
+	set([]uint32{0, 4})
+	defer set(before)
+	var inside []uint32
+	if err := asUser(firstCapsuleID, firstCapsuleID, func() (err error) { inside, err = threadGroups(); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if len(inside) != 0 {
+		t.Errorf("acting as the capsule with groups %v, want none", inside)
+	}
+	after, err := threadGroups()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(after, []uint32{0, 4}) {
+		t.Errorf("groups %v afterwards, want [0 4] back", after)
 	}
 }
