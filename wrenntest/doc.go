@@ -160,7 +160,8 @@
 // /root, /home, /tmp and /workspace under the server's data directory, and
 // of the host only its system tree: /usr, /bin, /sbin, /lib*, /etc and
 // /sys, read-only, with what other users may not read in /etc (shadow
-// files, SSH host keys, /etc/ssl/private) masked. The server's data
+// files, SSH host keys, /etc/ssl/private) masked; /sys/fs/cgroup shows
+// the capsule's own cgroup only. The server's data
 // directory, other users' homes, /root, /var, /srv, /opt and other capsules
 // are never visible, wherever the data directory is (one below a visible
 // directory is covered). A server started by one command answers on

@@ -290,10 +290,17 @@ func TestSecurityCapsuleCannotFreezeAnother(t *testing.T) {
 	if out := c.sh(a, "cat /proc/self/cgroup | grep '^0::'"); out != "0::/\n" {
 		t.Errorf("capsule a sees its cgroup as %q, want its own cgroup namespace's root", out)
 	}
-	// First try to make the cgroup tree writable, as root could.
-	out := c.sh(a, fmt.Sprintf(`mount -o remount,bind,rw %[2]q 2>/dev/null
-	if echo 1 > %[1]q/cgroup.freeze; then echo FROZE; fi 2>/dev/null
-	true`, bGroup, secCgroup2Mount(t)))
+	// Capsule a sees no cgroup of b's.
+	if out := c.sh(a, "find /sys/fs/cgroup -name '*"+b+"*' 2>/dev/null"); out != "" {
+		t.Errorf("capsule a sees capsule b's cgroup:\n%s", out)
+	}
+	// It tries to make the cgroup tree writable, as root could, then to
+	// freeze b through the host's path and any path it sees.
+	out := c.sh(a, fmt.Sprintf(`mount -o remount,bind,rw %[2]q 2>/dev/null; mount -o remount,bind,rw /sys/fs/cgroup 2>/dev/null
+	for f in %[1]q/cgroup.freeze $(find /sys/fs/cgroup -path '*%[3]s*' -name cgroup.freeze 2>/dev/null); do
+	  if echo 1 > "$f"; then echo "FROZE $f"; fi 2>/dev/null
+	done
+	true`, bGroup, secCgroup2Mount(t), b))
 	if strings.Contains(out, "FROZE") {
 		t.Errorf("capsule a wrote cgroup controls:\n%s", out)
 	}
@@ -312,14 +319,14 @@ func TestSecurityProcessThatLeavesItsCgroupIsStillPaused(t *testing.T) {
 	cg := secCgroup2Mount(t)
 	pid := c.startBackground(id, "probe", "sleep 300")
 	own := secOwnCgroup(t, secHostProcess(t, srv, id, pid))
-	// The process tries every cgroup above its own, up to the host's
-	// root, then says where it ended.
 	var targets []string
 	for p := filepath.Dir(own); strings.HasPrefix(p, cg); p = filepath.Dir(p) {
 		targets = append(targets, p)
 	}
-	script := fmt.Sprintf(`mount -o remount,bind,rw %q 2>/dev/null
-	for d in %s; do
+	// The process tries every cgroup above its own, up to the host's
+	// root, and every cgroup it sees, then says it is done.
+	script := fmt.Sprintf(`mount -o remount,bind,rw %q 2>/dev/null; mount -o remount,bind,rw /sys/fs/cgroup 2>/dev/null
+	for d in %s $(find /sys/fs/cgroup -name cgroup.procs -exec dirname {} \; 2>/dev/null); do
 	  if echo $$ > "$d/cgroup.procs"; then echo "MOVED $d"; fi 2>/dev/null
 	done
 	echo done > /tmp/moved
@@ -327,7 +334,7 @@ func TestSecurityProcessThatLeavesItsCgroupIsStillPaused(t *testing.T) {
 	escaper := c.startBackground(id, "escaper", script)
 	c.waitFile(id, "/tmp/moved")
 	host := secHostProcess(t, srv, id, escaper)
-	if now := secOwnCgroup(t, host); now != own {
+	if now := secOwnCgroup(t, host); now != own && !strings.HasPrefix(now, own+"/") {
 		t.Fatalf("the process moved from %s to %s, out of reach of Pause", own, now)
 	}
 	c.expect(c.do("POST", "/v1/capsules/"+id+"/pause", nil), http.StatusOK, "")

@@ -186,6 +186,14 @@ func (r *Runtime) StartCapsule(ctx context.Context, cfg CapsuleConfig) (_ *Capsu
 	for _, d := range privateDirs {
 		args = append(args, "--bind", filepath.Join(src, d), "/"+d)
 	}
+	// Of the cgroup tree the capsule sees its own cgroup only, read-only,
+	// as the root of /sys/fs/cgroup (as in its cgroup namespace): not the
+	// host's nor other capsules'.
+	if c.cgroup != "" {
+		args = append(args, "--ro-bind", c.cgroup, "/sys/fs/cgroup")
+	} else {
+		args = append(args, "--tmpfs", "/sys/fs/cgroup", "--remount-ro", "/sys/fs/cgroup")
+	}
 	// bwrap runs unprivileged: its user namespace maps the capsule's
 	// identity to root, and --disable-userns moves the capsule's
 	// processes into a nested one, which owns none of the mounts (so

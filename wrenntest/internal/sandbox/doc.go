@@ -5,7 +5,8 @@
 // (root inside), PID, network, IPC, UTS and cgroup namespaces, with a
 // private writable /root, /home, /tmp and /workspace kept under the
 // runtime's data directory, and of the host only its system tree (/usr,
-// /bin, /sbin, /lib*, /etc) and /sys, read-only. What other users may not
+// /bin, /sbin, /lib*, /etc) and /sys, read-only, with the capsule's own
+// cgroup as /sys/fs/cgroup. What other users may not
 // read in /etc (shadow files, private keys) is masked, and the data
 // directory is covered when it lies below a visible directory.
 //
