@@ -95,6 +95,22 @@ func secCheckUnprivileged(t *testing.T, what string, pid int) {
 		strings.TrimSpace(string(uidMap)), secStatusField(t, pid, "CapEff"), theirs)
 }
 
+// secNeedTools skips the test, naming the Debian package, when a program
+// the probe runs inside the capsule is missing.
+func secNeedTools(t *testing.T, c *client, id string, tools ...string) {
+	t.Helper()
+	pkg := map[string]string{"mount": "mount", "umount": "mount", "hostname": "hostname", "python3": "python3"}
+	for _, tool := range tools {
+		if out := c.run(id, "/bin/sh", "-c", `command -v "$1"`, "sh", tool); out.ExitCode != 0 {
+			p := pkg[tool]
+			if p == "" {
+				p = "util-linux"
+			}
+			t.Skipf("%s is missing: install the Debian package %s", tool, p)
+		}
+	}
+}
+
 func TestSecurityCapsuleRootIsNotHostRoot(t *testing.T) {
 	srv, c := newTestServer(t)
 	id := c.create(nil).ID
@@ -126,6 +142,7 @@ func TestSecurityCapsuleRootIsNotHostRoot(t *testing.T) {
 func TestSecurityMountsCannotBeRemountedToWriteTheHost(t *testing.T) {
 	srv, c := newTestServer(t)
 	id := c.create(nil).ID
+	secNeedTools(t, c, id, "mount", "unshare")
 	marker := fmt.Sprintf("wrenn-remount-probe-%d", rand.Uint64())
 	dirs := []string{"/var", "/usr", "/etc", "/sys", "/sys/fs/cgroup"}
 	cg := secCgroup2Mount(t)
@@ -163,6 +180,7 @@ func TestSecurityMountsCannotBeRemountedToWriteTheHost(t *testing.T) {
 func TestSecurityKernelSettingsAreReadOnly(t *testing.T) {
 	_, c := newTestServer(t)
 	id := c.create(nil).ID
+	secNeedTools(t, c, id, "hostname")
 	for _, f := range []string{"/proc/sys/kernel/core_pattern", "/proc/sys/kernel/hostname"} {
 		before, err := os.ReadFile(f)
 		if err != nil {
@@ -361,6 +379,7 @@ func TestSecurityCoverOfTheDataDirectoryCannotBeRemoved(t *testing.T) {
 	a := c.create(nil).ID
 	b := c.create(nil).ID
 	marker := fmt.Sprintf("wrenn-datadir-probe-%d", rand.Uint64())
+	secNeedTools(t, c, a, "umount", "unshare")
 	c.sh(b, "echo "+marker+" > /root/secret; chmod 644 /root/secret")
 	bRoot := filepath.Join(box(t, srv, b).box.DataDir(), "root", "secret")
 	if data, err := os.ReadFile(bRoot); err != nil || !strings.Contains(string(data), marker) {
@@ -383,6 +402,7 @@ func TestSecurityCoverOfTheDataDirectoryCannotBeRemoved(t *testing.T) {
 func TestSecurityHostSysVIPCIsInvisible(t *testing.T) {
 	_, c := newTestServer(t)
 	id := c.create(nil).ID
+	secNeedTools(t, c, id, "ipcs", "ipcrm")
 	key := 0x57000000 + rand.IntN(1<<24)
 	const ipcCreat, ipcExcl, ipcRmid, ipcStat = 0o1000, 0o2000, 0, 2
 	shmid, _, errno := syscall.Syscall(syscall.SYS_SHMGET, uintptr(key), 4096, ipcCreat|ipcExcl|0o666)
@@ -404,6 +424,7 @@ func TestSecurityHostSysVIPCIsInvisible(t *testing.T) {
 func TestCapsuleRootListensOnPortsBelow1024(t *testing.T) {
 	_, c := newTestServer(t)
 	id := c.create(nil).ID
+	secNeedTools(t, c, id, "python3")
 	out := c.run(id, "python3", "-c", "import socket; s = socket.socket(); s.bind(('127.0.0.1', 80)); s.listen(); print('listening')")
 	if out.Stdout != "listening\n" {
 		t.Errorf("capsule root cannot listen on port 80: %+v", out)
