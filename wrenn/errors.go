@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Sentinels matched with errors.Is. An [*APIError] matches the sentinels that
@@ -67,6 +68,11 @@ type APIError struct {
 	RequestID string
 	// Method and Path identify the request (path only, no host, no query).
 	Method, Path string
+	// RetryAfter is the delay the server asked for in a Retry-After header
+	// (seconds, or an HTTP date counted from when the answer arrived), so
+	// that a caller can back off itself; 0 when there was none or it could
+	// not be parsed. A 429 or 503 returned after the retries carries it.
+	RetryAfter time.Duration
 }
 
 // Error reports the request, the status, the code and the message.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -112,6 +113,9 @@ func (c *Client) apiError(req *http.Request, resp *http.Response) error {
 		RequestID:  resp.Header.Get(headerRequestID),
 		Method:     req.Method,
 		Path:       req.URL.Path,
+	}
+	if ra, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+		e.RetryAfter = ra
 	}
 	var env struct {
 		Error *struct {

@@ -10,8 +10,11 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -19,17 +22,32 @@ import (
 // RetryPolicy says how requests that are safe to repeat are retried.
 //
 // A request is retried only when it is idempotent: GET and DELETE requests,
-// capsule ping, file reads and listings, and any request made with a context
-// from [Idempotent]. It is retried after a connection error or a 429, 502,
-// 503 or 504 response. A request that is not idempotent (create, exec,
-// snapshot, pause, resume, uploads) is retried only when the connection could
-// not be established at all, so the server never saw it; never after a
-// response arrived. A request whose body cannot be replayed is never retried.
+// capsule ping, file reads, writes and listings, and any request made with a
+// context from [Idempotent]. It is retried after a connection error (before
+// the answer, or while reading the body of an answer that is read whole:
+// everything but [Files.Download]) or a 429, 502, 503 or 504 response. A
+// request that is not idempotent (create, exec, snapshot, pause, resume,
+// uploads) is retried only when the connection could not be established at
+// all, so the server never saw it; never after a response arrived. A request
+// whose body cannot be replayed is never retried.
+//
+// A DELETE whose answer was lost (a connection error after the request was
+// sent, or a 502 or 504 from a proxy) may have been carried out: when its
+// retry is answered 404, the call reports success, since what it was to
+// remove is gone.
 //
 // Delays grow exponentially from MinDelay to MaxDelay with random jitter. A
 // Retry-After header (seconds or an HTTP date) is honoured when it is not
 // longer than MaxDelay; a longer one ends the retries and the response's
-// error is returned. Ending the context ends the wait at once.
+// error, an [*APIError] whose RetryAfter holds the server's delay, is
+// returned. Ending the context ends the wait at once.
+//
+// Retries draw on a budget per Client, so that they cannot multiply the load
+// on a server that is failing: the budget holds 500 tokens; a retry after an
+// error status costs 5 and one after a connection error 10; a call that
+// succeeds without a retry returns 1 token, and one that succeeds after
+// retries returns what they cost. When the budget is spent, requests are
+// still sent once each but no longer retried, until successes refill it.
 type RetryPolicy struct {
 	// MaxAttempts is the total number of attempts, the first included.
 	// 0 or 1 disables retries.
@@ -165,6 +183,85 @@ func neverSent(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED)
 }
 
+// ErrConnectionWait is matched by the error of a call whose context ended
+// while it waited for a free connection to the API, every connection of its
+// pool being busy (see [WithMaxConnections]). The error matches the
+// context's error as well.
+var ErrConnectionWait = errors.New("wrenn: no connection to the API became free")
+
+// Retry budget (see RetryPolicy): tokens held, and what a retry costs.
+const (
+	budgetTokens    = 500
+	retryCost       = 5
+	retryCostOnConn = 10
+	successRefill   = 1
+)
+
+// retryBudget is a token bucket shared by the calls of one Client.
+type retryBudget struct {
+	mu     sync.Mutex
+	tokens int
+}
+
+func newRetryBudget() *retryBudget { return &retryBudget{tokens: budgetTokens} }
+
+// take spends cost tokens; false when too few are left.
+func (b *retryBudget) take(cost int) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.tokens < cost {
+		return false
+	}
+	b.tokens -= cost
+	return true
+}
+
+// refill returns n tokens, up to the budget.
+func (b *retryBudget) refill(n int) {
+	b.mu.Lock()
+	b.tokens = min(b.tokens+n, budgetTokens)
+	b.mu.Unlock()
+}
+
+// connWait records, through an httptrace.ClientTrace, whether a request got
+// a connection and whether it started to dial one.
+type connWait struct{ got, dialed atomic.Bool }
+
+func (w *connWait) trace(ctx context.Context) context.Context {
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn:      func(httptrace.GotConnInfo) { w.got.Store(true) },
+		ConnectStart: func(string, string) { w.dialed.Store(true) },
+	})
+}
+
+// waited reports a request that never got a connection and never dialed:
+// it was queued behind busy connections.
+func (w *connWait) waited() bool { return !w.got.Load() && !w.dialed.Load() }
+
+// readWhole reports whether the body of a successful answer to req is read
+// whole before it is handed on, so that a connection lost while reading it
+// can be retried: every idempotent request but a streamed download.
+func readWhole(req *http.Request) bool {
+	return !strings.HasSuffix(req.URL.Path, "/files/stream/read")
+}
+
+// failedBody is a body that yields data and then err.
+type failedBody struct {
+	r   io.Reader
+	err error
+	c   io.Closer
+}
+
+func (b *failedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err == io.EOF {
+		err = b.err
+	}
+	return n, err
+}
+
+func (b *failedBody) Close() error { return b.c.Close() }
+
 // doer sends requests with the client's headers, logging and retry policy.
 // It is the HttpRequestDoer handed to the generated client, and the one
 // path every request of this package takes.
@@ -181,6 +278,9 @@ func (d doer) Do(req *http.Request) (*http.Response, error) {
 	idempotent := isIdempotent(req)
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 	path := req.URL.Path
+	hc := c.lane(req)
+	spent := 0     // budget tokens spent on this call's retries
+	maybe := false // an earlier attempt may have been carried out
 
 	for attempt := 1; ; attempt++ {
 		if attempt > 1 && req.GetBody != nil {
@@ -190,28 +290,65 @@ func (d doer) Do(req *http.Request) (*http.Response, error) {
 			}
 			req.Body = body
 		}
+		var w connWait
 		start := time.Now()
-		resp, err := c.http.Do(req)
+		resp, err := hc.Do(req.WithContext(w.trace(ctx)))
+		if err == nil && idempotent && resp.StatusCode/100 == 2 && readWhole(req) {
+			resp, err = readBody(resp)
+		}
 		elapsed := time.Since(start)
 		last := attempt >= attempts || !replayable
 		var wait time.Duration
+		cost := retryCost
 		switch {
+		case err != nil && resp != nil:
+			// The body of an answer was cut short.
+			c.logger.DebugContext(ctx, "wrenn request failed", "method", req.Method, "path", path,
+				"attempt", attempt, "duration", elapsed, "error", c.redact(err.Error()))
+			if last || ctx.Err() != nil || !c.budget.take(retryCostOnConn) {
+				return resp, nil // reading the body reports the error
+			}
+			drain(resp.Body)
+			spent += retryCostOnConn
+			wait = p.backoff(attempt)
+			c.logger.InfoContext(ctx, "wrenn retrying request", "method", req.Method, "path", path,
+				"attempt", attempt, "after", wait, "reason", "connection lost while reading the answer")
 		case err != nil:
 			if ctx.Err() != nil {
+				if w.waited() {
+					return nil, fmt.Errorf("wrenn: %s %s: %w%s: %w", req.Method, path, ErrConnectionWait, c.poolNote(), ctx.Err())
+				}
 				return nil, fmt.Errorf("wrenn: %s %s: %w", req.Method, path, ctx.Err())
 			}
 			c.logger.DebugContext(ctx, "wrenn request failed", "method", req.Method, "path", path,
 				"attempt", attempt, "duration", elapsed, "error", c.redact(err.Error()))
-			if last || !(idempotent || neverSent(err)) {
+			unsent := neverSent(err)
+			if last || !(idempotent || unsent) || !c.budget.take(retryCostOnConn) {
 				return nil, fmt.Errorf("wrenn: %s %s: %w", req.Method, path, err)
 			}
+			spent += retryCostOnConn
+			maybe = maybe || !unsent
 			wait = p.backoff(attempt)
 			c.logger.InfoContext(ctx, "wrenn retrying request", "method", req.Method, "path", path,
 				"attempt", attempt, "after", wait, "reason", "connection error")
 		default:
 			c.logger.DebugContext(ctx, "wrenn request", "method", req.Method, "path", path,
 				"status", resp.StatusCode, "attempt", attempt, "duration", elapsed)
-			if last || !idempotent || !retryableStatus(resp.StatusCode) || agentFailure(resp) {
+			if maybe && req.Method == http.MethodDelete && resp.StatusCode == http.StatusNotFound {
+				// The lost answer was the success: what was to go is gone.
+				drain(resp.Body)
+				c.budget.refill(max(spent, successRefill))
+				c.logger.InfoContext(ctx, "wrenn retried delete found nothing: the first attempt succeeded",
+					"method", req.Method, "path", path, "attempt", attempt)
+				return deleted(resp), nil
+			}
+			if !idempotent || !retryableStatus(resp.StatusCode) || agentFailure(resp) {
+				if !retryableStatus(resp.StatusCode) {
+					c.budget.refill(max(spent, successRefill))
+				}
+				return resp, nil
+			}
+			if last {
 				return resp, nil
 			}
 			wait = p.backoff(attempt)
@@ -221,6 +358,13 @@ func (d doer) Do(req *http.Request) (*http.Response, error) {
 				}
 				wait = ra
 			}
+			if !c.budget.take(cost) {
+				c.logger.InfoContext(ctx, "wrenn not retrying: the retry budget is spent", "method", req.Method,
+					"path", path, "attempt", attempt, "status", resp.StatusCode)
+				return resp, nil
+			}
+			spent += cost
+			maybe = maybe || resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusGatewayTimeout
 			c.logger.InfoContext(ctx, "wrenn retrying request", "method", req.Method, "path", path,
 				"attempt", attempt, "after", wait, "status", resp.StatusCode)
 			drain(resp.Body)
@@ -228,6 +372,48 @@ func (d doer) Do(req *http.Request) (*http.Response, error) {
 		if err := c.sleep(ctx, wait); err != nil {
 			return nil, fmt.Errorf("wrenn: %s %s: waiting to retry: %w", req.Method, path, err)
 		}
+	}
+}
+
+// poolNote describes the pool a call waited for, in its error.
+func (c *Client) poolNote() string {
+	if c.maxConns > 0 {
+		if _, ok := c.http.Transport.(*http.Transport); ok {
+			return fmt.Sprintf(" (all %d connections of the pool were busy; see WithMaxConnections)", c.maxConns)
+		}
+	}
+	return " (every connection of the pool was busy)"
+}
+
+// readBody reads the whole body of resp (up to maxJSONBody) and replaces it
+// with the bytes read. When reading fails, resp is returned with a body
+// that yields what was read and then the error, beside the error.
+func readBody(resp *http.Response) (*http.Response, error) {
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxJSONBody))
+	if err != nil {
+		resp.Body = &failedBody{r: bytes.NewReader(data), err: err, c: resp.Body}
+		return resp, err
+	}
+	if len(data) == maxJSONBody {
+		// Larger than any answer read whole: hand the rest on as it comes.
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(data), resp.Body), resp.Body}
+		return resp, nil
+	}
+	_ = resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(data))
+	return resp, nil
+}
+
+// deleted is the 204 answer a retried DELETE reports when its retry found
+// nothing left to delete.
+func deleted(resp *http.Response) *http.Response {
+	return &http.Response{
+		Status: "204 No Content", StatusCode: http.StatusNoContent,
+		Proto: resp.Proto, ProtoMajor: resp.ProtoMajor, ProtoMinor: resp.ProtoMinor,
+		Header: http.Header{}, Body: http.NoBody, Request: resp.Request,
 	}
 }
 
