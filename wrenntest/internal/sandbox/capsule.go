@@ -19,6 +19,7 @@ import (
 	"time"
 	"unsafe"
 
+	"git.omukk.dev/wrenn/go-sdk/wrenntest/internal/sandbox/launch"
 	"github.com/creack/pty"
 )
 
@@ -181,7 +182,7 @@ func (r *Runtime) StartCapsule(ctx context.Context, cfg CapsuleConfig) (_ *Capsu
 	args := slices.Clone(r.rootArgs)
 	src := c.dir
 	if c.uid >= 0 {
-		src = launchStage
+		src = launch.Stage
 	}
 	for _, d := range privateDirs {
 		args = append(args, "--bind", filepath.Join(src, d), "/"+d)
@@ -253,7 +254,7 @@ func (r *Runtime) StartCapsule(ctx context.Context, cfg CapsuleConfig) (_ *Capsu
 	bwArgs := append([]string{"--args", "4", "--"}, initArgv...)
 	bw := exec.Command(r.bwrap, bwArgs...)
 	if c.uid >= 0 {
-		bw = exec.Command("/proc/self/exe", append([]string{launchArg, c.dir,
+		bw = exec.Command("/proc/self/exe", append([]string{launch.Arg, c.dir,
 			strconv.Itoa(c.uid), strconv.Itoa(c.gid), r.bwrap}, bwArgs...)...)
 	}
 	bw.Env = c.env

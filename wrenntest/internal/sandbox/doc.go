@@ -34,7 +34,7 @@
 //
 // Because bwrap runs unprivileged, it could not reach the capsule's
 // directories below a data directory other users may not enter; a small
-// launcher (the server's executable again, see launch.go) mounts them at
+// launcher (the server's executable again, see package launch) mounts them at
 // /tmp in a private mount namespace, drops to the capsule's identity and
 // becomes bwrap. Every later process of
 // the capsule (foreground exec, background process, PTY session) starts
