@@ -188,5 +188,5 @@
 // (chown to another uid fails: tar as root needs --no-same-owner), and
 // files of the host's system tree belong to nobody inside; kernel settings
 // (/proc/sys) are the host's and read-only. Root may listen on any port,
-// 80 included.
+// 80 included, and ping.
 package wrenntest

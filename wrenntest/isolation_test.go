@@ -421,13 +421,18 @@ func TestSecurityHostSysVIPCIsInvisible(t *testing.T) {
 	}
 }
 
-func TestCapsuleRootListensOnPortsBelow1024(t *testing.T) {
+func TestCapsuleRootListensOnPortsBelow1024AndPings(t *testing.T) {
 	_, c := newTestServer(t)
 	id := c.create(nil).ID
 	secNeedTools(t, c, id, "python3")
 	out := c.run(id, "python3", "-c", "import socket; s = socket.socket(); s.bind(('127.0.0.1', 80)); s.listen(); print('listening')")
 	if out.Stdout != "listening\n" {
 		t.Errorf("capsule root cannot listen on port 80: %+v", out)
+	}
+	// Nor is ping refused.
+	out = c.run(id, "python3", "-c", "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP); print('icmp')")
+	if out.Stdout != "icmp\n" {
+		t.Errorf("capsule root cannot open an ICMP socket: %+v", out)
 	}
 }
 

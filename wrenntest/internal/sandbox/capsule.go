@@ -316,9 +316,12 @@ func (r *Runtime) StartCapsule(ctx context.Context, cfg CapsuleConfig) (_ *Capsu
 	}
 	c.initPID = bi.ChildPID
 	if c.uid >= 0 {
-		// Capsule root may listen on any port of its own network, as
-		// root can in a VM: the namespace is not its to configure.
-		if err := setNetSysctl(c.NetNSPath(), "ipv4/ip_unprivileged_port_start", "0"); err != nil {
+		// Capsule root may listen on any port of its own network and
+		// ping, as root can in a VM: the namespace is not its own to
+		// configure.
+		if err := setNetSysctls(c.NetNSPath(),
+			"ipv4/ip_unprivileged_port_start", "0",
+			"ipv4/ping_group_range", "0 2147483647"); err != nil {
 			return nil, fmt.Errorf("sandbox: capsule network: %w", err)
 		}
 	}

@@ -90,10 +90,10 @@ func setns(fd int) syscall.Errno {
 	return errno
 }
 
-// setNetSysctl writes value to /proc/sys/net/<name> in the network
-// namespace at nsPath, from a thread that joins it for the write (as
-// DialNetNS does).
-func setNetSysctl(nsPath, name, value string) error {
+// setNetSysctls writes each value to /proc/sys/net/<name> in the network
+// namespace at nsPath, from a thread that joins it for the writes (as
+// DialNetNS does). settings holds name, value pairs.
+func setNetSysctls(nsPath string, settings ...string) error {
 	target, err := syscall.Open(nsPath, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("%w: open %s: %w", ErrNetNS, nsPath, err)
@@ -114,7 +114,9 @@ func setNetSysctl(nsPath, name, value string) error {
 			done <- fmt.Errorf("%w: setns %s: %w", ErrNetNS, nsPath, errno)
 			return
 		}
-		err = os.WriteFile("/proc/sys/net/"+name, []byte(value), 0)
+		for i := 0; i+1 < len(settings) && err == nil; i += 2 {
+			err = os.WriteFile("/proc/sys/net/"+settings[i], []byte(settings[i+1]), 0)
+		}
 		if setns(home) == 0 {
 			runtime.UnlockOSThread()
 		}
