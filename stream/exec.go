@@ -62,7 +62,8 @@ type outputStream struct {
 	started  bool
 	err      error // sticky; io.EOF after exit
 	exitCode int
-	notFound bool // closing before start means ErrNotFound (process stream)
+	notFound bool   // closing before start means ErrNotFound (process stream)
+	scratch  []byte // Drain's decoding buffer, reused frame after frame
 }
 
 // StartExec dials cfg (cfg.Path is usually ExecPath(capsuleID)), sends
@@ -158,8 +159,21 @@ func (s *outputStream) waitStart(timeout time.Duration) error {
 }
 
 // decodeEvent turns a frame into an Event; ok is false for frames to ignore
-// (unknown types, undecodable non-frames).
-func decodeEvent(b []byte) (ev Event, ok bool, err error) {
+// (unknown types, undecodable non-frames). The output frames are decoded
+// by fastEvent, into a new slice; the others by decodeEventJSON.
+func decodeEvent(b []byte) (ev Event, ok bool, err error) { return decodeEventInto(b, nil) }
+
+// decodeEventInto is decodeEvent decoding output into dst's memory when it
+// is not nil.
+func decodeEventInto(b, dst []byte) (ev Event, ok bool, err error) {
+	if ev, ok := fastEvent(b, dst); ok {
+		return ev, true, nil
+	}
+	return decodeEventJSON(b)
+}
+
+// decodeEventJSON is decodeEvent through encoding/json.
+func decodeEventJSON(b []byte) (ev Event, ok bool, err error) {
 	f, err := DecodeExecServerFrame(b)
 	if err != nil {
 		if isKnown(peekType(b), TypeStart, TypeStdout, TypeStderr, TypeExit, TypeError) {
@@ -215,7 +229,11 @@ func (s *outputStream) mapErr(err error) error {
 	return fmt.Errorf("%w: %w", ErrClosedBeforeStart, err)
 }
 
-func (s *outputStream) next() (Event, error) {
+func (s *outputStream) next() (Event, error) { return s.read(nil) }
+
+// read is next, decoding output into dst's memory when it is not nil (the
+// event's Data is then valid until the next read into dst).
+func (s *outputStream) read(dst []byte) (Event, error) {
 	if len(s.pending) > 0 {
 		ev := s.pending[0]
 		s.pending = s.pending[1:]
@@ -229,7 +247,7 @@ func (s *outputStream) next() (Event, error) {
 		if err != nil {
 			return Event{}, s.end(s.mapErr(err))
 		}
-		ev, ok, err := decodeEvent(b)
+		ev, ok, err := decodeEventInto(b, dst)
 		if err != nil {
 			return Event{}, s.end(err)
 		}
@@ -268,9 +286,12 @@ func (s *outputStream) events() iter.Seq2[Event, error] {
 
 func (s *outputStream) drain(stdout, stderr io.Writer) (int, error) {
 	for {
-		ev, err := s.next()
+		ev, err := s.read(s.scratch[:0])
 		if err == io.EOF {
 			return s.exitCode, nil // exit was already consumed
+		}
+		if cap(ev.Data) > cap(s.scratch) {
+			s.scratch = ev.Data[:0] // the writers do not keep what they are given
 		}
 		if err != nil {
 			return -1, err

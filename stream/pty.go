@@ -68,6 +68,8 @@ type PTY struct {
 	live     chan struct{} // closed at the first frame
 	liveOnce sync.Once
 
+	scratch []byte // decoding buffer of the read loop
+
 	liveCtx    context.Context // ConnectPTY: ends when no frame came within LiveTimeout
 	liveCancel context.CancelFunc
 	wg         sync.WaitGroup
@@ -228,6 +230,19 @@ func (p *PTY) loop() error {
 			}
 		}
 		b, err := p.c.Recv(ctx)
+		if err == nil {
+			// Output frames, the bulk of a session, skip encoding/json and
+			// are decoded into a buffer reused frame after frame (push
+			// copies them).
+			if data, ok := fastPTYOutput(b, p.scratch); ok {
+				p.scratch = data[:cap(data)]
+				p.markLive()
+				if !p.push(data) {
+					return ErrClosed
+				}
+				continue
+			}
+		}
 		if err != nil {
 			if errors.Is(err, ErrPeerClosed) {
 				select {
