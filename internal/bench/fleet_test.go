@@ -459,7 +459,7 @@ func BenchmarkFootprint(b *testing.B) {
 		if err != nil {
 			return nil, err
 		}
-		return func() { _ = p.Kill(ctx); _ = p.Close() }, nil
+		return func() { _ = p.Close() }, nil // detached, as the streams
 	})
 	b.ReportMetric(ph/1024, "pty-heap-KiB")
 	b.ReportMetric(pg, "pty-goroutines")
