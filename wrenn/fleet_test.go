@@ -434,3 +434,53 @@ func TestTransportWrapperSeesEveryRequestAndKeepsTheGuards(t *testing.T) {
 		t.Error("a wrapper returning nil was accepted")
 	}
 }
+
+func TestConnectionSettings(t *testing.T) {
+	transport := func(c *Client, lane int) *http.Transport {
+		t.Helper()
+		tr, ok := c.lanes[lane].Transport.(*http.Transport)
+		if !ok {
+			t.Fatalf("lane %d: transport %T", lane, c.lanes[lane].Transport)
+		}
+		return tr
+	}
+	newClient := func(opts ...Option) *Client {
+		t.Helper()
+		c, err := NewClient(append([]Option{WithAPIKey(testKey), WithBaseURL("http://127.0.0.1:1")}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := newClient()
+	data, control := transport(c, laneData), transport(c, laneControl)
+	if data == control {
+		t.Error("the two lanes share one pool")
+	}
+	for _, tr := range []*http.Transport{data, control} {
+		if tr.MaxConnsPerHost != DefaultMaxConnections || tr.MaxIdleConnsPerHost != DefaultMaxConnections || !tr.ForceAttemptHTTP2 {
+			t.Errorf("default pool: MaxConnsPerHost %d, MaxIdleConnsPerHost %d, HTTP/2 %v; want %d, %d, true",
+				tr.MaxConnsPerHost, tr.MaxIdleConnsPerHost, tr.ForceAttemptHTTP2, DefaultMaxConnections, DefaultMaxConnections)
+		}
+	}
+	if tr := transport(newClient(WithMaxConnections(7)), laneControl); tr.MaxConnsPerHost != 7 || tr.MaxIdleConnsPerHost != 7 {
+		t.Errorf("WithMaxConnections(7): %d busy, %d idle", tr.MaxConnsPerHost, tr.MaxIdleConnsPerHost)
+	}
+	if tr := transport(newClient(WithMaxConnections(0)), laneData); tr.MaxConnsPerHost != 0 || tr.MaxIdleConnsPerHost != DefaultMaxConnections {
+		t.Errorf("WithMaxConnections(0): %d busy, %d idle; want no cap and %d idle", tr.MaxConnsPerHost, tr.MaxIdleConnsPerHost, DefaultMaxConnections)
+	}
+	// A caller's transport carries the data lane as given; the control lane
+	// is a clone of it, with the same settings.
+	own := &http.Transport{MaxConnsPerHost: 3}
+	c = newClient(WithHTTPClient(&http.Client{Transport: own}), WithMaxConnections(50))
+	if transport(c, laneData) != own || transport(c, laneControl) == own || transport(c, laneControl).MaxConnsPerHost != 3 || own.MaxConnsPerHost != 3 {
+		t.Error("the caller's transport is not used as given, with a clone for control-plane calls")
+	}
+	// Any other RoundTripper carries both.
+	var n atomic.Int32
+	rt := requestCounter{next: http.DefaultTransport, n: &n}
+	c = newClient(WithHTTPClient(&http.Client{Transport: rt}))
+	if c.lanes[laneData].Transport != rt || c.lanes[laneControl].Transport != rt {
+		t.Error("a RoundTripper of the caller's is not used for both lanes")
+	}
+}
