@@ -57,7 +57,8 @@ func leaseIdentity(dir string) (identity, error) {
 	start := rand.IntN(capsuleIDSlots)
 	for i := range 256 {
 		slot := (start + i*7919) % capsuleIDSlots
-		f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(slot)), os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
+		path := filepath.Join(dir, strconv.Itoa(slot))
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o600)
 		if err != nil {
 			return identity{}, fmt.Errorf("sandbox: capsule identity: %w", err)
 		}
@@ -68,14 +69,24 @@ func leaseIdentity(dir string) (identity, error) {
 			}
 			return identity{}, fmt.Errorf("sandbox: capsule identity: %w", err)
 		}
+		// The holder removes its file before it lets go: the lock
+		// counts only if the file is still the one at path.
+		var held, now syscall.Stat_t
+		if syscall.Fstat(int(f.Fd()), &held) != nil || syscall.Stat(path, &now) != nil ||
+			held.Dev != now.Dev || held.Ino != now.Ino {
+			f.Close()
+			continue
+		}
 		return identity{id: firstCapsuleID + slot, lock: f}, nil
 	}
 	return identity{}, errNoIdentity
 }
 
-// release gives the identity back once nothing of the capsule runs.
+// release gives the identity back once nothing of the capsule runs,
+// removing its lock file so that the directory holds live identities only.
 func (i *identity) release() {
 	if i.lock != nil {
+		_ = os.Remove(i.lock.Name())
 		_ = i.lock.Close()
 		i.lock = nil
 	}

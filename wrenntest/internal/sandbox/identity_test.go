@@ -37,20 +37,23 @@ func TestIdentitiesAreNeverSharedWhileHeld(t *testing.T) {
 		}
 		seen[id.id] = true
 	}
-	// A released identity is free again: its lock can be taken.
+	// A released identity leaves no file behind, and is free again.
 	first := ids[0]
 	first.release()
-	f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(first.id-firstCapsuleID)), os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		t.Errorf("released identity still locked: %v", err)
+	if _, err := os.Lstat(filepath.Join(dir, strconv.Itoa(first.id-firstCapsuleID))); err == nil {
+		t.Errorf("released identity %d still has its lock file", first.id)
 	}
 	for _, id := range ids[1:] {
 		id.release()
 	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("%d lock files left after every release", len(left))
+	}
+	again, err := leaseIdentity(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.release()
 }
 
 func TestSecretMasksHideWhatOthersMayNotRead(t *testing.T) {
