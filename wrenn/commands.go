@@ -29,7 +29,11 @@ type RunOptions struct {
 	// Envs are set for the command.
 	Envs map[string]string
 	// Cwd is the working directory; relative paths start from /root and
-	// "~" is the home directory. Default /root.
+	// "~" is the home directory. Default /root. A directory that cannot
+	// be entered is an *fs.PathError (Op "chdir") naming it, matching
+	// ErrNotFound and fs.ErrNotExist when it does not exist and
+	// [ErrNotDir] when it is a file: the same answer from Run, Start,
+	// Stream and PTY.
 	Cwd string
 	// Timeout bounds the command on the server; 0 means
 	// [DefaultCommandTimeout]. It is sent in whole seconds, rounded up.
@@ -185,7 +189,13 @@ func (c *Commands) Run(ctx context.Context, cmd string, opts RunOptions) (*Comma
 		te.Killed, te.KillErr = c.killTree(kctx, byMarker(marker), marker)
 		return nil, te
 	}
-	return execResultFromAPI(&out)
+	res, err := execResultFromAPI(&out)
+	if err == nil && opts.Cwd != "" && cwdFailure(res) {
+		if cerr := c.cwdError(ctx, opts.Cwd); cerr != nil {
+			return nil, cerr
+		}
+	}
+	return res, err
 }
 
 func execResultFromAPI(out *gen.ExecResponse) (*CommandResult, error) {
@@ -211,7 +221,9 @@ func execResultFromAPI(out *gen.ExecResponse) (*CommandResult, error) {
 type StartOptions struct {
 	// Envs are set for the command.
 	Envs map[string]string
-	// Cwd is the working directory; relative paths start from /root.
+	// Cwd is the working directory; relative paths start from /root. It
+	// is looked up before the process starts; one that cannot be entered
+	// is an error as for [RunOptions].Cwd.
 	Cwd string
 	// Tag names the process for Kill and attaching; empty lets the server
 	// pick "proc-xxxxxxxx". A tag of digits only would be taken for a pid,
@@ -288,6 +300,9 @@ func (c *Commands) Start(ctx context.Context, cmd string, opts StartOptions) (*P
 		if err := noNUL(field, v); err != nil {
 			return nil, err
 		}
+	}
+	if err := c.checkCwd(ctx, opts.Cwd); err != nil {
+		return nil, err
 	}
 	// The server applies envs and cwd to background processes, but JSON can
 	// only carry UTF-8: other values are applied in the script instead.

@@ -271,6 +271,10 @@ func TestStartSendsBackgroundFields(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, c := setup(t, func(w http.ResponseWriter, r *http.Request) {
+				if strings.HasSuffix(r.URL.Path, "/files/list") {
+					dirListing("/srv")(w, r)
+					return
+				}
 				reply(w, http.StatusAccepted, `{"sandbox_id":"x","cmd":"/bin/sh","pid":99,"tag":"web"}`)
 			})
 			p, err := handle(c, testCapsuleID).Commands.Start(testCtx(t), "python3 -m http.server", tt.opts)
@@ -280,7 +284,11 @@ func TestStartSendsBackgroundFields(t *testing.T) {
 			if p.PID != 99 || p.Tag != "web" {
 				t.Errorf("process = %+v", p)
 			}
-			body := decodeExec(t, srv.Requests()[0].Body)
+			reqs := srv.Requests() // the working directory's lookup, then the exec
+			if len(reqs) != 2 || !strings.HasSuffix(reqs[0].Path, "/files/list") {
+				t.Fatalf("requests = %v", reqs)
+			}
+			body := decodeExec(t, reqs[1].Body)
 			if body["background"] != true || body["envs"] == nil && tt.wantEnvs != nil {
 				t.Errorf("body = %v", body)
 			}

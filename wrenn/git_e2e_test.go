@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log"
 	"net/url"
 	"os"
@@ -201,9 +202,9 @@ func TestGitEndToEndLocalRepository(t *testing.T) {
 	}
 
 	// A missing working directory fails the command instead of running git
-	// somewhere else.
-	if _, err := g.Status(ctx, wrenn.GitOptions{Cwd: "/workspace/nowhere"}); !errors.As(err, &ce) {
-		t.Errorf("status in a missing directory: err = %v, want a *GitCommandError", err)
+	// somewhere else, with the answer every command gives.
+	if _, err := g.Status(ctx, wrenn.GitOptions{Cwd: "/workspace/nowhere"}); !errors.Is(err, wrenn.ErrNotFound) || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("status in a missing directory: err = %v, want one matching ErrNotFound", err)
 	}
 }
 

@@ -32,9 +32,10 @@ type PTYOptions struct {
 	Cols, Rows uint16
 	// Envs are set for the program. TERM is [DefaultTerm] unless set here.
 	Envs map[string]string
-	// Cwd is the working directory; relative paths start from /root. A
-	// directory that does not exist makes the server close the connection
-	// without a word, reported as a [*StreamError].
+	// Cwd is the working directory; relative paths start from /root. It
+	// is looked up first: a directory that does not exist is an
+	// *fs.PathError matching ErrNotFound and fs.ErrNotExist, as for
+	// [RunOptions].Cwd.
 	Cwd string
 }
 
@@ -73,6 +74,9 @@ func (cp *Capsule) PTY(ctx context.Context, opts PTYOptions) (*PTY, error) {
 	}
 	start, err := ptyStart(opts)
 	if err != nil {
+		return nil, err
+	}
+	if err := cp.Commands.checkCwd(ctx, opts.Cwd); err != nil {
 		return nil, err
 	}
 	cfg := cp.client.dialConfig(ctx, stream.PTYPath(cp.id))

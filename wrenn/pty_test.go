@@ -63,7 +63,7 @@ func TestPTYStartFrameHasDefaultsAndTERM(t *testing.T) {
 				}
 				p.send(`{"type":"started","tag":"pty-1a2b3c4d","pid":42}`)
 				p.untilClosed()
-			}, nil)
+			}, dirListing("/srv"))
 			envs := map[string]string{}
 			for k, v := range c.opts.Envs {
 				envs[k] = v

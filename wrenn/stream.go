@@ -156,7 +156,9 @@ type StreamOptions struct {
 	// no environment).
 	Envs map[string]string
 	// Cwd is the working directory; relative paths start from /root and
-	// "~" is the home directory. Default /root.
+	// "~" is the home directory. Default /root. It is looked up before
+	// the command starts; one that cannot be entered is an error as for
+	// [RunOptions].Cwd.
 	Cwd string
 	// Stdout and Stderr, when set, receive every chunk of output as it is
 	// read, whether through [CommandStream.Events] or [CommandStream.Wait].
@@ -350,6 +352,9 @@ func (c *Commands) Stream(ctx context.Context, cmd string, opts StreamOptions) (
 	marker := "wrenn-stream-" + randomHex(12)
 	script, err := shellScript(cmd, opts.Envs, opts.Cwd, marker)
 	if err != nil {
+		return nil, err
+	}
+	if err := c.checkCwd(ctx, opts.Cwd); err != nil {
 		return nil, err
 	}
 	in, err := c.stageStdin(ctx, opts.Stdin)

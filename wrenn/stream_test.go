@@ -315,7 +315,7 @@ func TestStreamScriptAppliesEnvsAndCwd(t *testing.T) {
 		p.send(`{"type":"start","pid":7}`)
 		p.send(`{"type":"exit","exit_code":0}`)
 		p.dropTCP()
-	}, nil)
+	}, dirListing(dir))
 	envs := map[string]string{"GREETING": "it's \"quoted\" $HOME `x`", "EMPTY": ""}
 	s, err := ss.cp.Commands.Stream(testCtx(t), `printf '%s|%s|' "$GREETING" "$EMPTY"; pwd`, StreamOptions{Envs: envs, Cwd: dir})
 	if err != nil {
