@@ -14,7 +14,8 @@ import (
 // byte for byte and its data unescaped in place into a buffer the caller
 // may reuse. Anything else (another key, spaces, a key in other case or
 // order, an escape or a byte whose meaning encoding/json would have to
-// decide: a surrogate, invalid UTF-8, a control character) is left to
+// decide: a surrogate, invalid UTF-8, a control character; white space
+// other than after the object) is left to
 // encoding/json, so that the result is always what it would give.
 
 const (
@@ -22,11 +23,18 @@ const (
 	dataFrameMiddle = `","data":"`
 )
 
-// splitDataFrame matches b against {"type":"T","data":"S"} and returns T
-// and S as they appear on the wire (S still escaped); ok is false when b is
-// not of that form. S may still hold an unescaped quote, which the
-// unescaping rejects.
+// splitDataFrame matches b against {"type":"T","data":"S"}, followed by
+// any JSON white space (the server ends its frames with a newline), and
+// returns T and S as they appear on the wire (S still escaped); ok is false
+// when b is not of that form. S may still hold an unescaped quote, which
+// the unescaping rejects.
 func splitDataFrame(b []byte) (typ, data []byte, ok bool) {
+	for len(b) > 0 {
+		if c := b[len(b)-1]; c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			break
+		}
+		b = b[:len(b)-1]
+	}
 	rest, ok := bytes.CutPrefix(b, []byte(dataFramePrefix))
 	if !ok {
 		return nil, nil, false

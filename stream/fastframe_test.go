@@ -47,22 +47,24 @@ func TestFastFramesDecodeAsEncodingJSONDoes(t *testing.T) {
 		{`{"type":"stdout","data":"tab\there \"quoted\" back\\slash \/ \b\f\r"}`, true},
 		{`{"type":"stdout","data":"\u00e9\u4e16\u0000\u001f\u007f"}`, true},
 		{`{"type":"stdout","data":"caf` + "\u00e9 \u4e16\u754c \U0001F600" + `"}`, true},
-		{`{"type":"stdout","data":"\ud83d\ude00"}`, false},      // a surrogate pair
-		{`{"type":"stdout","data":"\ud83d"}`, false},            // a lone surrogate: U+FFFD
-		{"{\"type\":\"stdout\",\"data\":\"a\xffb\"}", false},    // invalid UTF-8: U+FFFD
-		{"{\"type\":\"stdout\",\"data\":\"a\xe2\x82\"}", false}, // truncated rune
-		{"{\"type\":\"stdout\",\"data\":\"a\nb\"}", false},      // raw control character: an error
-		{`{"type":"stdout","data":"a\qb"}`, false},              // unknown escape: an error
-		{`{"type":"stdout","data":"a\u12"}`, false},             // short \u: an error
-		{`{"type":"stdout","data":"a\"}`, false},                // unterminated: an error
-		{`{"type":"stdout","data":"a","data":"b"}`, false},      // duplicate key: the last wins
-		{`{"type":"stdout","data":"a","extra":1}`, false},       // unknown field
-		{`{"type":"stdout","data":"a"} `, false},                // trailing space
-		{`{"type":"stdout", "data":"a"}`, false},                // space
-		{`{"data":"a","type":"stdout"}`, false},                 // other order
-		{`{"Type":"stdout","Data":"a"}`, false},                 // other case
-		{`{"type":"std\u006fut","data":"a"}`, false},            // escaped type
-		{`{"type":"output","data":"aGVsbG8="}`, false},          // not an exec frame
+		{`{"type":"stdout","data":"\ud83d\ude00"}`, false},       // a surrogate pair
+		{`{"type":"stdout","data":"\ud83d"}`, false},             // a lone surrogate: U+FFFD
+		{"{\"type\":\"stdout\",\"data\":\"a\xffb\"}", false},     // invalid UTF-8: U+FFFD
+		{"{\"type\":\"stdout\",\"data\":\"a\xe2\x82\"}", false},  // truncated rune
+		{"{\"type\":\"stdout\",\"data\":\"a\nb\"}", false},       // raw control character: an error
+		{`{"type":"stdout","data":"a\qb"}`, false},               // unknown escape: an error
+		{`{"type":"stdout","data":"a\u12"}`, false},              // short \u: an error
+		{`{"type":"stdout","data":"a\"}`, false},                 // unterminated: an error
+		{`{"type":"stdout","data":"a","data":"b"}`, false},       // duplicate key: the last wins
+		{`{"type":"stdout","data":"a","extra":1}`, false},        // unknown field
+		{`{"type":"stdout","data":"a"} `, true},                  // trailing space
+		{"{\"type\":\"stdout\",\"data\":\"a\\n\"}\n", true},      // the server's newline
+		{"{\"type\":\"stdout\",\"data\":\"a\"}\n\t\r \v", false}, // not JSON white space
+		{`{"type":"stdout", "data":"a"}`, false},                 // space
+		{`{"data":"a","type":"stdout"}`, false},                  // other order
+		{`{"Type":"stdout","Data":"a"}`, false},                  // other case
+		{`{"type":"std\u006fut","data":"a"}`, false},             // escaped type
+		{`{"type":"output","data":"aGVsbG8="}`, false},           // not an exec frame
 		{`{"type":"exit","exit_code":3}`, false},
 		{`{"type":"start","pid":42}`, false},
 		{`{"type":"error","data":"boom"}`, false},

@@ -458,16 +458,16 @@ func TestConnectionSettings(t *testing.T) {
 		t.Error("the two lanes share one pool")
 	}
 	for _, tr := range []*http.Transport{data, control} {
-		if tr.MaxConnsPerHost != DefaultMaxConnections || tr.MaxIdleConnsPerHost != DefaultMaxConnections || !tr.ForceAttemptHTTP2 {
-			t.Errorf("default pool: MaxConnsPerHost %d, MaxIdleConnsPerHost %d, HTTP/2 %v; want %d, %d, true",
-				tr.MaxConnsPerHost, tr.MaxIdleConnsPerHost, tr.ForceAttemptHTTP2, DefaultMaxConnections, DefaultMaxConnections)
+		if tr.MaxConnsPerHost != 0 || tr.MaxIdleConnsPerHost != DefaultIdleConnections || !tr.ForceAttemptHTTP2 {
+			t.Errorf("default pool: MaxConnsPerHost %d, MaxIdleConnsPerHost %d, HTTP/2 %v; want 0 (no cap), %d, true",
+				tr.MaxConnsPerHost, tr.MaxIdleConnsPerHost, tr.ForceAttemptHTTP2, DefaultIdleConnections)
 		}
 	}
 	if tr := transport(newClient(WithMaxConnections(7)), laneControl); tr.MaxConnsPerHost != 7 || tr.MaxIdleConnsPerHost != 7 {
 		t.Errorf("WithMaxConnections(7): %d busy, %d idle", tr.MaxConnsPerHost, tr.MaxIdleConnsPerHost)
 	}
-	if tr := transport(newClient(WithMaxConnections(0)), laneData); tr.MaxConnsPerHost != 0 || tr.MaxIdleConnsPerHost != DefaultMaxConnections {
-		t.Errorf("WithMaxConnections(0): %d busy, %d idle; want no cap and %d idle", tr.MaxConnsPerHost, tr.MaxIdleConnsPerHost, DefaultMaxConnections)
+	if tr := transport(newClient(WithMaxConnections(1000)), laneData); tr.MaxConnsPerHost != 1000 || tr.MaxIdleConnsPerHost != DefaultIdleConnections {
+		t.Errorf("WithMaxConnections(1000): %d busy, %d idle; want 1000 and %d idle", tr.MaxConnsPerHost, tr.MaxIdleConnsPerHost, DefaultIdleConnections)
 	}
 	// A caller's transport carries the data lane as given; the control lane
 	// is a clone of it, with the same settings.
