@@ -286,7 +286,7 @@ func (s *outputStream) events() iter.Seq2[Event, error] {
 
 func (s *outputStream) drain(stdout, stderr io.Writer) (int, error) {
 	for {
-		ev, err := s.read(s.scratch[:0])
+		ev, err := s.read(nonNil(s.scratch))
 		if err == io.EOF {
 			return s.exitCode, nil // exit was already consumed
 		}
@@ -316,6 +316,24 @@ func (s *outputStream) drain(stdout, stderr io.Writer) (int, error) {
 
 // PID is the process id from the "start" frame (0 if the server omitted it).
 func (e *ExecStream) PID() uint32 { return e.s.pid }
+
+// NextInto is Next, decoding output into buf's memory (grown as needed):
+// the event's Data is then valid only until the next call, and the caller
+// passes it back, as ev.Data[:0], to reuse it. It spares an allocation per
+// frame to a caller that hands output on at once.
+func (e *ExecStream) NextInto(buf []byte) (Event, error) { return e.s.read(nonNil(buf)) }
+
+// NextInto is [ExecStream.NextInto] for an attached process.
+func (p *ProcessStream) NextInto(buf []byte) (Event, error) { return p.s.read(nonNil(buf)) }
+
+// nonNil makes buf usable as a buffer to decode into (read takes nil as
+// "allocate").
+func nonNil(buf []byte) []byte {
+	if buf == nil {
+		return []byte{}
+	}
+	return buf[:0]
+}
 
 // Next returns the next event: first EventStart, then output, then
 // EventExit. After EventExit it returns io.EOF. A connection that ends

@@ -63,11 +63,7 @@ func unescape(dst, s []byte) ([]byte, bool) {
 	for len(s) > 0 {
 		// Copy the longest run of plain ASCII at once.
 		i := 0
-		for i < len(s) {
-			c := s[i]
-			if c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
-				break
-			}
+		for i < len(s) && plain[s[i]] {
 			i++
 		}
 		dst = append(dst, s[:i]...)
@@ -119,6 +115,15 @@ func unescape(dst, s []byte) ([]byte, bool) {
 	return dst, true
 }
 
+// plain marks the bytes a JSON string holds as they are: printable ASCII
+// other than the quote and the backslash.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // hex4 parses the four hex digits of a \u escape.
 func hex4(s []byte) (rune, bool) {
 	if len(s) < 4 {
@@ -163,8 +168,8 @@ func fastEvent(b, dst []byte) (Event, bool) {
 		// empty slice.
 		return Event{Kind: kind, Data: []byte{}}, true
 	}
-	if dst == nil {
-		dst = make([]byte, 0, len(raw))
+	if cap(dst) < len(raw) {
+		dst = make([]byte, 0, len(raw)) // the data is never longer than its escaped form
 	}
 	data, ok := unescape(dst[:0], raw)
 	if !ok {

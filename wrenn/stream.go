@@ -255,6 +255,7 @@ const stderrTailSize = 4 << 10
 // stream of package stream.
 type outputSource interface {
 	Next() (stream.Event, error)
+	NextInto(buf []byte) (stream.Event, error)
 	PID() uint32
 	Close() error
 }
@@ -275,11 +276,13 @@ type CommandStream struct {
 	client *Client
 	cmds   *Commands
 	src    outputSource
-	stop   func() error
-	op     string
-	pid    int
-	tag    string
-	marker string // the script's marker, for streams this handle started
+	// scratch is Wait's decoding buffer (see read).
+	scratch []byte
+	stop    func() error
+	op      string
+	pid     int
+	tag     string
+	marker  string // the script's marker, for streams this handle started
 
 	stdout, stderr io.Writer
 	tail           []byte
@@ -446,8 +449,22 @@ func (s *CommandStream) PID() int { return s.pid }
 
 // next reads one event, feeding the writers and recording the exit. After
 // the exit it returns io.EOF.
-func (s *CommandStream) next() (StreamEvent, error) {
-	ev, err := s.src.Next()
+func (s *CommandStream) next() (StreamEvent, error) { return s.read(false) }
+
+// read is next; with reuse, the output is decoded into a buffer of the
+// stream's own, reused frame after frame, and the event's Data is valid
+// only until the next read (Wait, which only hands output to the writers).
+func (s *CommandStream) read(reuse bool) (StreamEvent, error) {
+	var ev stream.Event
+	var err error
+	if reuse {
+		ev, err = s.src.NextInto(s.scratch)
+		if cap(ev.Data) > cap(s.scratch) {
+			s.scratch = ev.Data[:0]
+		}
+	} else {
+		ev, err = s.src.Next()
+	}
 	if err != nil {
 		if kerr := s.killedError(); kerr != nil && err != io.EOF {
 			return StreamEvent{}, kerr
@@ -520,7 +537,7 @@ func (s *CommandStream) Wait(ctx context.Context) (*StreamResult, error) {
 	detach := context.AfterFunc(ctx, func() { s.src.Close() })
 	defer detach()
 	for {
-		ev, err := s.next()
+		ev, err := s.read(true)
 		if err == io.EOF || (err == nil && ev.Kind == StreamExit) {
 			s.mu.Lock()
 			defer s.mu.Unlock()
