@@ -244,7 +244,7 @@ func (s *Server) createCapsule(w http.ResponseWriter, r *http.Request, team stri
 		ID: newCapsuleID(), Team: team, Template: tpl.Name, Base: tpl.Base,
 		VCPUs: vcpus, MemoryMB: mem, TimeoutSec: int(req.TimeoutSec),
 		Status: statusPending, CreatedAt: now, LastUpdated: now,
-		Metadata: runtimeMetadata,
+		Metadata: s.metadata,
 	}
 	s.mu.Lock()
 	if s.closed || s.atCapacityLocked() {
@@ -259,6 +259,7 @@ func (s *Server) createCapsule(w http.ResponseWriter, r *http.Request, team stri
 		ID:          c.ID,
 		Env:         map[string]string{"WRENN_SANDBOX_ID": c.ID, "WRENN_TEMPLATE_ID": tpl.Name},
 		RestoreFrom: tpl.dir,
+		Limits:      sandbox.Limits{MemoryMB: mem, VCPUs: vcpus},
 	})
 	if err == nil {
 		if hook := templateStartHooks[tpl.Base]; hook != nil {

@@ -188,6 +188,33 @@ var runtimeMetadata = func() map[string]string {
 	}
 }()
 
+// Keys of a local capsule's metadata that say how close to a VM its
+// sandbox comes on this machine (a cloud capsule has neither):
+//
+//   - "wrenn.local/limits": the limits enforced, comma-separated, of
+//     memory (memory_mb), cpu (vcpus), pids (processes) and disk (the
+//     writable tree's quota); "none" when none is.
+//   - "wrenn.local/root": "overlay" when the whole tree is writable
+//     (copy-on-write over the host's system directories), "partial" when
+//     only the root directory and /root, /home, /tmp and /workspace are.
+const (
+	metaLimits = "wrenn.local/limits"
+	metaRoot   = "wrenn.local/root"
+)
+
+// limitsMetadata returns the metadata keys above for the runtime.
+func limitsMetadata(rt *sandbox.Runtime) map[string]string {
+	limits := strings.Join(rt.Enforced(), ",")
+	if limits == "" {
+		limits = "none"
+	}
+	root := "partial"
+	if rt.WritableRoot() {
+		root = "overlay"
+	}
+	return map[string]string{metaLimits: limits, metaRoot: root}
+}
+
 // halfUp returns ceil(n/2), the memory a paused capsule reserves.
 func halfUp(n int) int { return int(math.Ceil(float64(n) / 2)) }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -111,9 +112,12 @@ func WithStatsInterval(d time.Duration) Option {
 // Server is a local Wrenn control plane whose capsules are bubblewrap
 // sandboxes on this machine. Its methods are safe for concurrent use.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	rt       *sandbox.Runtime
+	cfg Config
+	log *slog.Logger
+	rt  *sandbox.Runtime
+	// metadata is every capsule's metadata (see runtimeMetadata and
+	// limitsMetadata).
+	metadata map[string]string
 	dataDir  string
 	ownsData bool
 	apiKey   string
@@ -282,6 +286,8 @@ func newServer(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.rt = rt
+	s.metadata = maps.Clone(runtimeMetadata)
+	maps.Copy(s.metadata, limitsMetadata(rt))
 	if err := s.loadRegistry(); err != nil {
 		_ = s.rt.Close()
 		if s.ownsData {

@@ -52,6 +52,10 @@ type CapsuleConfig struct {
 	// [Capsule.Snapshot]) whose writable directories become the
 	// capsule's initial state.
 	RestoreFrom string
+	// Limits are the capsule's resource limits; zero fields take the
+	// defaults. [Runtime.Enforced] says which of them this machine
+	// enforces.
+	Limits Limits
 }
 
 // Capsule is one running sandbox. Its methods are safe for concurrent use.
@@ -65,6 +69,8 @@ type Capsule struct {
 	root    *os.Root // /proc/<init>/root: the capsule's view of the filesystem
 	cgroup  string   // "" without cgroup v2
 	cgfd    *os.File
+	cg      *capsuleCgroups // the capsule's cgroup v1 directories
+	limits  Limits
 	bwDone  chan struct{}
 	// ident is the capsule's host identity (uid = gid), mapped to root
 	// inside; uid and gid are -1 when capsules run as the server's user.
@@ -119,6 +125,7 @@ func (r *Runtime) StartCapsule(ctx context.Context, cfg CapsuleConfig) (_ *Capsu
 		metrics: newMetricsRing(),
 		uid:     -1,
 		gid:     -1,
+		limits:  cfg.Limits.withDefaults(),
 	}
 	r.capsules[cfg.ID] = c
 	r.mu.Unlock()
@@ -155,6 +162,10 @@ func (r *Runtime) StartCapsule(ctx context.Context, cfg CapsuleConfig) (_ *Capsu
 			return nil, fmt.Errorf("sandbox: data dir: %w", err)
 		}
 	}
+	if err := makeLayerDirs(c.dir, r.layers, -1, -1); err != nil {
+		return nil, fmt.Errorf("sandbox: data dir: %w", err)
+	}
+	clearSymlinks(filepath.Join(c.dir, rootfsDir))
 	if c.uid >= 0 {
 		// Everything the capsule holds is its root's, on the host its
 		// own identity's (a restored snapshot's files included).
@@ -178,12 +189,17 @@ func (r *Runtime) StartCapsule(ctx context.Context, cfg CapsuleConfig) (_ *Capsu
 			return nil, fmt.Errorf("sandbox: cgroup: %w", err)
 		}
 	}
+	if c.cg, err = r.limits.create(cfg.ID, c.cgroup, c.limits); err != nil {
+		return nil, err
+	}
 
-	args := slices.Clone(r.rootArgs)
 	src := c.dir
 	if c.uid >= 0 {
 		src = launch.Stage
 	}
+	// The capsule's root directory comes first: everything else is
+	// mounted on it.
+	args := append([]string{"--bind", filepath.Join(src, rootfsDir), "/"}, r.rootArgs...)
 	for _, d := range privateDirs {
 		args = append(args, "--bind", filepath.Join(src, d), "/"+d)
 	}
@@ -254,8 +270,12 @@ func (r *Runtime) StartCapsule(ctx context.Context, cfg CapsuleConfig) (_ *Capsu
 	bwArgs := append([]string{"--args", "4", "--"}, initArgv...)
 	bw := exec.Command(r.bwrap, bwArgs...)
 	if c.uid >= 0 {
-		bw = exec.Command("/proc/self/exe", append([]string{launch.Arg, c.dir,
-			strconv.Itoa(c.uid), strconv.Itoa(c.gid), r.bwrap}, bwArgs...)...)
+		opts := []string{launch.Arg, c.dir, strconv.Itoa(c.uid), strconv.Itoa(c.gid),
+			strings.Join(r.layers, ","), strings.Join(c.cg.procsFiles(), "\n"), "0"}
+		if !slices.Contains(r.limits.enforced(), "pids") {
+			opts[6] = strconv.Itoa(c.limits.Pids)
+		}
+		bw = exec.Command("/proc/self/exe", append(append(opts, r.bwrap), bwArgs...)...)
 	}
 	bw.Env = c.env
 	bw.ExtraFiles = extra
@@ -661,6 +681,10 @@ func (c *Capsule) launchNsenter(spec Spec, files []*os.File) (launched, error) {
 	if err != nil {
 		return launched{}, fmt.Errorf("sandbox: start process: %w", err)
 	}
+	// The wrapper enters the capsule's v1 cgroups (v2 it is cloned
+	// into) before it forks the process, most of the time: this path
+	// serves only where the agent cannot run.
+	c.cg.join(cmd.Process.Pid)
 	exited := make(chan struct{})
 	var state *os.ProcessState
 	go func() {
@@ -1049,6 +1073,9 @@ func (c *Capsule) Destroy() error {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("sandbox: remove cgroup: %w", err))
 		}
+	}
+	if c.cg != nil {
+		errs = append(errs, c.cg.remove())
 	}
 	if err := os.RemoveAll(c.dir); err != nil {
 		errs = append(errs, fmt.Errorf("sandbox: remove data: %w", err))

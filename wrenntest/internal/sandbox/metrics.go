@@ -115,6 +115,11 @@ func (c *Capsule) memBytes() int64 {
 			}
 		}
 	}
+	if c.cg != nil {
+		if n, ok := c.cg.memBytes(); ok {
+			return n
+		}
+	}
 	var total int64
 	for _, pid := range c.members() {
 		f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))

@@ -16,6 +16,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
+
+	"git.omukk.dev/wrenn/go-sdk/wrenntest/internal/sandbox/launch"
 )
 
 // ErrNoBubblewrap is returned by [New] and [CheckTools] when the bwrap
@@ -53,6 +56,11 @@ type Runtime struct {
 	// cgroup is the runtime's own cgroup v2 directory, "" when cgroups are
 	// not usable and the signal fallback is in force.
 	cgroup string
+	// limits enforces the capsules' resource limits.
+	limits *limiter
+	// layers are the system directories capsules get as overlays of the
+	// host's (see launch.go); nil when they are read-only binds.
+	layers []string
 	// starts holds a token for every process being started (see
 	// maxStarts).
 	starts chan struct{}
@@ -106,16 +114,11 @@ func New(cfg Config) (*Runtime, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	rootArgs, err := hostRootArgs(dataDir)
-	if err != nil {
-		return nil, err
-	}
 	r := &Runtime{
 		dataDir:  dataDir,
 		bwrap:    bwrap,
 		nsenter:  nsenter,
 		log:      log,
-		rootArgs: rootArgs,
 		capsules: make(map[string]*Capsule),
 		starts:   make(chan struct{}, maxStarts()),
 	}
@@ -123,10 +126,123 @@ func New(cfg Config) (*Runtime, error) {
 		if r.idDir, err = identityDir(); err != nil {
 			return nil, err
 		}
+		r.layers = probeLayers(dataDir, log)
+	}
+	if r.rootArgs, err = hostRootArgs(dataDir, r.layers); err != nil {
+		return nil, err
 	}
 	r.cgroup = makeRuntimeCgroup()
-	log.Debug("sandbox runtime ready", "data_dir", dataDir, "cgroup", r.cgroup)
+	r.limits = newLimiter(r.cgroup, fmt.Sprintf("wrenn-%d-%s", os.Getpid(), randomHex(4)))
+	log.Debug("sandbox runtime ready", "data_dir", dataDir, "cgroup", r.cgroup,
+		"layers", r.layers, "limits", r.limits.enforced())
 	return r, nil
+}
+
+// Enforced lists the limits this machine lets the runtime enforce, of
+// "memory", "cpu", "pids" and "disk" (see [Limits]).
+func (r *Runtime) Enforced() []string {
+	out := r.limits.enforced()
+	if !slices.Contains(out, "pids") && r.idDir != "" {
+		// RLIMIT_NPROC of the capsule's own host identity.
+		out = append(out, "pids")
+	}
+	return out
+}
+
+// WritableRoot reports whether capsules get the whole tree writable
+// (overlays over the host's system directories) rather than their root
+// directory and private directories only.
+func (r *Runtime) WritableRoot() bool { return len(r.layers) > 0 }
+
+// layerCandidates returns the system directories that are directories on
+// the host (not symbolic links).
+func layerCandidates() []string {
+	var out []string
+	for _, name := range systemDirs {
+		if fi, err := os.Lstat("/" + name); err == nil && fi.IsDir() {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// probeLayers mounts the overlays once, in a launcher that exits right
+// after, and returns the system directories to overlay: none when this
+// kernel or file system cannot (capsules then see them read-only).
+func probeLayers(dataDir string, log *slog.Logger) []string {
+	names := layerCandidates()
+	if len(names) == 0 {
+		return nil
+	}
+	dir, err := os.MkdirTemp(filepath.Join(dataDir, "capsules"), ".probe-")
+	if err != nil {
+		return nil
+	}
+	defer os.RemoveAll(dir)
+	id := firstCapsuleID - 1
+	if err := makeLayerDirs(dir, names, id, id); err != nil {
+		return nil
+	}
+	cmd := exec.Command("/proc/self/exe", launch.Arg, dir, strconv.Itoa(id), strconv.Itoa(id),
+		strings.Join(names, ","), "", "0", launch.ProbeArg)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		log.Warn("capsules get the host's system directories read-only: overlays unavailable",
+			"err", err, "output", strings.TrimSpace(string(out)))
+		return nil
+	}
+	return names
+}
+
+// rootfsDir is the capsule's root directory below its data directory:
+// /srv, /opt, /var and whatever else the capsule makes outside its system
+// directories and private directories live there.
+const rootfsDir = "rootfs"
+
+// clearSymlinks removes from a capsule's root directory (restored from a
+// snapshot) the symbolic links bwrap is about to make again.
+func clearSymlinks(rootfs string) {
+	for _, name := range systemDirs {
+		p := filepath.Join(rootfs, name)
+		if fi, err := os.Lstat(p); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+			_ = os.Remove(p)
+		}
+	}
+}
+
+// makeLayerDirs makes the directories of the capsule's root and layers
+// below dir: the upper layers with the modes of the host's directories,
+// owned by uid/gid (capsule root).
+func makeLayerDirs(dir string, names []string, uid, gid int) error {
+	if err := os.MkdirAll(filepath.Join(dir, rootfsDir), 0o755); err != nil {
+		return err
+	}
+	if uid >= 0 {
+		if err := os.Lchown(filepath.Join(dir, rootfsDir), uid, gid); err != nil {
+			return err
+		}
+	}
+	for _, name := range names {
+		fi, err := os.Stat("/" + name)
+		if err != nil {
+			return err
+		}
+		for _, part := range []string{"lower", "upper", "work", "merged"} {
+			p := launch.LayerDir(dir, name, part)
+			if err := os.MkdirAll(p, 0o700); err != nil {
+				return err
+			}
+			if part == "upper" {
+				if err := os.Chmod(p, fi.Mode().Perm()); err != nil {
+					return err
+				}
+				if err := os.Lchown(p, uid, gid); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // DataDir returns the absolute data directory.
@@ -155,6 +271,7 @@ func (r *Runtime) Close() error {
 	for _, c := range list {
 		errs = append(errs, c.Destroy())
 	}
+	r.limits.close()
 	if r.cgroup != "" {
 		if err := os.Remove(r.cgroup); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("sandbox: remove cgroup: %w", err))
@@ -177,7 +294,7 @@ var systemDirs = []string{"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32
 // the host: the system directories read-only (symbolic links as such),
 // /etc's secrets masked, /sys read-only, a private /proc and /dev, and the
 // data directory covered when it lies below a visible directory.
-func hostRootArgs(dataDir string) ([]string, error) {
+func hostRootArgs(dataDir string, layers []string) ([]string, error) {
 	var args []string
 	for _, name := range systemDirs {
 		p := "/" + name
@@ -196,6 +313,10 @@ func hostRootArgs(dataDir string) ([]string, error) {
 			args = append(args, "--symlink", target, p)
 			continue
 		}
+		if slices.Contains(layers, name) {
+			args = append(args, "--bind", launch.LayerDir(launch.Stage, name, "merged"), p)
+			continue
+		}
 		args = append(args, "--ro-bind", p, p)
 	}
 	masks, err := secretMasks("/etc")
@@ -207,6 +328,8 @@ func hostRootArgs(dataDir string) ([]string, error) {
 		"--ro-bind", "/sys", "/sys",
 		"--proc", "/proc", "--dev", "/dev",
 		"--dir", "/var", "--perms", "1777", "--dir", "/var/tmp", "--dir", "/run",
+		// The rest of a Debian root, empty and the capsule's to fill.
+		"--dir", "/opt", "--dir", "/srv", "--dir", "/mnt", "--dir", "/media",
 	)
 	if cover := dataDirCover(dataDir); cover != "" {
 		// The data directory would be visible through a read-only bind:

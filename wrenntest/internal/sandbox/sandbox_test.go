@@ -231,7 +231,6 @@ func TestCapsulesAreIsolated(t *testing.T) {
 		{"other capsule's workspace", "cat /workspace/w"},
 		{"data directory", "ls " + rt.DataDir() + "/capsules/isoa/root"},
 		{"write to data directory", "touch " + rt.DataDir() + "/x"},
-		{"write to host filesystem", "touch /etc/wrenn-test"},
 		{"other capsule's processes", "ps -eo args | grep -v grep | grep 'sleep 300'"},
 	}
 	for _, tt := range checks {
@@ -243,6 +242,18 @@ func TestCapsulesAreIsolated(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(rt.DataDir(), "x")); err == nil {
 		t.Error("a capsule created a file in the data directory")
+	}
+	// The host's tree is written nowhere: read-only, or copied up into
+	// the capsule's own layer.
+	out, code := sh(t, b, "touch /etc/wrenn-test && echo written")
+	if rt.WritableRoot() != (code == 0) {
+		t.Errorf("touch /etc/wrenn-test: %q (%d), writable root %v", out, code, rt.WritableRoot())
+	}
+	if _, err := os.Stat("/etc/wrenn-test"); err == nil {
+		t.Error("a capsule's write reached the host's /etc")
+	}
+	if out, _ := sh(t, a, "test -e /etc/wrenn-test && echo seen"); out != "" {
+		t.Error("a capsule's write to /etc showed in another capsule")
 	}
 }
 
@@ -273,8 +284,12 @@ func TestFilesStayInsideTheCapsule(t *testing.T) {
 			t.Errorf("data directory visible: %v", entries)
 		}
 	}
-	if _, err := c.WriteFile("/etc/wrenn-x", strings.NewReader("x")); err == nil {
-		t.Error("write to the read-only host filesystem succeeded")
+	_, err := c.WriteFile("/etc/wrenn-x", strings.NewReader("x"))
+	if rt.WritableRoot() != (err == nil) {
+		t.Errorf("write to /etc: %v, writable root %v", err, rt.WritableRoot())
+	}
+	if _, err := os.Stat("/etc/wrenn-x"); err == nil {
+		t.Error("a write reached the host's /etc")
 	}
 	if _, err := c.OpenFile("/root/missing"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("OpenFile of a missing file: %v", err)

@@ -7,11 +7,20 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
-// Snapshot copies the capsule's writable directories into dst (which must
-// not exist) and returns the number of bytes copied. Pause the capsule first
+// opaqueXattr marks an overlay's upper directory that hides the lower
+// one's entries.
+const opaqueXattr = "trusted.overlay.opaque"
+
+// Snapshot copies the capsule's writable directories (its private
+// directories, its root directory and the upper layers of its system
+// directories) into dst (which must not exist) and returns the number of
+// bytes copied. Pause the capsule first
 // for a consistent copy. A capsule started with CapsuleConfig.RestoreFrom
 // set to dst starts from that state.
 func (c *Capsule) Snapshot(dst string) (int64, error) {
@@ -27,7 +36,11 @@ func (c *Capsule) Snapshot(dst string) (int64, error) {
 	if err := os.MkdirAll(dst, 0o700); err != nil {
 		return 0, fmt.Errorf("sandbox: snapshot: %w", err)
 	}
-	for _, d := range privateDirs {
+	dirs := append(slices.Clone(privateDirs), rootfsDir)
+	for _, name := range c.rt.layers {
+		dirs = append(dirs, filepath.Join("layers", name, "upper"))
+	}
+	for _, d := range dirs {
 		if err := copyTree(filepath.Join(c.dir, d), filepath.Join(dst, d)); err != nil {
 			_ = os.RemoveAll(dst)
 			return 0, fmt.Errorf("sandbox: snapshot: %w", err)
@@ -37,8 +50,10 @@ func (c *Capsule) Snapshot(dst string) (int64, error) {
 }
 
 // copyTree copies directories, regular files and symbolic links from src to
-// dst, keeping permission bits and modification times. Other file types
-// (sockets, FIFOs, devices) are skipped.
+// dst, keeping permission bits and modification times, and an overlay's
+// marks: whiteouts (the character device 0/0 that hides a deleted file)
+// and opaque directories. Other file types (sockets, FIFOs, devices) are
+// skipped.
 func copyTree(src, dst string) error {
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -61,6 +76,12 @@ func copyTree(src, dst string) error {
 			if err := os.MkdirAll(target, 0o700); err != nil {
 				return err
 			}
+			buf := make([]byte, 8)
+			if n, err := unix.Lgetxattr(p, opaqueXattr, buf); err == nil {
+				if err := unix.Lsetxattr(target, opaqueXattr, buf[:n], 0); err != nil {
+					return err
+				}
+			}
 			return os.Chmod(target, info.Mode().Perm()|info.Mode()&(fs.ModeSticky|fs.ModeSetgid|fs.ModeSetuid))
 		case d.Type()&fs.ModeSymlink != 0:
 			link, err := os.Readlink(p)
@@ -70,6 +91,10 @@ func copyTree(src, dst string) error {
 			return os.Symlink(link, target)
 		case d.Type().IsRegular():
 			return copyFile(p, target, info)
+		case d.Type()&fs.ModeCharDevice != 0:
+			if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Rdev == 0 {
+				return unix.Mknod(target, unix.S_IFCHR|0o600, 0)
+			}
 		}
 		return nil
 	})
