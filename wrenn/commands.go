@@ -42,7 +42,15 @@ type RunOptions struct {
 	// end and staged in the capsule before the command starts (see
 	// [Commands.Run]); it is not live input, which is the PTY's job.
 	Stdin io.Reader
+	// CombinedOutput sends the command's standard error to its standard
+	// output, as the shell's 2>&1 does: Stdout then holds both, in the
+	// order they were written, and Stderr is empty. For CI logs.
+	CombinedOutput bool
 }
+
+// combined is the line that joins stderr to stdout for the rest of a
+// script.
+const combined = "exec 2>&1\n"
 
 // CommandResult is the outcome of a foreground command. A non-zero exit
 // code is a result, not an error: use [CommandResult.Err] to turn it into
@@ -153,6 +161,9 @@ func (c *Commands) Run(ctx context.Context, cmd string, opts RunOptions) (*Comma
 		timeout = DefaultCommandTimeout
 	}
 	marker := "wrenn-run-" + randomHex(12)
+	if opts.CombinedOutput {
+		cmd = combined + cmd
+	}
 	script, err := shellScript(cmd, opts.Envs, opts.Cwd, marker)
 	if err != nil {
 		return nil, err
@@ -246,6 +257,24 @@ type Process struct {
 	Args []string
 
 	commands *Commands
+}
+
+// CapsuleID returns the id of the capsule the process runs in (empty for
+// a Process not made by this SDK).
+func (p *Process) CapsuleID() string {
+	if p.commands == nil {
+		return ""
+	}
+	return p.commands.cp.id
+}
+
+// Capsule returns the handle of the capsule the process runs in (nil for
+// a Process not made by this SDK).
+func (p *Process) Capsule() *Capsule {
+	if p.commands == nil {
+		return nil
+	}
+	return p.commands.cp
 }
 
 // Kill ends the process. With SIGKILL (or an empty sig) it ends the

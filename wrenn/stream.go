@@ -14,6 +14,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"git.omukk.dev/wrenn/go-sdk/internal/shell"
 	"git.omukk.dev/wrenn/go-sdk/stream"
 )
 
@@ -174,6 +175,10 @@ type StreamOptions struct {
 	// error once the kill is done (or the kill's error when it failed).
 	// Stop and the exit of the process disarm it.
 	KillOnCancel bool
+	// CombinedOutput sends the command's standard error to its standard
+	// output, as the shell's 2>&1 does: every chunk then arrives as
+	// StreamStdout (and goes to Stdout), in the order it was written.
+	CombinedOutput bool
 }
 
 // ConnectOptions configure [Commands.Connect], [Commands.ConnectTag] and
@@ -353,6 +358,9 @@ func (c *Commands) Stream(ctx context.Context, cmd string, opts StreamOptions) (
 		return nil, &ValidationError{Field: "command", Value: cmd, Reason: "empty"}
 	}
 	marker := "wrenn-stream-" + randomHex(12)
+	if opts.CombinedOutput {
+		cmd = combined + cmd
+	}
 	script, err := shellScript(cmd, opts.Envs, opts.Cwd, marker)
 	if err != nil {
 		return nil, err
@@ -378,6 +386,30 @@ func (c *Commands) Stream(ctx context.Context, cmd string, opts StreamOptions) (
 		s.armKill(ctx)
 	}
 	return s, nil
+}
+
+// StreamArgs runs the program name with args, without a shell
+// interpreting them, and streams its output: each argument reaches the
+// program as given, whatever bytes it holds (spaces, quotes, "$", "*",
+// newlines; NUL is refused with a [*ValidationError]). name is looked up in
+// PATH as a shell would. It is [Commands.Stream] of the script "exec"
+// followed by the quoted arguments, so opts (Envs, Cwd, Stdin,
+// KillOnCancel, CombinedOutput) apply the same way and Kill ends
+// everything the program starts.
+func (c *Commands) StreamArgs(ctx context.Context, name string, args []string, opts StreamOptions) (*CommandStream, error) {
+	if name == "" {
+		return nil, &ValidationError{Field: "program", Value: name, Reason: "empty"}
+	}
+	if strings.HasPrefix(name, "-") {
+		return nil, &ValidationError{Field: "program", Value: name, Reason: "starts with '-' (give a path such as ./" + name + ")"}
+	}
+	argv := append([]string{name}, args...)
+	for _, a := range argv {
+		if err := noNUL("argument", a); err != nil {
+			return nil, err
+		}
+	}
+	return c.Stream(ctx, "exec "+shell.Join(argv), opts)
 }
 
 // Connect attaches to the running process with this pid: the WebSocket GET
