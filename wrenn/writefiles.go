@@ -130,4 +130,3 @@ func (i bulkInfo) Mode() fs.FileMode  { return i.mode }
 func (i bulkInfo) ModTime() time.Time { return i.mtime }
 func (i bulkInfo) IsDir() bool        { return false }
 func (i bulkInfo) Sys() any           { return nil }
-
