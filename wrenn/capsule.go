@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -265,31 +263,28 @@ func (cp *Capsule) KeepAlive(ctx context.Context, interval time.Duration) error 
 // capsule, through the control plane's port proxy:
 // {http|https}://{port}-{id}.{host of the base URL}. The base URL's path is
 // dropped. The proxy does no authentication (anyone with the id can reach the
-// port), and this SDK never sends the API key there.
-func (cp *Capsule) URL(port int) string {
-	scheme := "https"
-	if cp.client.baseURL.Scheme == "http" {
-		scheme = "http"
-	}
-	return cp.proxyURL(scheme, port)
+// port), and this SDK never sends the API key there. A port outside 1..65535
+// is a [*ValidationError].
+func (cp *Capsule) URL(port int) (string, error) {
+	return cp.proxyURL("http", port)
 }
 
 // WebSocketURL is [Capsule.URL] with the ws or wss scheme.
-func (cp *Capsule) WebSocketURL(port int) string {
-	scheme := "wss"
-	if cp.client.baseURL.Scheme == "http" {
-		scheme = "ws"
-	}
-	return cp.proxyURL(scheme, port)
+func (cp *Capsule) WebSocketURL(port int) (string, error) {
+	return cp.proxyURL("ws", port)
 }
 
-func (cp *Capsule) proxyURL(scheme string, port int) string {
-	host := cp.client.baseURL.Host
-	name := strconv.Itoa(port) + "-" + cp.id + "."
-	if h, p, err := net.SplitHostPort(host); err == nil {
-		return scheme + "://" + name + net.JoinHostPort(h, p)
+// proxyURL is the address of port through the proxy, with scheme ("http"
+// or "ws") secured when the base URL is.
+func (cp *Capsule) proxyURL(scheme string, port int) (string, error) {
+	r, err := cp.portRoute(port)
+	if err != nil {
+		return "", err
 	}
-	return scheme + "://" + name + host
+	if r.scheme != "http" {
+		scheme += "s"
+	}
+	return scheme + "://" + r.host, nil
 }
 
 // SnapshotOptions describe [Capsule.CreateSnapshot].

@@ -186,7 +186,7 @@ func TestCapsuleURL(t *testing.T) {
 			t.Fatal(err)
 		}
 		cp := handle(c, testCapsuleID)
-		if diff := cmp.Diff([]string{tt.wantHTTP, tt.wantWS}, []string{cp.URL(8080), cp.WebSocketURL(8080)}); diff != "" {
+		if diff := cmp.Diff([]string{tt.wantHTTP, tt.wantWS}, []string{mustString(t)(cp.URL(8080)), mustString(t)(cp.WebSocketURL(8080))}); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", tt.base, diff)
 		}
 	}
@@ -254,5 +254,27 @@ func TestDestroyReportsOtherErrors(t *testing.T) {
 	})
 	if err := handle(c, testCapsuleID).Destroy(testCtx(t)); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("Destroy = %v", err)
+	}
+}
+
+func TestCapsuleURLRejectsBadPort(t *testing.T) {
+	c, err := NewClient(WithAPIKey(testKey), WithBaseURL("https://app.wrenn.dev"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := handle(c, testCapsuleID)
+	for _, port := range []int{0, -1, 65536, 1 << 40} {
+		for name, f := range map[string]func(int) (string, error){"URL": cp.URL, "WebSocketURL": cp.WebSocketURL} {
+			u, err := f(port)
+			var ve *ValidationError
+			if !errors.As(err, &ve) || ve.Field != "port" || u != "" {
+				t.Errorf("%s(%d) = %q, %v; want a port *ValidationError", name, port, u, err)
+			}
+		}
+	}
+	for _, port := range []int{1, 65535} {
+		if _, err := cp.URL(port); err != nil {
+			t.Errorf("URL(%d) = %v", port, err)
+		}
 	}
 }

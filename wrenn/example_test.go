@@ -87,7 +87,11 @@ func ExampleCommands_Start() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("serving at", cp.URL(8080), "pid", proc.PID)
+	u, err := cp.URL(8080)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("serving at", u, "pid", proc.PID)
 	if err := cp.Commands.KillTag(ctx, "web", wrenn.SIGTERM); err != nil {
 		log.Fatal(err)
 	}
@@ -302,7 +306,11 @@ func ExampleCapsule_PortHTTPClient() {
 		log.Fatal(err)
 	}
 	hc := cp.PortHTTPClient(8080)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cp.URL(8080)+"/", nil)
+	u, err := cp.URL(8080)
+	if err != nil {
+		log.Fatal(err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u+"/", nil)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -66,7 +66,8 @@ func (cp *Capsule) portRoute(port int) (portRoute, error) {
 // (port) plus a path, for example
 //
 //	hc := cp.PortHTTPClient(8080)
-//	resp, err := hc.Get(cp.URL(8080) + "/health")
+//	u, _ := cp.URL(8080)
+//	resp, err := hc.Get(u + "/health")
 //
 // When the base URL's host is "localhost" or an IP address (a local
 // server), connections go to that host and port with the Host header

@@ -51,7 +51,11 @@ func TestE2EPortHTTPClientReachesACapsuleServerWithoutTheKey(t *testing.T) {
 		"Authorization": {"Bearer secret"},
 		"X-Trace":       {"abc"},
 	}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cp.URL(port)+"/some/path?q=1", nil)
+	base, err := cp.URL(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/some/path?q=1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +85,7 @@ func TestE2EPortHTTPClientReachesACapsuleServerWithoutTheKey(t *testing.T) {
 			t.Errorf("the capsule's server received credentials: %s: %s", name, v)
 		}
 	}
-	wantHost := strings.TrimPrefix(cp.URL(port), "http://")
+	wantHost := strings.TrimPrefix(base, "http://")
 	if got.Headers["Host"] != wantHost {
 		t.Errorf("Host = %q, want %q", got.Headers["Host"], wantHost)
 	}

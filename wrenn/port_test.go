@@ -89,7 +89,7 @@ func TestPortHTTPClientSendsToThePortWithoutCredentials(t *testing.T) {
 	tests := []struct {
 		name, url string
 	}{
-		{"URL from Capsule.URL", cp.URL(3000) + "/a/b?c=d"},
+		{"URL from Capsule.URL", mustString(t)(cp.URL(3000)) + "/a/b?c=d"},
 		{"any host is routed to the port", "http://example.invalid/a/b?c=d"},
 	}
 	for _, tt := range tests {
@@ -148,7 +148,7 @@ func TestPortDialContextOpensWebSocketsToThePort(t *testing.T) {
 	d := websocket.Dialer{NetDialContext: cp.PortDialContext(3000)}
 	ctx, cancel := context.WithCancel(testCtx(t))
 	defer cancel()
-	conn, _, err := d.DialContext(ctx, cp.WebSocketURL(3000)+"/ws", nil)
+	conn, _, err := d.DialContext(ctx, mustString(t)(cp.WebSocketURL(3000))+"/ws", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

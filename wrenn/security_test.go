@@ -299,7 +299,7 @@ func TestSecurityPortURLsCarryNoCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	cp := handle(c, testCapsuleID)
-	for _, u := range []string{cp.URL(8888), cp.WebSocketURL(8888), c.BaseURL()} {
+	for _, u := range []string{mustString(t)(cp.URL(8888)), mustString(t)(cp.WebSocketURL(8888)), c.BaseURL()} {
 		if strings.Contains(u, testKey) || strings.Contains(u, "@") || strings.Contains(u, "?") {
 			t.Errorf("URL %q carries credentials or a query", u)
 		}

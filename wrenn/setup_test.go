@@ -123,3 +123,15 @@ func mustTime(t testing.TB, s string) time.Time {
 	}
 	return v
 }
+
+// mustString returns a function that fails t on a non-nil error and
+// otherwise returns the string, for calls such as mustString(t)(cp.URL(80)).
+func mustString(t testing.TB) func(string, error) string {
+	return func(s string, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+}
