@@ -607,3 +607,22 @@ func WithFirstOutputQuirk() Option { return func(c *Config) { c.FirstOutputQuirk
 // WithLatency delays every request by d before it is handled, as a distant
 // server would (see [Server.AddLatency] for one route).
 func WithLatency(d time.Duration) Option { return func(c *Config) { c.Latency = d } }
+
+// WithUploadLimit limits the request body of both upload routes to n
+// bytes (multipart overhead included), as the real server limits
+// files/write to 100 MiB: a larger upload is answered 413 too_large
+// "file exceeds n byte limit", at once when its Content-Length says so
+// (without reading the body), otherwise as soon as the body goes over. The
+// streaming route, which the real server does not limit, then answers the
+// same, as a proxy with a body limit in front of it would, and removes
+// what it had written of the file. It lets a test reach the limit without
+// sending 100 MiB; see also [Server.SetUploadLimit].
+func WithUploadLimit(n int64) Option { return func(c *Config) { c.UploadLimit = n } }
+
+// SetUploadLimit changes the upload limit of uploads started from now on
+// (see [WithUploadLimit]); 0 restores the real server's limits.
+func (s *Server) SetUploadLimit(n int64) {
+	s.mu.Lock()
+	s.cfg.UploadLimit = n
+	s.mu.Unlock()
+}

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"strconv"
 	"syscall"
 
 	"git.omukk.dev/wrenn/go-sdk/wrenntest/internal/sandbox"
@@ -20,6 +21,27 @@ const (
 
 // maxUpload is the whole-body limit of the non-streaming upload (100 MiB).
 const maxUpload = 100 << 20
+
+// uploadLimit returns the body limit of the upload routes, and whether the
+// streaming route has it too (only when [Config.UploadLimit] is set).
+func (s *Server) uploadLimit() (int64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg.UploadLimit > 0 {
+		return s.cfg.UploadLimit, true
+	}
+	return maxUpload, false
+}
+
+// tooLarge answers an upload over limit as the real server answers one
+// over its 100 MiB: 413 too_large "file exceeds 100 MB limit".
+func tooLarge(w http.ResponseWriter, limit int64) {
+	msg := "file exceeds 100 MB limit"
+	if limit != maxUpload {
+		msg = "file exceeds " + strconv.FormatInt(limit, 10) + " byte limit"
+	}
+	writeError(w, http.StatusRequestEntityTooLarge, codeTooLarge, msg)
+}
 
 // maxUploadInMemory is how much of a non-streaming upload is held in
 // memory; the rest of the file waits in a temporary file on disk.
@@ -189,15 +211,16 @@ func (s *Server) fileWrite(w http.ResponseWriter, r *http.Request, team string) 
 	if box == nil {
 		return
 	}
-	if r.ContentLength > maxUpload {
-		writeError(w, http.StatusRequestEntityTooLarge, codeTooLarge, "file exceeds 100 MB limit")
+	limit, _ := s.uploadLimit()
+	if r.ContentLength > limit {
+		tooLarge(w, limit)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxUpload)
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	if err := r.ParseMultipartForm(maxUploadInMemory); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, codeTooLarge, "file exceeds 100 MB limit")
+			tooLarge(w, limit)
 			return
 		}
 		writeError(w, http.StatusBadRequest, codeInvalidRequest, "expected multipart/form-data")
@@ -231,6 +254,14 @@ func (s *Server) fileStreamWrite(w http.ResponseWriter, r *http.Request, team st
 	if box == nil {
 		return
 	}
+	limit, limited := s.uploadLimit()
+	if limited {
+		if r.ContentLength > limit {
+			tooLarge(w, limit)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+	}
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
 		writeError(w, http.StatusBadRequest, codeInvalidRequest, "expected multipart/form-data with boundary")
@@ -242,6 +273,10 @@ func (s *Server) fileStreamWrite(w http.ResponseWriter, r *http.Request, team st
 		part, err := mr.NextPart()
 		if err == io.EOF {
 			break
+		}
+		if errors.As(err, new(*http.MaxBytesError)) {
+			tooLarge(w, limit)
+			return
 		}
 		if err != nil {
 			writeError(w, http.StatusBadRequest, codeInvalidRequest, "invalid multipart body")
@@ -261,6 +296,13 @@ func (s *Server) fileStreamWrite(w http.ResponseWriter, r *http.Request, team st
 				return
 			}
 			if _, err := box.WriteFile(path, part); err != nil {
+				if errors.As(err, new(*http.MaxBytesError)) {
+					// What a proxy in front would have kept back: the
+					// part written is removed, the answer is 413.
+					_ = box.Remove(path)
+					tooLarge(w, limit)
+					return
+				}
 				s.fileError(w, "write file", err)
 				return
 			}

@@ -79,6 +79,10 @@ type Config struct {
 	// Latency delays every request by this much before it is handled
 	// (see [Server.AddLatency]).
 	Latency time.Duration
+	// UploadLimit, when positive, limits the request body of both upload
+	// routes (see [WithUploadLimit]); 0 keeps the real server's limit of
+	// 100 MiB on files/write and none on files/stream/write.
+	UploadLimit int64
 }
 
 // Option adjusts the Config of [NewServer].
