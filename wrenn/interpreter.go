@@ -413,7 +413,11 @@ func (cp *Capsule) portWebSocketDialer(port int, base *http.Client) *websocket.D
 	}
 	var dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	d := &websocket.Dialer{HandshakeTimeout: 30 * time.Second}
-	if t, ok := rt.(*http.Transport); ok {
+	if base == nil && cp.client.ws.borrowed {
+		// The API client's own transport: its settings as copied before
+		// its first request.
+		dial, d.TLSClientConfig = cp.client.ws.dial, cp.client.ws.tlsConfig()
+	} else if t, ok := rt.(*http.Transport); ok {
 		dial = t.DialContext
 		if t.TLSClientConfig != nil {
 			d.TLSClientConfig = t.TLSClientConfig.Clone()
