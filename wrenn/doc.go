@@ -123,8 +123,11 @@
 // A PTY may be read while another goroutine writes, resizes or closes it.
 // RunCode calls on one CodeInterpreter run one after another.
 //
-// Unless WithHTTPClient supplies another, a Client keeps at most 20
-// connections to the API. Over HTTP/1.1 a 21st concurrent request, a
-// foreground Run included, waits for a free connection; streams and
-// terminals are WebSockets and are not counted.
+// Unless WithHTTPClient supplies another transport, a Client puts no cap on
+// its connections to the API and keeps up to DefaultIdleConnections idle
+// for reuse; WithMaxConnections sets a cap, beyond which an HTTP/1.1
+// request waits for a free connection. Control-plane calls (Get, List,
+// Ping, Pause, Resume, Destroy and the like) have a pool of their own, so
+// they never wait behind long commands or transfers. Streams and terminals
+// are WebSockets and are not counted.
 package wrenn

@@ -862,9 +862,10 @@ func TestFaultExecStreamOfManyMiBIsStreamedInBoundedMemory(t *testing.T) {
 	}
 }
 
-// TestFaultConcurrentCallsShareABoundedPool: a Client built without
-// WithHTTPClient opens at most 20 connections to the API however many
-// goroutines call it at once; the others wait their turn and all succeed.
+// TestFaultConcurrentCallsShareABoundedPool: a Client built with
+// WithMaxConnections(20) opens at most 20 connections to the API however
+// many goroutines call it at once; the others wait their turn and all
+// succeed.
 func TestFaultConcurrentCallsShareABoundedPool(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
