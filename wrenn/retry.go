@@ -292,7 +292,15 @@ func (d doer) Do(req *http.Request) (*http.Response, error) {
 		}
 		var w connWait
 		start := time.Now()
-		resp, err := hc.Do(req.WithContext(w.trace(ctx)))
+		areq := req
+		if c.capped(hc) {
+			// Only a capped pool makes a request wait for a connection;
+			// the trace tells such a wait from a slow dial.
+			areq = req.WithContext(w.trace(ctx))
+		} else {
+			w.dialed.Store(true)
+		}
+		resp, err := hc.Do(areq)
 		if err == nil && idempotent && resp.StatusCode/100 == 2 && readWhole(req) {
 			resp, err = readBody(resp)
 		}
@@ -373,6 +381,19 @@ func (d doer) Do(req *http.Request) (*http.Response, error) {
 			return nil, fmt.Errorf("wrenn: %s %s: waiting to retry: %w", req.Method, path, err)
 		}
 	}
+}
+
+// capped reports whether the pool of hc may make a request wait for a
+// connection: a transport with MaxConnsPerHost set, or one the SDK cannot
+// see into.
+func (c *Client) capped(hc *http.Client) bool {
+	if t, ok := hc.Transport.(*http.Transport); ok {
+		return t.MaxConnsPerHost > 0
+	}
+	if t, ok := c.http.Transport.(*http.Transport); ok {
+		return t.MaxConnsPerHost > 0 // wrapped by WithTransportWrapper
+	}
+	return true
 }
 
 // poolNote describes the pool a call waited for, in its error.

@@ -296,21 +296,23 @@ func BenchmarkFleetLifecycle(b *testing.B) {
 		})
 		return failed.Load(), time.Since(start)
 	}
-	pairedWall(b, 2, sdk, raw)
+	pairedWall(b, fleetRounds, sdk, raw)
 }
 
 // BenchmarkControlUnderLoad: Capsules.Get p99 on an idle client and while
 // 500 long Runs are in flight through the same client, with the default
 // connections and with WithMaxConnections(20).
 func BenchmarkControlUnderLoad(b *testing.B) {
-	const capsules, long, samples = 50, 500, 200
+	const capsules, long, samples = 50, 500, 500
 	e := setup(b)
 	cps := make([]*wrenn.Capsule, capsules)
 	for i := range cps {
 		cps[i] = e.capsule()
 	}
 	target := cps[0].ID()
-	measure := func(c *wrenn.Client, name string) {
+	// One round: the p99 of the idle client, then with the long commands
+	// in flight; the ratio is the median of the rounds'.
+	round := func(c *wrenn.Client, name string) (idle, loaded time.Duration, failed int64) {
 		ctx := context.Background()
 		gets := func() []time.Duration {
 			d := make([]time.Duration, 0, samples)
@@ -326,23 +328,25 @@ func BenchmarkControlUnderLoad(b *testing.B) {
 		for range 20 {
 			_, _ = c.Capsules.Get(ctx, target)
 		}
-		idle := gets()
+		idle = quantile(gets(), 0.99)
+		handles := make([]*wrenn.Capsule, capsules)
+		for i := range handles {
+			cp, err := c.ConnectCapsule(ctx, cps[i].ID())
+			if err != nil {
+				b.Fatal(err)
+			}
+			handles[i] = cp
+		}
 		// The long commands: far longer than the samples take; cancelled
 		// once they are taken.
 		runCtx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup
-		var started atomic.Int64
-		var failed atomic.Int64
+		var errs atomic.Int64
 		for i := range long {
-			cp, err := c.ConnectCapsule(ctx, cps[i%capsules].ID())
-			if err != nil {
-				b.Fatal(err)
-			}
 			wg.Go(func() {
-				started.Add(1)
-				_, err := cp.Commands.Run(runCtx, "sleep 30", wrenn.RunOptions{Timeout: time.Minute})
+				_, err := handles[i%capsules].Commands.Run(runCtx, "sleep 30", wrenn.RunOptions{Timeout: time.Minute})
 				if err != nil && runCtx.Err() == nil {
-					failed.Add(1)
+					errs.Add(1)
 				}
 			})
 		}
@@ -351,16 +355,28 @@ func BenchmarkControlUnderLoad(b *testing.B) {
 		// samples measure calls beside commands in flight, not beside the
 		// server forking them.
 		time.Sleep(5 * time.Second)
-		loaded := gets()
+		loaded = quantile(gets(), 0.99)
 		cancel()
 		wg.Wait()
-		b.ReportMetric(millis(quantile(idle, 0.99)), name+"-idle-p99-ms")
-		b.ReportMetric(millis(quantile(loaded, 0.99)), name+"-loaded-p99-ms")
-		b.ReportMetric(float64(failed.Load()), name+"-run-errors")
 		// The server keeps running the cancelled sleeps: end them.
 		for _, cp := range cps {
 			_, _ = cp.Commands.Run(ctx, "pkill -x sleep || true", wrenn.RunOptions{})
 		}
+		return idle, loaded, errs.Load()
+	}
+	measure := func(c *wrenn.Client, name string) {
+		var idles, loadeds, ratios []float64
+		var failed int64
+		for range fleetRounds {
+			idle, loaded, errs := round(c, name)
+			idles, loadeds = append(idles, millis(idle)), append(loadeds, millis(loaded))
+			ratios = append(ratios, float64(loaded)/float64(idle))
+			failed += errs
+		}
+		b.ReportMetric(median(idles), name+"-idle-p99-ms")
+		b.ReportMetric(median(loadeds), name+"-loaded-p99-ms")
+		b.ReportMetric(median(ratios), name+"-ratio")
+		b.ReportMetric(float64(failed), name+"-run-errors")
 	}
 	measure(e.sdk, "default")
 	capped, err := wrenn.NewClient(wrenn.WithAPIKey(e.key), wrenn.WithBaseURL(e.base), wrenn.WithMaxConnections(20))
@@ -395,7 +411,7 @@ func BenchmarkConnectionReuse(b *testing.B) {
 // footprint returns the growth of the live heap and of the goroutines while
 // n things made by open stay open, per thing, and what is left of the
 // goroutines once release has closed them.
-func footprint(b *testing.B, n int, open func(i int) (func(), error)) (heapPer, goroutinesPer, left float64) {
+func footprint(b *testing.B, n int, sequential bool, open func(i int) (func(), error)) (heapPer, goroutinesPer, left float64) {
 	b.Helper()
 	settle := func() (uint64, int) {
 		runtime.GC()
@@ -405,7 +421,17 @@ func footprint(b *testing.B, n int, open func(i int) (func(), error)) (heapPer, 
 	}
 	h0, g0 := settle()
 	closers := make([]func(), n)
-	errs, _ := fire(b, n, func(i int) (err error) { closers[i], err = open(i); return err })
+	var errs int64
+	if sequential {
+		for i := range n {
+			var err error
+			if closers[i], err = open(i); err != nil {
+				errs++
+			}
+		}
+	} else {
+		errs, _ = fire(b, n, func(i int) (err error) { closers[i], err = open(i); return err })
+	}
 	if errs > 0 {
 		b.Fatalf("%d of %d failed to open", errs, n)
 	}
@@ -437,7 +463,7 @@ func BenchmarkFootprint(b *testing.B) {
 		cps[i] = e.capsule()
 	}
 	ctx := context.Background()
-	sh, sg, sl := footprint(b, nStreams, func(i int) (func(), error) {
+	sh, sg, sl := footprint(b, nStreams, false, func(i int) (func(), error) {
 		s, err := cps[i%capsules].Commands.Stream(ctx, "sleep 120", wrenn.StreamOptions{})
 		if err != nil {
 			return nil, err
@@ -449,7 +475,7 @@ func BenchmarkFootprint(b *testing.B) {
 	b.ReportMetric(sh/1024, "stream-heap-KiB")
 	b.ReportMetric(sg, "stream-goroutines")
 	b.ReportMetric(sl, "stream-left-goroutines")
-	ph, pg, pl := footprint(b, nPTYs, func(i int) (func(), error) {
+	ph, pg, pl := footprint(b, nPTYs, false, func(i int) (func(), error) {
 		p, err := cps[i%capsules].PTY(ctx, wrenn.PTYOptions{Cmd: "/bin/sh", Args: []string{"-c", "sleep 120"}})
 		if err != nil {
 			return nil, err
@@ -460,7 +486,9 @@ func BenchmarkFootprint(b *testing.B) {
 	b.ReportMetric(pg, "pty-goroutines")
 	b.ReportMetric(pl, "pty-left-goroutines")
 	handles := make([]*wrenn.Capsule, nHandles)
-	hh, hg, _ := footprint(b, nHandles, func(i int) (func(), error) {
+	// Handles are made one after another: made at once, the calls would
+	// open a connection each, and the idle ones kept would be counted.
+	hh, hg, _ := footprint(b, nHandles, true, func(i int) (func(), error) {
 		cp, err := e.sdk.ConnectCapsule(ctx, cps[i%capsules].ID())
 		handles[i] = cp
 		return func() {}, err

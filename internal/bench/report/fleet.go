@@ -86,7 +86,11 @@ func controlRow(name string) row {
 			if !ok1 || !ok2 || idle == 0 {
 				return "", "", "", false, false
 			}
+			ratio := loaded / idle
+			if paired, ok := m[name+"-ratio"]; ok {
+				ratio = paired
+			}
 			return fmt.Sprintf("%s ms under load", num(loaded)), fmt.Sprintf("%s ms idle (same client)", num(idle)),
-				fmt.Sprintf("%.2fx", loaded/idle), loaded <= 3*idle, true
+				fmt.Sprintf("%.2fx", ratio), ratio <= 3, true
 		}}
 }
