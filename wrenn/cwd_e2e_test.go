@@ -63,10 +63,13 @@ func TestE2EMissingCwd(t *testing.T) {
 	if out := run(t, cp, "ls /tmp | grep '^ran-' || true", wrenn.RunOptions{}).StdoutString(); out != "" {
 		t.Errorf("commands ran although their directory was missing: %q", out)
 	}
-	// An existing directory still works everywhere.
+	// An existing directory still works everywhere, however it is named.
+	run(t, cp, "mkdir -p '/root/rel dir' && ln -s /tmp /root/tmplink", wrenn.RunOptions{})
 	for name, start := range entry {
-		if err := start(ctx, "/tmp"); err != nil {
-			t.Errorf("%s in /tmp: %v", name, err)
+		for _, cwd := range []string{"/tmp", "rel dir", "~/rel dir", "~", "tmplink", "/root/tmplink"} {
+			if err := start(ctx, cwd); err != nil {
+				t.Errorf("%s in %q: %v", name, cwd, err)
+			}
 		}
 	}
 }
