@@ -32,6 +32,14 @@ import (
 // malformed JSON, or stream more data than fits in memory. Every call must
 // end with a typed error or the right result, promptly, without leaking a
 // goroutine or losing data.
+//
+// The faults the local server injects (wrenntest's FailNext, ResetNext,
+// CutNext, StallNext, BreakStreams and the capsule faults) are tested
+// against it in injected_fault_test.go. The fake servers here stay for
+// what it cannot do: malformed JSON and frames, bodies of several GiB,
+// a stall before the headers or in the middle of a request body, a
+// Retry-After timed on the wire, a request counted on every call kind
+// (Destroy, Start, Upload) and a goroutine-leak check around each call.
 
 // faultCancelBound is how soon a call must return after its context ends.
 const faultCancelBound = 100 * time.Millisecond
@@ -597,36 +605,6 @@ func TestFaultDownloadOf2GiBIsStreamedInBoundedMemory(t *testing.T) {
 	}
 	if g := watch.growth(); g > 32<<20 {
 		t.Errorf("heap grew by %d MiB while streaming 2 GiB, want at most 32 MiB", g>>20)
-	}
-}
-
-// TestFaultDownloadCutShortIsNeverSilent: a download whose connection drops
-// before the listed size arrived fails, whatever the reader is copied into.
-func TestFaultDownloadCutShortIsNeverSilent(t *testing.T) {
-	_, c := faultSetup(t, func(w http.ResponseWriter, r *http.Request) {
-		switch faultRoute(r) {
-		case "POST /files/list":
-			reply(w, http.StatusOK, `{"entries":[{"name":"a.bin","path":"/root/a.bin","type":"file","size":1048576,"mode":420,"permissions":"-rw-r--r--","owner":"root","group":"root","modified_at":0}]}`)
-		default:
-			// Chunked, so that only the missing bytes reveal the loss.
-			w.Header().Set("Content-Type", "application/octet-stream")
-			w.WriteHeader(http.StatusOK)
-			_, _ = io.Copy(w, newFaultPattern(1<<19, 1))
-			rc := http.NewResponseController(w)
-			_ = rc.Flush()
-			if conn, _, err := rc.Hijack(); err == nil {
-				_ = conn.Close()
-			}
-		}
-	})
-	rc, err := handle(c, testCapsuleID).Files.Download(testCtx(t), "/root/a.bin", DownloadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	n, err := io.Copy(io.Discard, rc)
-	if !errors.Is(err, io.ErrUnexpectedEOF) {
-		t.Fatalf("after %d bytes: error = %v, want one matching io.ErrUnexpectedEOF", n, err)
 	}
 }
 
