@@ -318,7 +318,12 @@ func writeTar(w io.Writer, walk func(func(treeEntry) error) error, p *progress) 
 // unpacked. Any failure is a [*TransferError] naming the first entry that
 // failed; the tree may then be incomplete. A dst that exists as a
 // non-directory matches [ErrNotDir]. Without tar in the capsule (or with
-// opts.PerFile) each entry goes by its own calls.
+// opts.PerFile) each entry goes by its own calls. Files of 8 MiB and more
+// are not put in the tar stream: each follows, once the rest is unpacked,
+// by its own streamed upload (so it is written once in the capsule, not
+// staged and then unpacked), and one more command sets their modes and
+// times; a source failing to read such a file fails the transfer after the
+// rest is unpacked.
 func (f *Files) UploadFS(ctx context.Context, dst string, fsys fs.FS, opts TransferOptions) (*TransferResult, error) {
 	if fsys == nil {
 		return nil, &ValidationError{Field: "source file system", Value: "<nil>", Reason: "nil"}
@@ -389,10 +394,22 @@ func (f *Files) uploadTree(ctx context.Context, dst string, walk func(func(treeE
 	pr, pw := io.Pipe()
 	var werr error
 	var wg sync.WaitGroup
+	// Large files skip the tar: staging them and unpacking them would write
+	// them twice in the capsule. They follow by their own uploads.
+	var big []treeEntry
+	small := func(fn func(treeEntry) error) error {
+		return walk(func(e treeEntry) error {
+			if e.link == "" && e.info.Mode().IsRegular() && e.info.Size() >= directUploadSize {
+				big = append(big, e)
+				return nil
+			}
+			return fn(e)
+		})
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		werr = writeTar(pw, walk, p)
+		werr = writeTar(pw, small, p)
 		// End the body normally even when the source failed, so that the
 		// server has finished with the staged file before it is removed
 		// (an aborted request could still create it afterwards).
@@ -412,7 +429,52 @@ func (f *Files) uploadTree(ctx context.Context, dst string, walk func(func(treeE
 	if err := f.untar(ctx, dst, staged); err != nil {
 		return nil, err
 	}
+	if err := f.uploadBig(ctx, dst, big, p); err != nil {
+		return nil, err
+	}
 	return &p.res, nil
+}
+
+// directUploadSize is the size from which a file of a tree is uploaded by
+// itself rather than inside the tar stream.
+const directUploadSize = 8 << 20
+
+// uploadBig uploads the large files of a tree, once the rest is unpacked,
+// then sets their modes and times in one command.
+func (f *Files) uploadBig(ctx context.Context, dst string, big []treeEntry, p *progress) error {
+	if len(big) == 0 {
+		return nil
+	}
+	var fix strings.Builder
+	for _, e := range big {
+		p.path = e.name
+		target := path.Join(dst, e.name)
+		rc, err := e.open()
+		if err != nil {
+			return &TransferError{Op: "upload", Path: e.name, Err: err}
+		}
+		n, err := f.Upload(ctx, target, &progressReader{r: io.LimitReader(rc, e.info.Size()+1), p: p}, UploadOptions{})
+		rc.Close()
+		if err == nil && n != e.info.Size() {
+			err = fmt.Errorf("file changed while it was read: %d bytes, %d expected", n, e.info.Size())
+		}
+		if err != nil {
+			return &TransferError{Op: "upload", Path: e.name, Err: err}
+		}
+		fmt.Fprintf(&fix, "chmod %o -- %s || exit 1\n", unixMode(e.info.Mode()), shell.Quote(target))
+		if t := e.info.ModTime(); !t.IsZero() {
+			fmt.Fprintf(&fix, "touch -c -m -d @%d -- %s || exit 1\n", t.Unix(), shell.Quote(target))
+		}
+		p.done(e.name, tar.TypeReg, e.info.Size())
+	}
+	res, err := f.cp.Commands.runScript(ctx, fix.String(), internalTimeout(ctx))
+	if err == nil {
+		err = res.Err()
+	}
+	if err != nil {
+		return &TransferError{Op: "upload", Err: fmt.Errorf("setting modes and times: %w", err)}
+	}
+	return nil
 }
 
 // Exit codes of the SDK's transfer scripts.

@@ -145,9 +145,9 @@ func TestE2EDirectoryTransfer1GiB(t *testing.T) {
 		t.Errorf("heap grew by %d MiB uploading a 1 GiB tree", growth>>20)
 	}
 	// Inside the capsule: every file whole, with its mode.
-	check := run(t, cp, `cd /big && find . -type f -perm 640 | wc -l && sha256sum d*/f* | cut -c1-64 | sort -u`, wrenn.RunOptions{Timeout: time.Minute}).StdoutString()
-	if want := "64\n" + fileHash + "\n"; check != want {
-		t.Errorf("tree in the capsule: %q, want 64 files of mode 640 with SHA-256 %s", check, fileHash)
+	check := run(t, cp, `cd /big && find . -type f -perm 640 | wc -l && sha256sum d*/f* | cut -c1-64 | sort -u && stat -c %Y d*/f* | sort -u`, wrenn.RunOptions{Timeout: time.Minute}).StdoutString()
+	if want := "64\n" + fileHash + "\n1700000000\n"; check != want {
+		t.Errorf("tree in the capsule: %q, want 64 files of mode 640, SHA-256 %s, modified at 1700000000", check, fileHash)
 	}
 
 	// And back as a tar stream, read as it arrives.
