@@ -231,7 +231,7 @@ func BenchmarkTreeUpload1GiB(b *testing.B) {
 	clean := func() {
 		_, _ = cp.Commands.Run(ctx, "rm -rf /tmp/tree-tar /tmp/tree-files", wrenn.RunOptions{Timeout: time.Minute})
 	}
-	treeRound(b, 1, treeSize/1e6, "MB/s", tar, perFile, clean)
+	treeRound(b, 3, treeSize/1e6, "MB/s", tar, perFile, clean)
 }
 
 func BenchmarkTreeDownload1GiB(b *testing.B) {
@@ -279,5 +279,5 @@ func BenchmarkTreeDownload1GiB(b *testing.B) {
 		}
 		return nil
 	}
-	treeRound(b, 1, treeSize/1e6, "MB/s", tar, perFile, nil)
+	treeRound(b, 3, treeSize/1e6, "MB/s", tar, perFile, nil)
 }
