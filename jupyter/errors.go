@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"git.omukk.dev/wrenn/go-sdk/internal/timeout"
 )
 
 // ErrInvalidArgument is matched (errors.Is) by every error reporting bad
@@ -14,8 +16,9 @@ var ErrInvalidArgument = errors.New("jupyter: invalid argument")
 
 // ErrTimeout is matched (errors.Is) by errors reporting that a time limit
 // set through this package ran out: Config.JupyterTimeout while waiting
-// for a kernel, or ExecuteOptions.Timeout while code ran.
-var ErrTimeout = errors.New("jupyter: timed out")
+// for a kernel, or ExecuteOptions.Timeout while code ran. It is the same
+// value as wrenn.ErrTimeout and stream.ErrTimeout.
+var ErrTimeout = timeout.Err
 
 // ErrIncomplete is matched (errors.Is) by every error returned together
 // with a partial Execution, that is whenever Execute stopped before the

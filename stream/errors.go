@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"git.omukk.dev/wrenn/go-sdk/internal/timeout"
 )
 
 // Sentinel errors. Match them with errors.Is.
@@ -25,8 +27,9 @@ var (
 	// ErrUnexpectedClose: the connection ended after start but before "exit".
 	ErrUnexpectedClose = errors.New("stream: connection closed before the process exited")
 	// ErrTimeout: a bounded wait (for "start", "started" or a first PTY
-	// frame) expired.
-	ErrTimeout = errors.New("stream: timed out waiting for the server")
+	// frame) expired. It is the same value as wrenn.ErrTimeout and
+	// jupyter.ErrTimeout.
+	ErrTimeout = timeout.Err
 	// ErrKeepalive: nothing, not even a pong, arrived within the read timeout.
 	ErrKeepalive = errors.New("stream: connection went silent (no frames or pongs)")
 	// ErrFrameTooLarge: the server sent a message larger than the read limit.

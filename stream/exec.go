@@ -132,7 +132,7 @@ func (s *outputStream) waitStart(timeout time.Duration) error {
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, timeout,
-			fmt.Errorf("%w: no \"start\" frame within %v", ErrTimeout, timeout))
+			fmt.Errorf("%w waiting for the server: no \"start\" frame within %v", ErrTimeout, timeout))
 		defer cancel()
 	}
 	for {

@@ -116,7 +116,7 @@ func ConnectPTY(ctx context.Context, cfg DialConfig, tag string) (*PTY, error) {
 	p.tag = tag
 	if d := p.cfg.LiveTimeout; d > 0 {
 		p.liveCtx, p.liveCancel = context.WithTimeoutCause(context.Background(), d,
-			fmt.Errorf("%w: %w: no frame for PTY %q within %v", ErrNotFound, ErrTimeout, tag, d))
+			fmt.Errorf("%w: %w waiting for the server: no frame for PTY %q within %v", ErrNotFound, ErrTimeout, tag, d))
 	}
 	p.run()
 	return p, nil
@@ -157,7 +157,7 @@ func (p *PTY) waitStarted() error {
 	if d := p.cfg.StartTimeout; d > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, d,
-			fmt.Errorf("%w: no \"started\" frame within %v", ErrTimeout, d))
+			fmt.Errorf("%w waiting for the server: no \"started\" frame within %v", ErrTimeout, d))
 		defer cancel()
 	}
 	for {

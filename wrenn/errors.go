@@ -4,8 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"git.omukk.dev/wrenn/go-sdk/internal/timeout"
 )
 
 // Sentinels matched with errors.Is. An [*APIError] matches the sentinels that
@@ -48,8 +52,10 @@ var (
 	ErrInternal = errors.New("wrenn: internal server error")
 	// ErrTimeout: a deadline ran out on the server side (504, or 502
 	// agent_error reporting an exceeded deadline) or a command timed out
-	// ([*CommandTimeoutError]).
-	ErrTimeout = errors.New("wrenn: timed out")
+	// ([*CommandTimeoutError]), or a bounded wait of a stream or the code
+	// interpreter ran out. It is the same value as stream.ErrTimeout and
+	// jupyter.ErrTimeout.
+	ErrTimeout = timeout.Err
 )
 
 // APIError is the error for every response outside 2xx, whether the body was
@@ -152,24 +158,61 @@ func (e *APIError) isDeadline() bool {
 
 // ValidationError reports input that the SDK refused to send because the
 // server would reject it (or, for some capsule ids, crash on it). It matches
-// ErrValidation and ErrBadRequest.
+// ErrValidation and ErrBadRequest. Every call reports bad input with this
+// type, git calls included.
 type ValidationError struct {
+	// Op names the call, for calls that say so ("git restore"); often empty.
+	Op string
 	// Field names the parameter ("capsule id", "template", "name", ...).
 	Field string
-	// Value is the rejected value.
+	// Value is the rejected value; empty when it is not repeated (it may be
+	// a credential). Error quotes at most its first 64 bytes.
 	Value string
 	// Reason says what is wrong with it.
 	Reason string
+	// Err is the lower-level detail, if any (a *gitops.ValidationError for
+	// git input); Unwrap returns it.
+	Err error
 }
 
-// Error reports the field, the value and the reason.
+// Error reports the call, the field, the start of the value and the reason.
 func (e *ValidationError) Error() string {
-	return fmt.Sprintf("wrenn: invalid %s %q: %s", e.Field, e.Value, e.Reason)
+	var b strings.Builder
+	b.WriteString("wrenn: ")
+	if e.Op != "" {
+		b.WriteString(e.Op + ": ")
+	}
+	b.WriteString("invalid " + e.Field)
+	if e.Value != "" || e.Err == nil {
+		b.WriteString(" " + quotePrefix(e.Value))
+	}
+	b.WriteString(": " + e.Reason)
+	return b.String()
 }
+
+// Unwrap returns the lower-level detail, or nil.
+func (e *ValidationError) Unwrap() error { return e.Err }
 
 // Is matches ErrValidation and ErrBadRequest.
 func (e *ValidationError) Is(target error) bool {
 	return target == ErrValidation || target == ErrBadRequest
+}
+
+// maxQuoted is how many bytes of caller input an error message repeats.
+const maxQuoted = 64
+
+// quotePrefix quotes s, or for a long s its first maxQuoted bytes (cut at a
+// rune boundary), an ellipsis and its length, so that a huge bad input does
+// not become a huge message.
+func quotePrefix(s string) string {
+	if len(s) <= maxQuoted {
+		return strconv.Quote(s)
+	}
+	n := maxQuoted
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return strconv.Quote(s[:n]) + "… (" + strconv.Itoa(len(s)) + " bytes)"
 }
 
 // DecodeError reports a response whose body could not be decoded as the
@@ -195,3 +238,21 @@ func (e *DecodeError) Error() string {
 
 // Unwrap returns the decoder's error.
 func (e *DecodeError) Unwrap() error { return e.Err }
+
+// prefixedError is err with a message of prefix, ": " and err's message
+// without the package prefix it starts with ("wrenn: ", or "gitops: " of a
+// lower package), so that wrapped messages do not stutter.
+type prefixedError struct {
+	prefix string
+	err    error
+}
+
+func (e *prefixedError) Error() string {
+	m := e.err.Error()
+	for _, p := range []string{"wrenn: ", "gitops: "} {
+		m = strings.TrimPrefix(m, p)
+	}
+	return e.prefix + ": " + m
+}
+
+func (e *prefixedError) Unwrap() error { return e.err }

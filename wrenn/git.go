@@ -38,8 +38,8 @@ const (
 // git's stderr shows rejected or missing credentials; any other is a
 // [*GitCommandError]; both carry the exit code and stderr. A command that runs out of
 // time is a [*CommandTimeoutError] (matching ErrTimeout), killed in the
-// capsule. Input refused before anything is sent matches ErrValidation and
-// unwraps to a [*gitops.ValidationError].
+// capsule. Input refused before anything is sent is a [*ValidationError],
+// as for every other call, whose Err is the [*gitops.ValidationError].
 //
 // # Credentials
 //
@@ -396,27 +396,20 @@ func (e *GitAuthError) Error() string {
 // Unwrap returns the embedded [*GitCommandError].
 func (e *GitAuthError) Unwrap() error { return &e.GitCommandError }
 
-// gitInvalidError is input refused by a gitops builder: it matches the
-// facade's validation sentinels and unwraps to the *gitops.ValidationError.
-type gitInvalidError struct {
-	op  string
-	err error
-}
-
-func (e *gitInvalidError) Error() string { return "wrenn: git " + e.op + ": " + e.err.Error() }
-
-func (e *gitInvalidError) Unwrap() error { return e.err }
-
-func (e *gitInvalidError) Is(target error) bool {
-	return target == ErrValidation || target == ErrBadRequest
-}
-
+// invalidGit turns input refused by a gitops builder into a
+// *ValidationError of the git call op, wrapping the gitops detail.
 func invalidGit(op string, err error) error {
 	var ve *gitops.ValidationError
 	if errors.As(err, &ve) {
-		return &gitInvalidError{op: op, err: err}
+		return &ValidationError{Op: "git " + op, Field: ve.Field, Reason: ve.Reason, Err: err}
 	}
-	return fmt.Errorf("wrenn: git %s: %w", op, err)
+	return gitError(op, err)
+}
+
+// gitError prefixes err's message with the git call op, without repeating
+// the "wrenn: " err already starts with.
+func gitError(op string, err error) error {
+	return &prefixedError{prefix: "wrenn: git " + op, err: err}
 }
 
 // gitCall is one git command to run in the capsule.
@@ -457,7 +450,7 @@ func (g *Git) run(ctx context.Context, c gitCall) (*CommandResult, error) {
 	}
 	res, err := g.cp.Commands.Run(ctx, script, RunOptions{Cwd: c.cwd, Timeout: c.timeout})
 	if err != nil {
-		return nil, fmt.Errorf("wrenn: git %s: %w", c.op, err)
+		return nil, gitError(c.op, err)
 	}
 	res.Stdout = []byte(gitops.Redact(string(res.Stdout), secrets...))
 	res.Stderr = []byte(gitops.Redact(string(res.Stderr), secrets...))
@@ -622,7 +615,7 @@ func (g *Git) Status(ctx context.Context, opts GitOptions) (*GitStatus, error) {
 	}
 	st, err := gitops.ParseStatus(string(res.Stdout))
 	if err != nil {
-		return nil, fmt.Errorf("wrenn: git %s: %w", op, err)
+		return nil, gitError(op, err)
 	}
 	out := &GitStatus{
 		Branch: st.Branch, Upstream: st.Upstream, Ahead: st.Ahead, Behind: st.Behind,
@@ -647,7 +640,7 @@ func (g *Git) Branches(ctx context.Context, opts GitOptions) ([]GitBranch, error
 	}
 	bs, err := gitops.ParseBranches(string(res.Stdout))
 	if err != nil {
-		return nil, fmt.Errorf("wrenn: git %s: %w", op, err)
+		return nil, gitError(op, err)
 	}
 	var out []GitBranch
 	for _, b := range bs {

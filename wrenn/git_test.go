@@ -559,9 +559,16 @@ func TestGitRefusesBadInputWithoutSending(t *testing.T) {
 			if !errors.Is(err, ErrValidation) || !errors.Is(err, ErrBadRequest) {
 				t.Fatalf("err = %v, want one matching ErrValidation and ErrBadRequest", err)
 			}
-			var ve *gitops.ValidationError
-			if !errors.As(err, &ve) {
+			var ve *ValidationError
+			if !errors.As(err, &ve) || !strings.HasPrefix(ve.Op, "git ") {
+				t.Errorf("err = %v, want a *ValidationError of a git call", err)
+			}
+			var gve *gitops.ValidationError
+			if !errors.As(err, &gve) {
 				t.Errorf("err = %v, want it to unwrap to a *gitops.ValidationError", err)
+			}
+			if m := err.Error(); strings.Count(m, "wrenn") != 1 || strings.Contains(m, "gitops") || strings.Count(m, "invalid") != 1 {
+				t.Errorf("message %q stutters", m)
 			}
 			if strings.Contains(err.Error(), "secret") {
 				t.Errorf("error %q repeats a credential", err)
@@ -570,6 +577,14 @@ func TestGitRefusesBadInputWithoutSending(t *testing.T) {
 				t.Errorf("%d commands sent, want none", n)
 			}
 		})
+	}
+}
+
+func TestGitRestoreErrorMessage(t *testing.T) {
+	g, _ := fakeExec(t, succeed)
+	_, err := g.Restore(testCtx(t), nil, GitRestoreOptions{})
+	if want := "wrenn: git restore: invalid Paths: at least one path is required"; err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %q", err, want)
 	}
 }
 
