@@ -70,8 +70,10 @@ type Capsule struct {
 	cgroup  string   // "" without cgroup v2
 	cgfd    *os.File
 	cg      *capsuleCgroups // the capsule's cgroup v1 directories
-	limits  Limits
-	bwDone  chan struct{}
+	// diskMounted is set once the capsule's disk is mounted at dir.
+	diskMounted bool
+	limits      Limits
+	bwDone      chan struct{}
 	// ident is the capsule's host identity (uid = gid), mapped to root
 	// inside; uid and gid are -1 when capsules run as the server's user.
 	ident    identity
@@ -148,6 +150,12 @@ func (r *Runtime) StartCapsule(ctx context.Context, cfg CapsuleConfig) (_ *Capsu
 			return nil, err
 		}
 		c.uid, c.gid = c.ident.id, c.ident.id
+	}
+	if r.disks != nil {
+		if err := r.disks.mount(c.id, c.dir, c.limits.DiskMB); err != nil {
+			return nil, err
+		}
+		c.diskMounted = true
 	}
 	if cfg.RestoreFrom != "" {
 		if err := copyTree(cfg.RestoreFrom, c.dir); err != nil {
@@ -1076,6 +1084,9 @@ func (c *Capsule) Destroy() error {
 	}
 	if c.cg != nil {
 		errs = append(errs, c.cg.remove())
+	}
+	if c.diskMounted {
+		errs = append(errs, c.rt.disks.unmount(c.id, c.dir))
 	}
 	if err := os.RemoveAll(c.dir); err != nil {
 		errs = append(errs, fmt.Errorf("sandbox: remove data: %w", err))

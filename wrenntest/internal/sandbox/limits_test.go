@@ -5,6 +5,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -81,5 +82,31 @@ func TestProcessLimitStopsForkBomb(t *testing.T) {
 	}
 	if out, code := sh(t, other, "echo calm"); code != 0 || out != "calm\n" {
 		t.Errorf("other capsule: %q (%d)", out, code)
+	}
+}
+
+// Writing past the disk quota fails with ENOSPC inside the capsule, and
+// the host's disk holds no more than the quota.
+func TestDiskQuotaHolds(t *testing.T) {
+	rt := newRuntime(t)
+	const quotaMB = 64
+	c := limitedCapsule(t, rt, "disk", Limits{DiskMB: quotaMB}, "disk")
+	var before syscall.Statfs_t
+	if err := syscall.Statfs(rt.DataDir(), &before); err != nil {
+		t.Fatal(err)
+	}
+	out, code := sh(t, c, "dd if=/dev/zero of=/root/big bs=1M count=256 2>&1; echo code=$?; rm -f /root/big")
+	if code != 0 || !strings.Contains(out, "No space left on device") || strings.Contains(out, "code=0") {
+		t.Fatalf("writing 256 MiB under a %d MB quota: %q (%d)", quotaMB, out, code)
+	}
+	if out, code := sh(t, c, "head -c 1048576 /dev/zero > /opt/small && echo ok"); code != 0 || out != "ok\n" {
+		t.Errorf("writing after freeing space: %q (%d)", out, code)
+	}
+	img, err := os.Stat(rt.disks.image("disk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, ok := img.Sys().(*syscall.Stat_t); !ok || st.Blocks*512 > quotaMB<<20 {
+		t.Errorf("the image holds %d bytes of the host's disk, quota %d MB", st.Blocks*512, quotaMB)
 	}
 }

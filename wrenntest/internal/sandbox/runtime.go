@@ -58,6 +58,8 @@ type Runtime struct {
 	cgroup string
 	// limits enforces the capsules' resource limits.
 	limits *limiter
+	// disks makes the capsules' disks (nil: no disk quota).
+	disks *disks
 	// layers are the system directories capsules get as overlays of the
 	// host's (see launch.go); nil when they are read-only binds.
 	layers []string
@@ -127,6 +129,7 @@ func New(cfg Config) (*Runtime, error) {
 			return nil, err
 		}
 		r.layers = probeLayers(dataDir, log)
+		r.disks = newDisks(dataDir)
 	}
 	if r.rootArgs, err = hostRootArgs(dataDir, r.layers); err != nil {
 		return nil, err
@@ -145,6 +148,9 @@ func (r *Runtime) Enforced() []string {
 	if !slices.Contains(out, "pids") && r.idDir != "" {
 		// RLIMIT_NPROC of the capsule's own host identity.
 		out = append(out, "pids")
+	}
+	if r.disks != nil {
+		out = append(out, "disk")
 	}
 	return out
 }
@@ -272,6 +278,9 @@ func (r *Runtime) Close() error {
 		errs = append(errs, c.Destroy())
 	}
 	r.limits.close()
+	if r.disks != nil {
+		r.disks.close()
+	}
 	if r.cgroup != "" {
 		if err := os.Remove(r.cgroup); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("sandbox: remove cgroup: %w", err))
