@@ -182,6 +182,30 @@
 // escape Pause. The file routes act with the capsule's identity: they reach
 // what the capsule's root can, and what they write belongs to it.
 //
+// A private writable root, like a VM's. Started as root, the server gives
+// each capsule a root directory of its own, and /usr, /etc (and any other
+// system directory that is a directory on the host) as overlays: the
+// host's tree, ID-mapped so that capsule root owns it, under an upper
+// layer of the capsule's. git init /srv/x, writing /opt, /usr/local or
+// /etc all work, copy-on-write, visible to no other capsule and never to
+// the host; snapshots capture it and destroy removes it. Secrets stay
+// masked on top of the overlay. A server not started as root gives the
+// capsule its root directory and the private directories writable, and
+// the system directories read-only.
+//
+// Limits that hold. memory_mb, vcpus (a CPU quota of vcpus CPUs per
+// 100 ms), a process limit (1,024) and a disk quota (5,120 MB, an ext4
+// image of the capsule's on a loop device, holding its whole writable
+// tree) are enforced where the machine offers them: cgroup v2 controllers
+// where the server's cgroup delegates them, else the cgroup v1 hierarchies
+// of a hybrid machine, else RLIMIT_NPROC of the capsule's own uid for
+// processes; the disk needs loop devices and mkfs.ext4 (e2fsprogs). Only
+// the server writes the cgroups. Exceeding memory kills a process inside
+// the capsule. Every capsule's metadata says what holds on this machine:
+// "wrenn.local/limits" lists the enforced limits of memory, cpu, pids and
+// disk ("none" when none is), "wrenn.local/root" is "overlay" for a whole
+// writable tree, "partial" otherwise.
+//
 // What still differs from a real capsule: processes share the host's
 // kernel (a real capsule is a microVM with its own); the network is
 // loopback only; there is one user, root, mapped to one host identity
