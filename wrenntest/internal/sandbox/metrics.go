@@ -87,6 +87,11 @@ func (c *Capsule) cpuUsage() time.Duration {
 			}
 		}
 	}
+	if c.cg != nil {
+		if d, ok := c.cg.cpuUsage(); ok {
+			return d
+		}
+	}
 	var ticks int64
 	for _, pid := range c.members() {
 		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
