@@ -91,8 +91,12 @@ func (s *CapsulesService) Create(ctx context.Context, p CreateCapsuleParams) (*C
 			return nil, err
 		}
 	}
+	body, err := createCapsuleToAPI(p)
+	if err != nil {
+		return nil, err
+	}
 	var out gen.Capsule
-	resp, err := s.c.api.CreateCapsule(ctx, createCapsuleToAPI(p))
+	resp, err := s.c.api.CreateCapsule(ctx, body)
 	if err := s.c.result(resp, err, &out); err != nil {
 		return nil, err
 	}

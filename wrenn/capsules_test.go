@@ -186,3 +186,21 @@ func TestSnapshotOverwrite(t *testing.T) {
 		})
 	}
 }
+
+func TestCreateRefusesNumbersTheWireCannotCarry(t *testing.T) {
+	for _, p := range []CreateCapsuleParams{
+		{MemoryMB: 1<<32 + 256},
+		{VCPUs: 1 << 31},
+		{Timeout: (1<<31 + 1) * time.Second},
+	} {
+		srv, c := setup(t, func(w http.ResponseWriter, r *http.Request) { reply(w, http.StatusCreated, capsuleJSON) })
+		_, err := c.Capsules.Create(testCtx(t), p)
+		var ve *ValidationError
+		if !errors.As(err, &ve) {
+			t.Errorf("Create(%+v) = %v, want a *ValidationError", p, err)
+		}
+		if n := len(srv.Requests()); n != 0 {
+			t.Errorf("Create(%+v) sent %d requests, want none", p, n)
+		}
+	}
+}

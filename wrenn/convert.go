@@ -1,6 +1,8 @@
 package wrenn
 
 import (
+	"math"
+	"strconv"
 	"time"
 
 	"git.omukk.dev/wrenn/go-sdk/gen"
@@ -9,24 +11,42 @@ import (
 // Conversions between the generated wire types and the package's own. They
 // are the only code that reads or builds gen types.
 
-func createCapsuleToAPI(p CreateCapsuleParams) gen.CreateCapsuleRequest {
+// wireInt32 returns v as the int32 the wire carries, or a *ValidationError
+// naming field when it does not fit, rather than a silently wrapped number.
+func wireInt32(field string, v int) (int32, error) {
+	if v > math.MaxInt32 || v < math.MinInt32 {
+		return 0, &ValidationError{Field: field, Value: strconv.Itoa(v), Reason: "does not fit the API's 32-bit integer"}
+	}
+	return int32(v), nil
+}
+
+func createCapsuleToAPI(p CreateCapsuleParams) (gen.CreateCapsuleRequest, error) {
 	var r gen.CreateCapsuleRequest
 	if p.Template != "" {
 		r.Template = &p.Template
 	}
 	if p.VCPUs > 0 {
-		v := int32(p.VCPUs)
+		v, err := wireInt32("VCPUs", p.VCPUs)
+		if err != nil {
+			return r, err
+		}
 		r.Vcpus = &v
 	}
 	if p.MemoryMB > 0 {
-		v := int32(p.MemoryMB)
+		v, err := wireInt32("MemoryMB", p.MemoryMB)
+		if err != nil {
+			return r, err
+		}
 		r.MemoryMb = &v
 	}
 	if secs := durationSeconds(p.Timeout); secs > 0 {
-		v := int32(secs)
+		v, err := wireInt32("Timeout (seconds)", secs)
+		if err != nil {
+			return r, err
+		}
 		r.TimeoutSec = &v
 	}
-	return r
+	return r, nil
 }
 
 func capsuleFromAPI(c *gen.Capsule) *CapsuleInfo {
