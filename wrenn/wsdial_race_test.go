@@ -2,6 +2,8 @@ package wrenn
 
 import (
 	"context"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -21,6 +23,8 @@ func TestWebSocketDialsDoNotRaceTheFirstRequests(t *testing.T) {
 		http.Error(w, "no", http.StatusTeapot)
 	}))
 	srv.EnableHTTP2 = true
+	// Every call fails its handshake; the server's log of each is noise.
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv.StartTLS()
 	defer srv.Close()
 
