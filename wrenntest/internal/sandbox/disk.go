@@ -176,6 +176,8 @@ func (d *disks) close() {
 		}
 	}
 	d.ready = map[int][]string{}
+	// The templates and whatever capsule images are gone with it.
+	_ = os.RemoveAll(d.dir)
 }
 
 // make makes a new disk image of sizeMB, as the capsule id's, and mounts
