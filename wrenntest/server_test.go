@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -482,11 +483,23 @@ func TestCapsuleIsolation(t *testing.T) {
 	script := fmt.Sprintf(`cat /root/secret /workspace/w 2>/dev/null && echo LEAK-FILES
 ls %[1]s 2>/dev/null | grep . && echo LEAK-DATADIR
 touch %[1]s/x 2>/dev/null && echo WRITE-DATADIR
-touch /etc/x 2>/dev/null && echo WRITE-HOST
 ps -eo args | grep -q '[s]leep 777' && echo LEAK-PROCS
 id -u; echo $HOME; pwd; echo done`, srv.DataDir())
 	if got := c.sh(b, script); got != "0\n/root\n/root\ndone\n" {
 		t.Errorf("capsule b:\n%s", got)
+	}
+	// The system tree is writable, copy-on-write and private: what b
+	// writes under /etc reaches neither the host nor a.
+	name := fmt.Sprintf("/etc/wrenn-isolation-%d", time.Now().UnixNano())
+	if got := c.sh(b, "touch "+name+" && echo made"); got != "made\n" {
+		t.Errorf("capsule b could not write its own /etc: %q", got)
+	}
+	if _, err := os.Lstat(name); err == nil {
+		_ = os.Remove(name)
+		t.Errorf("capsule b's %s appeared on the host", name)
+	}
+	if got := c.sh(a, "test -e "+name+" && echo LEAK-ROOT"); got != "" {
+		t.Errorf("capsule a sees capsule b's %s: %q", name, got)
 	}
 	// Not even the data directory's path shows in a command line (this
 	// script carries it base64-encoded only).
@@ -533,7 +546,7 @@ func TestFiles(t *testing.T) {
 		{"list without path", "list", `{"depth":1}`, 400, "invalid_request"},
 		{"mkdir existing", "mkdir", map[string]any{"path": "/root/docs"}, 409, "conflict"},
 		{"mkdir over a file", "mkdir", map[string]any{"path": "/root/docs/a.txt"}, 400, "invalid_request"},
-		{"mkdir read-only host", "mkdir", map[string]any{"path": "/usr/wrenn-x"}, 502, "agent_error"},
+		{"mkdir in read-only /sys", "mkdir", map[string]any{"path": "/sys/wrenn-x"}, 502, "agent_error"},
 		{"remove missing", "remove", map[string]any{"path": "/root/none"}, 502, "agent_error"},
 		{"write JSON instead of multipart", "write", map[string]any{"path": "/tmp/x", "content": "hi"}, 400, "invalid_request"},
 	} {
