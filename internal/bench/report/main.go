@@ -212,7 +212,7 @@ func write(w io.Writer, r *run, now time.Time) (failed int) {
 	fmt.Fprintf(w, "- Raw baselines do what any client of the endpoint must: decode the JSON answer or frame (and base64 for the terminal), and hand streamed output on as bytes, as the SDK does to its writers.\n")
 	fmt.Fprintf(w, "- The SDK's heap growth is measured in one more transfer of its own, untimed; sampling the heap during the timed runs slowed them.\n")
 	fmt.Fprintf(w, "- Exec stream: the raw baseline reads each frame and counts its bytes without decoding it, which is the rate at which the server sends them; the SDK decodes every frame and hands the output to a writer. Client CPU is this process's user and system time over the transfer.\n")
-	fmt.Fprintf(w, "- Fleet rows: the SDK is a default `Client` (up to %d connections busy and idle per pool, control-plane calls in a pool of their own); the raw client has no cap, and an idle pool as large as the load (`http.DefaultTransport`'s settings for the short calls, as a client written by hand would have). Wall times and request rates are medians of paired rounds, and the ratio the median of the rounds' ratios.\n", 100)
+	fmt.Fprintf(w, "- Fleet rows: the SDK is a default `Client` (no cap on connections in use, up to %d idle per pool, control-plane calls in a pool of their own); the raw client has no cap, and an idle pool as large as the load (`http.DefaultTransport`'s settings for the short calls, as a client written by hand would have). Wall times and request rates are medians of paired rounds, and the ratio the median of the rounds' ratios.\n", 256)
 	fmt.Fprintf(w, "\n## Machine\n\n")
 	fmt.Fprintf(w, "- CPU: %s\n", orUnknown(cpu))
 	fmt.Fprintf(w, "- Cores: %d (GOMAXPROCS %s)\n", runtime.NumCPU(), orUnknown(r.procs))
