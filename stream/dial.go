@@ -143,14 +143,25 @@ func (c DialConfig) dialer() *websocket.Dialer {
 	if c.Dialer != nil {
 		return c.Dialer
 	}
-	d := &websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: 45 * time.Second}
+	var t *http.Transport
 	if c.HTTPClient != nil {
-		if t, ok := c.HTTPClient.Transport.(*http.Transport); ok && t != nil {
-			d.Proxy = t.Proxy
-			d.NetDialContext = t.DialContext
-			if t.TLSClientConfig != nil {
-				d.TLSClientConfig = t.TLSClientConfig.Clone()
-			}
+		t, _ = c.HTTPClient.Transport.(*http.Transport)
+	}
+	return TransportDialer(t)
+}
+
+// TransportDialer returns a WebSocket dialer with t's proxy, dial function
+// and a copy of its TLS configuration (nil t: the environment's proxy and
+// the defaults). net/http fills in a transport's TLS configuration on its
+// first request, so call this before t carries requests and keep the
+// dialer, rather than reading t while it is in use.
+func TransportDialer(t *http.Transport) *websocket.Dialer {
+	d := &websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: 45 * time.Second}
+	if t != nil {
+		d.Proxy = t.Proxy
+		d.NetDialContext = t.DialContext
+		if t.TLSClientConfig != nil {
+			d.TLSClientConfig = t.TLSClientConfig.Clone()
 		}
 	}
 	return d

@@ -2,11 +2,9 @@ package wrenn
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -14,6 +12,7 @@ import (
 	"time"
 
 	"git.omukk.dev/wrenn/go-sdk/gen"
+	"git.omukk.dev/wrenn/go-sdk/stream"
 	"github.com/gorilla/websocket"
 )
 
@@ -53,11 +52,12 @@ type Client struct {
 	// have a connection pool of their own, so that they never wait behind
 	// long commands and transfers (see WithMaxConnections).
 	lanes [2]*http.Client
-	// ws holds what WebSocket dials borrow from c.http's transport (proxy,
-	// dial function, TLS configuration), copied before any request: net/http
+	// ws is the WebSocket dialer with c.http's transport's proxy, dial
+	// function and TLS configuration, made before any request: net/http
 	// rewrites a transport's TLS configuration on its first request, so
-	// reading it later would race with that.
-	ws wsSettings
+	// reading it later would race with that. Nil when the transport is not
+	// an *http.Transport.
+	ws *websocket.Dialer
 	// maxConns is the cap of the default transport (0: none, the default).
 	maxConns int
 	retry    RetryPolicy
@@ -312,7 +312,14 @@ func (c *Client) buildLanes(wrap func(http.RoundTripper) http.RoundTripper) erro
 		}
 	}
 	c.http = c.guardRedirects(c.http)
-	c.ws = wsSettingsOf(c.http.Transport)
+	switch t := c.http.Transport.(type) {
+	case nil:
+		if dt, ok := http.DefaultTransport.(*http.Transport); ok {
+			c.ws = stream.TransportDialer(dt)
+		}
+	case *http.Transport:
+		c.ws = stream.TransportDialer(t)
+	}
 	for i, rt := range [2]http.RoundTripper{data, control} {
 		if wrap != nil {
 			if rt = wrap(rt); rt == nil {
@@ -387,51 +394,4 @@ func (c *Client) BaseURL() string { return c.baseURL.String() }
 // String describes the client without revealing the API key.
 func (c *Client) String() string {
 	return fmt.Sprintf("wrenn.Client{BaseURL: %s}", c.baseURL)
-}
-
-// wsSettings is what a WebSocket dialer borrows from an *http.Transport.
-type wsSettings struct {
-	borrowed bool // the transport was an *http.Transport
-	proxy    func(*http.Request) (*url.URL, error)
-	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
-	tls      *tls.Config
-}
-
-// wsSettingsOf copies rt's proxy, dial function and TLS configuration when
-// it is an *http.Transport (nil stands for http.DefaultTransport).
-func wsSettingsOf(rt http.RoundTripper) wsSettings {
-	if rt == nil {
-		rt = http.DefaultTransport
-	}
-	t, ok := rt.(*http.Transport)
-	if !ok || t == nil {
-		return wsSettings{}
-	}
-	ws := wsSettings{borrowed: true, proxy: t.Proxy, dial: t.DialContext}
-	if t.TLSClientConfig != nil {
-		ws.tls = t.TLSClientConfig.Clone()
-	}
-	return ws
-}
-
-// tlsConfig returns a copy of the borrowed TLS configuration (nil: none).
-func (ws wsSettings) tlsConfig() *tls.Config {
-	if ws.tls == nil {
-		return nil
-	}
-	return ws.tls.Clone()
-}
-
-// dialer returns a WebSocket dialer with the borrowed settings, or nil when
-// nothing was borrowed (the stream package's defaults then apply).
-func (ws wsSettings) dialer() *websocket.Dialer {
-	if !ws.borrowed {
-		return nil
-	}
-	return &websocket.Dialer{
-		Proxy:            ws.proxy,
-		NetDialContext:   ws.dial,
-		TLSClientConfig:  ws.tlsConfig(),
-		HandshakeTimeout: 45 * time.Second,
-	}
 }

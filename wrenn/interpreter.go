@@ -413,10 +413,13 @@ func (cp *Capsule) portWebSocketDialer(port int, base *http.Client) *websocket.D
 	}
 	var dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	d := &websocket.Dialer{HandshakeTimeout: 30 * time.Second}
-	if base == nil && cp.client.ws.borrowed {
+	if ws := cp.client.ws; base == nil && ws != nil {
 		// The API client's own transport: its settings as copied before
 		// its first request.
-		dial, d.TLSClientConfig = cp.client.ws.dial, cp.client.ws.tlsConfig()
+		dial = ws.NetDialContext
+		if ws.TLSClientConfig != nil {
+			d.TLSClientConfig = ws.TLSClientConfig.Clone()
+		}
 	} else if t, ok := rt.(*http.Transport); ok {
 		dial = t.DialContext
 		if t.TLSClientConfig != nil {

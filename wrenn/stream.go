@@ -143,7 +143,7 @@ func (c *Client) dialConfig(ctx context.Context, path string) stream.DialConfig 
 		APIKey:     c.apiKey.reveal(),
 		UserAgent:  c.userAgent,
 		HTTPClient: c.http,
-		Dialer:     c.ws.dialer(),
+		Dialer:     c.ws,
 	}
 	// Tests shorten the channels' timers through the context.
 	if tune, ok := ctx.Value(dialTuningKey{}).(func(*stream.DialConfig)); ok {
