@@ -37,8 +37,12 @@ var (
 )
 
 // startTimeout bounds how long the init process and each new process may
-// take to report that they are ready.
-const startTimeout = 10 * time.Second
+// take to report that they are ready. It only catches a launcher that has
+// hung: the caller's context normally ends first. It is wide because on a
+// loaded machine (heavy writeback from other capsules' disks, hundreds of
+// mounts copied into each new mount namespace) setting up a capsule has
+// been seen to take more than 10 s.
+const startTimeout = 60 * time.Second
 
 // CapsuleConfig describes a capsule to start.
 type CapsuleConfig struct {
