@@ -55,6 +55,7 @@ type Conn struct {
 }
 
 func newConn(ctx context.Context, ws *websocket.Conn, cfg DialConfig) *Conn {
+	cfg = cfg.afterHandshake()
 	c := &Conn{
 		ws:       ws,
 		cfg:      cfg,

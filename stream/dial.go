@@ -69,6 +69,18 @@ type DialConfig struct {
 	ControlGap time.Duration
 }
 
+// afterHandshake returns cfg without what only the upgrade request needs:
+// the API key, the extra headers (which may carry credentials too) and the
+// dialers. A connection keeps only this copy, so the key lives no longer
+// than the handshake and never shows in a printed stream.
+func (cfg DialConfig) afterHandshake() DialConfig {
+	cfg.APIKey = ""
+	cfg.Header = nil
+	cfg.HTTPClient = nil
+	cfg.Dialer = nil
+	return cfg
+}
+
 func orDefault(d, def time.Duration) time.Duration {
 	switch {
 	case d == 0:

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -246,5 +249,30 @@ func TestEventKindString(t *testing.T) {
 	got := []string{EventStart.String(), EventStdout.String(), EventStderr.String(), EventExit.String(), EventKind(9).String()}
 	if diff := cmp.Diff([]string{"start", "stdout", "stderr", "exit", "EventKind(9)"}, got); diff != "" {
 		t.Error(diff)
+	}
+}
+
+// The key is needed for the upgrade request only: a live stream, its
+// connection and every config it keeps must not hold it, so printing the
+// stream cannot leak it.
+func TestLiveStreamsDoNotKeepTheAPIKey(t *testing.T) {
+	leakCheck(t)
+	r := newReplay(t, "exec_success.jsonl")
+	cfg := r.cfg()
+	cfg.Header = http.Header{"Authorization": {"Bearer " + testKey}}
+	s, err := StartExec(context.Background(), cfg, "sh", []string{"-c", "echo out; echo err >&2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := r.headers[0].Get("X-API-Key"); got != testKey {
+		t.Fatalf("X-API-Key = %q, want the key (the handshake must still send it)", got)
+	}
+	for _, format := range []string{"%v", "%+v", "%#v"} {
+		for name, v := range map[string]any{"ExecStream": s, "*Conn": s.s.c, "stream config": s.s.cfg, "conn config": s.s.c.cfg} {
+			if out := fmt.Sprintf(format, v); strings.Contains(out, testKey) {
+				t.Errorf("fmt.Sprintf(%q, %s) contains the API key: %s", format, name, out)
+			}
+		}
 	}
 }
