@@ -64,17 +64,48 @@
 // [Commands.Stream] runs a command over a WebSocket and delivers its output
 // as it is produced: as events from [CommandStream.Events], or written to the
 // Stdout and Stderr writers of [StreamOptions], then [CommandStream.Wait]
-// returns the exit code. [Commands.Connect] and [Commands.ConnectTag] attach
-// the same way to a background process. [CommandStream.Stop] detaches and
-// leaves the process running; [CommandStream.Kill] ends it.
+// returns how it ended. [Commands.Connect], [Commands.ConnectTag] and
+// [Process.Attach] attach the same way to a background process.
 //
 // # PTY
 //
 // [Capsule.PTY] opens an interactive terminal: a [*PTY] is an io.Reader of
-// terminal output and an io.Writer of keystrokes, with [PTY.Resize],
-// [PTY.Kill] and [PTY.Wait] for the exit code. [PTY.Close] detaches and
-// leaves the program running; [Capsule.ConnectPTY] reattaches by
-// [PTY.Tag].
+// terminal output and an io.Writer of keystrokes, with [PTY.Resize].
+// [Capsule.ConnectPTY] reattaches to a detached session by [PTY.Tag].
+//
+// # Live processes
+//
+// Every handle on a live process, a [*CommandStream] (a streamed command or
+// an attached background process) and a [*PTY], has the same five methods
+// with the same meaning, as os/exec's Cmd.Wait and a hijacked connection's
+// Close have:
+//
+//   - Wait(ctx) (*StreamResult, error) blocks until the process exits and
+//     returns its [*StreamResult]: the exit code (-1 when a signal killed
+//     it; a non-zero code is a result, not an error, until
+//     [StreamResult.Err] makes it one). Once the exit has been read, every
+//     later Wait returns the same result at once. An error means the handle
+//     ended without an exit: it was detached (matching [ErrDetached]), the
+//     connection was lost, or the server reported an error.
+//   - When the context given to Wait, or the one the handle was opened with,
+//     ends first, this side detaches and Wait returns an error matching
+//     ErrDetached and the context's error. Only the handle ends; the process
+//     keeps running ([StreamOptions].KillOnCancel kills it instead).
+//   - Close detaches: the connection closes and the process keeps running in
+//     the capsule, where [Commands.List] shows it. Reattach with
+//     [Commands.Connect] or [Commands.ConnectTag] (a command) or
+//     [Capsule.ConnectPTY] (a terminal); output produced meanwhile is lost,
+//     the server keeps none. Close is safe to call more than once.
+//   - Kill(ctx) ends the process and everything it started (its tree, the
+//     process group and session it leads, and double-forked daemons); a nil
+//     error means none of them is left. The handle stays attached, so Wait
+//     then reports exit code -1. Killing a process that has exited returns
+//     nil.
+//   - Done() is closed when the handle is finished: the exit was read, the
+//     handle was detached, or the connection failed. Once it is closed, Wait
+//     returns without blocking. A PTY reads its output ahead, so its Done
+//     closes at the exit; a CommandStream is read only by Events and Wait,
+//     so its Done closes when one of them reads the exit.
 //
 // # Files
 //
@@ -119,8 +150,9 @@
 //
 // A Client, a Capsule and its Commands, Files and Git are safe for
 // concurrent use by many goroutines. A CommandStream's Events and Wait are
-// for one goroutine at a time, while Stop and Kill may be called from any.
-// A PTY may be read while another goroutine writes, resizes or closes it.
+// for one goroutine at a time, while Close, Kill and Done may be used from
+// any. A PTY may be read while another goroutine writes, resizes, waits on
+// or closes it.
 // RunCode calls on one CodeInterpreter run one after another.
 //
 // Unless WithHTTPClient supplies another transport, a Client puts no cap on

@@ -739,7 +739,7 @@ func TestFaultMalformedFramesEndTheStreamWithATypedError(t *testing.T) {
 			var res *StreamResult
 			s, err := cp.Commands.Stream(ctx, "true", StreamOptions{})
 			if err == nil {
-				defer s.Stop()
+				defer s.Close()
 				done := make(chan struct{})
 				go func() {
 					defer close(done)

@@ -83,7 +83,7 @@ func TestThousandOpenStreamsAtOnceReleaseEverything(t *testing.T) {
 	// Every stream was open at once: none is closed before this point.
 	for _, s := range open {
 		if s != nil {
-			wg.Go(func() { _ = s.Stop() })
+			wg.Go(func() { _ = s.Close() })
 		}
 	}
 	wg.Wait()

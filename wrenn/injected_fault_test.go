@@ -309,7 +309,7 @@ func TestInjectedBrokenStreamsAndReconnectByTag(t *testing.T) {
 			break
 		}
 	}
-	_ = s.Stop()
+	_ = s.Close()
 	if err := cp.Commands.KillTag(ctx, "ticker", wrenn.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

@@ -41,12 +41,15 @@ type PTYOptions struct {
 
 // PTY is an interactive terminal in a capsule, over the WebSocket GET
 // /v1/capsules/{id}/pty. Read returns the terminal's output (decoded from the
-// wire's base64), Write sends keystrokes, Resize changes the size, Kill ends
-// the program, Wait returns its exit code, and Close detaches while the
-// program keeps running: [Capsule.ConnectPTY] with Tag reattaches (output
-// produced while detached is lost; the server keeps none).
+// wire's base64), Write sends keystrokes and Resize changes the size. For the
+// rest it follows the live-process contract of the package documentation
+// (see "Live processes"): Wait returns the [*StreamResult] once the program
+// exits, and the same result on every later call; Close detaches while the
+// program keeps running ([Capsule.ConnectPTY] with Tag reattaches; output
+// produced while detached is lost, the server keeps none); Kill ends its
+// whole tree; Done is closed when the handle is finished.
 //
-// Read may run concurrently with Write, Resize, Kill, Wait and Close;
+// Read may run concurrently with Write, Resize, Kill, Wait, Done and Close;
 // concurrent Writes are sent whole, one after the other. A resize or kill is
 // kept apart from bursts of input, because the server can drop one that
 // arrives among queued input. Server pings need no answer and are not
@@ -240,10 +243,15 @@ func (p *PTY) Kill(ctx context.Context) error {
 	return err
 }
 
-// Wait blocks until the session ends for this client and returns the
-// program's exit code (-1 when a signal killed it). When the session ended
-// without an exit (Close, a lost connection, a server error) the error says
-// why. When ctx ends first, Wait returns ctx's error and the session goes on.
+// Wait blocks until the session ends for this client and returns how the
+// program ended: a [*StreamResult] whose ExitCode is -1 when a signal killed
+// it (a terminal has no separate standard error, so StderrTail is empty).
+// Once the exit has arrived, every later call returns the same result at
+// once. When the session ended without an exit (Close, a lost connection, a
+// server error) the error says why, and later calls fail the same way.
+//
+// When ctx ends first, this side detaches (as Close does) and Wait returns
+// an error matching ErrDetached and ctx's error; the program keeps running.
 //
 // Output not yet read stays readable, up to 4 MiB. Once Read has been called
 // nothing is lost: a full buffer pauses the session's output until Read makes
@@ -251,21 +259,33 @@ func (p *PTY) Kill(ctx context.Context) error {
 // and only wants the exit code is not held up: while Wait waits, output that
 // overflows the buffer is discarded and the newest (at most 4 MiB) stays
 // readable.
-func (p *PTY) Wait(ctx context.Context) (int, error) {
+func (p *PTY) Wait(ctx context.Context) (*StreamResult, error) {
 	code, err := p.s.Wait(ctx)
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-		return code, err
+		p.s.Close()
+		// An exit that arrived as ctx ended wins over the detach.
+		if code, err := p.s.Wait(context.Background()); err == nil {
+			return &StreamResult{ExitCode: code}, nil
+		}
+		return nil, fmt.Errorf("%w (%w)", p.cp.client.streamError("pty", stream.ErrClosed), context.Cause(ctx))
 	}
-	return code, p.cp.client.streamError("pty", err)
+	if err != nil {
+		return nil, p.cp.client.streamError("pty", err)
+	}
+	return &StreamResult{ExitCode: code}, nil
 }
 
-// Done is closed when the session has ended for this client: the program
-// exited, this side detached, or the connection failed.
+// Done returns a channel that is closed when the handle is finished: the
+// program exited, this side detached (Close, or the end of the context the
+// session was opened with or of Wait's), or the connection failed. Once it
+// is closed, Wait returns without blocking. A terminal reads its output
+// ahead, so an exit closes Done even when nobody calls Wait.
 func (p *PTY) Done() <-chan struct{} { return p.s.Done() }
 
 // Close detaches: it closes the connection without sending kill, so the
 // program keeps running in the capsule. Reattach with [Capsule.ConnectPTY]
-// and Tag, or end it with Kill. Safe to call more than once.
+// and Tag, or end it with Kill. Read and Wait then return an error matching
+// ErrDetached, and Done is closed. Safe to call more than once.
 func (p *PTY) Close() error {
 	return p.s.Close()
 }

@@ -122,8 +122,8 @@ func TestPTYSessionReadWriteResizeExit(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, err := term.Wait(testCtx(t))
-	if err != nil || code != 7 {
-		t.Errorf("Wait = %d, %v; want 7", code, err)
+	if err != nil || code.ExitCode != 7 {
+		t.Errorf("Wait = %+v, %v; want 7", code, err)
 	}
 	if n, err := term.Read(make([]byte, 8)); n != 0 || err != io.EOF {
 		t.Errorf("Read after exit = %d, %v; want io.EOF", n, err)
@@ -205,8 +205,8 @@ func TestPTYKillEndsTheProgramAndItsDescendants(t *testing.T) {
 	if err := term.Kill(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	if code, err := term.Wait(testCtx(t)); err != nil || code != -1 {
-		t.Errorf("Wait = %d, %v; want -1", code, err)
+	if code, err := term.Wait(testCtx(t)); err != nil || code.ExitCode != -1 {
+		t.Errorf("Wait = %+v, %v; want -1", code, err)
 	}
 	want := []string{"GET /processes?", "POST /exec?", "DELETE /processes/42?signal=SIGKILL"}
 	if diff := cmp.Diff(want, restCalls(ss, 1)); diff != "" {
@@ -236,8 +236,8 @@ func TestPTYKillFallsBackToTheKillFrame(t *testing.T) {
 	if err := term.Kill(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	if code, err := term.Wait(testCtx(t)); err != nil || code != -1 {
-		t.Errorf("Wait = %d, %v; want -1", code, err)
+	if code, err := term.Wait(testCtx(t)); err != nil || code.ExitCode != -1 {
+		t.Errorf("Wait = %+v, %v; want -1", code, err)
 	}
 }
 

@@ -23,7 +23,7 @@ import (
 // error mapping shared with the PTY (pty.go).
 
 // ErrDetached is matched by the errors of a stream or terminal that this side
-// detached from (Stop, Close, or the end of the context that bounds it). The
+// detached from (Close, or the end of the context that bounds it). The
 // process itself keeps running in the capsule.
 var ErrDetached = errors.New("wrenn: detached from the process")
 
@@ -174,7 +174,7 @@ type StreamOptions struct {
 	// instead of only detaching, so that ctx alone bounds the command.
 	// Events and Wait then return an error matching ErrKilled and ctx's
 	// error once the kill is done (or the kill's error when it failed).
-	// Stop and the exit of the process disarm it.
+	// Close and the exit of the process disarm it.
 	KillOnCancel bool
 	// CombinedOutput sends the command's standard error to its standard
 	// output, as the shell's 2>&1 does: every chunk then arrives as
@@ -268,16 +268,17 @@ type outputSource interface {
 
 // CommandStream is a process whose output arrives as it is produced, over a
 // WebSocket: a command started by [Commands.Stream], or a running process
-// attached by [Commands.Connect].
+// attached by [Commands.Connect], [Commands.ConnectTag] or [Process.Attach].
+// It follows the live-process contract of the package documentation (see
+// "Live processes"): Wait returns the [*StreamResult] once the process
+// exits, and the same result on every later call; Close detaches and leaves
+// the process running; Kill ends its whole tree; Done is closed when the
+// handle is finished.
 //
 // Read the output either with Events, or by giving writers in the options
 // and calling Wait, or both (Events first, then Wait for the rest). Events
-// and Wait must be used from one goroutine at a time; Stop and Kill may be
-// called from any goroutine.
-//
-// Stop detaches and leaves the process running, as the server does; Kill
-// ends the process. The context given when the stream was opened bounds it:
-// when the context ends, this side detaches.
+// and Wait must be used from one goroutine at a time; Close, Kill and Done
+// may be used from any goroutine.
 type CommandStream struct {
 	client *Client
 	cmds   *Commands
@@ -285,10 +286,15 @@ type CommandStream struct {
 	// scratch is Wait's decoding buffer (see read).
 	scratch []byte
 	stop    func() error
-	op      string
-	pid     int
-	tag     string
-	marker  string // the script's marker, for streams this handle started
+	// done is closed by finish: the exit was read, the stream failed, or
+	// this side detached.
+	done       chan struct{}
+	finishOnce sync.Once
+	unwatch    func() bool // stops finishing on the end of the opening context
+	op         string
+	pid        int
+	tag        string
+	marker     string // the script's marker, for streams this handle started
 
 	stdout, stderr io.Writer
 	tail           []byte
@@ -309,11 +315,42 @@ type CommandStream struct {
 // because its context ended ([StreamOptions].KillOnCancel).
 var ErrKilled = errors.New("wrenn: process killed")
 
+// watch ties the handle to ctx, the context it was opened with: when ctx
+// ends, the handle is finished (the connection is closed by then), after
+// killing the process first with kill (KillOnCancel).
+func (s *CommandStream) watch(ctx context.Context, kill bool) {
+	s.done = make(chan struct{})
+	if kill {
+		s.armKill(ctx)
+		return
+	}
+	s.unwatch = context.AfterFunc(ctx, s.finish)
+}
+
+// finish closes Done, once.
+func (s *CommandStream) finish() {
+	s.finishOnce.Do(func() {
+		if s.unwatch != nil {
+			s.unwatch()
+		}
+		close(s.done)
+	})
+}
+
+// Done returns a channel that is closed when the handle is finished: Wait or
+// Events has read the exit, the stream failed, or this side detached (Close,
+// or the end of the context the stream was opened with or of Wait's). Once
+// it is closed, Wait returns without blocking. The output is read only by
+// Events and Wait (there is no read-ahead), so an exit nobody reads does not
+// close it.
+func (s *CommandStream) Done() <-chan struct{} { return s.done }
+
 // armKill arranges for the end of ctx to kill the process.
 func (s *CommandStream) armKill(ctx context.Context) {
 	s.ctx = ctx
 	s.killDone = make(chan struct{})
 	s.disarm = context.AfterFunc(ctx, func() {
+		defer s.finish()
 		defer close(s.killDone)
 		kctx, cancel := cleanupContext(ctx)
 		defer cancel()
@@ -383,9 +420,7 @@ func (c *Commands) Stream(ctx context.Context, cmd string, opts StreamOptions) (
 		client: cp.client, cmds: c, src: es, stop: es.Stop, op: "exec stream",
 		pid: int(es.PID()), marker: marker, stdout: opts.Stdout, stderr: opts.Stderr,
 	}
-	if opts.KillOnCancel {
-		s.armKill(ctx)
-	}
+	s.watch(ctx, opts.KillOnCancel)
 	return s, nil
 }
 
@@ -470,9 +505,7 @@ func (c *Commands) connect(ctx context.Context, selector, tag string, opts Conne
 		client: cp.client, cmds: c, src: ps, stop: ps.Close, op: "process stream",
 		pid: int(ps.PID()), tag: tag, stdout: opts.Stdout, stderr: opts.Stderr,
 	}
-	if opts.KillOnCancel {
-		s.armKill(ctx)
-	}
+	s.watch(ctx, opts.KillOnCancel)
 	return s, nil
 }
 
@@ -499,6 +532,7 @@ func (s *CommandStream) read(reuse bool) (StreamEvent, error) {
 		ev, err = s.src.Next()
 	}
 	if err != nil {
+		s.finish()
 		if kerr := s.killedError(); kerr != nil && err != io.EOF {
 			return StreamEvent{}, kerr
 		}
@@ -522,6 +556,7 @@ func (s *CommandStream) read(reuse bool) (StreamEvent, error) {
 		if s.disarm != nil {
 			s.disarm()
 		}
+		s.finish()
 	}
 	if sink != nil {
 		if _, err := sink.Write(ev.Data); err != nil {
@@ -543,7 +578,7 @@ func (s *CommandStream) keepTail(b []byte) {
 // read), then StreamStdout and StreamStderr chunks in the order the server
 // sent them, and StreamExit last. An error is yielded once and ends the
 // sequence. Chunks also go to the writers given in the options. Breaking out
-// of the loop leaves the stream attached: call Wait for the rest, or Stop.
+// of the loop leaves the stream attached: call Wait for the rest, or Close.
 func (s *CommandStream) Events() iter.Seq2[StreamEvent, error] {
 	return func(yield func(StreamEvent, error) bool) {
 		for {
@@ -559,13 +594,14 @@ func (s *CommandStream) Events() iter.Seq2[StreamEvent, error] {
 }
 
 // Wait reads the rest of the output into the writers given in the options
-// (discarding it when there are none) and returns how the process ended. It
-// returns at once when the exit was already read. A non-zero exit code is
-// not an error (see [StreamResult.Err]); an error means the stream ended
-// without an exit (Stop, a lost connection, an in-band error).
+// (discarding it when there are none) and returns how the process ended;
+// once the exit has been read, every later call returns the same result at
+// once. A non-zero exit code is not an error (see [StreamResult.Err]); an
+// error means the stream ended without an exit (Close, a lost connection,
+// an in-band error), and later calls fail the same way.
 //
-// When ctx ends first, this side detaches (as Stop does) and Wait returns an
-// error matching ErrDetached and ctx's error; the process keeps running.
+// When ctx ends first, this side detaches (as Close does) and Wait returns
+// an error matching ErrDetached and ctx's error; the process keeps running.
 func (s *CommandStream) Wait(ctx context.Context) (*StreamResult, error) {
 	detach := context.AfterFunc(ctx, func() { s.src.Close() })
 	defer detach()
@@ -585,15 +621,17 @@ func (s *CommandStream) Wait(ctx context.Context) (*StreamResult, error) {
 	}
 }
 
-// Stop detaches from the process: for a stream started by
+// Close detaches from the process: for a stream started by
 // [Commands.Stream] it sends {"type":"stop"}, then it closes the connection.
 // The server sends no signal; the process keeps running in the capsule (see
-// [Commands.List]; end it with Kill). Events and Wait then return an error
-// matching ErrDetached. Safe to call more than once.
-func (s *CommandStream) Stop() error {
+// [Commands.List]; reattach with [Commands.Connect] or [Commands.ConnectTag],
+// end it with Kill). Events and Wait then return an error matching
+// ErrDetached, and Done is closed. Safe to call more than once.
+func (s *CommandStream) Close() error {
 	if s.disarm != nil {
 		s.disarm()
 	}
+	defer s.finish()
 	return s.stop()
 }
 

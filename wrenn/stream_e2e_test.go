@@ -241,7 +241,7 @@ func TestE2EStreamStopLeavesTheProcessRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitForOutput(t, s, "ready")
-	if err := s.Stop(); err != nil {
+	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Wait(e2eCtx(t)); !errors.Is(err, ErrDetached) {
@@ -330,7 +330,7 @@ func TestE2EConnectToABackgroundProcessMidRun(t *testing.T) {
 					break
 				}
 			}
-			if err := s.Stop(); err != nil {
+			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
 			if !isListed(t, cp, p.PID) {
@@ -556,8 +556,8 @@ func TestE2EPTYBash(t *testing.T) {
 	// The exit code comes back through Wait.
 	io.WriteString(again, "exit 5\r")
 	code, err := again.Wait(e2eCtx(t))
-	if err != nil || code != 5 {
-		t.Errorf("Wait = %d, %v; want 5", code, err)
+	if err != nil || code.ExitCode != 5 {
+		t.Errorf("Wait = %+v, %v; want 5", code, err)
 	}
 	waitGone(t, cp, pid)
 	if _, err := cp.ConnectPTY(e2eCtx(t), tag); !errors.Is(err, ErrNotFound) {
@@ -576,8 +576,8 @@ func TestE2EPTYKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, err := term.Wait(e2eCtx(t))
-	if err != nil || code != -1 {
-		t.Errorf("Wait = %d, %v; want -1", code, err)
+	if err != nil || code.ExitCode != -1 {
+		t.Errorf("Wait = %+v, %v; want -1", code, err)
 	}
 	waitGone(t, cp, term.PID())
 }
@@ -604,8 +604,8 @@ func TestE2EPTYKillEndsItsBackgroundJobs(t *testing.T) {
 	if err := term.Kill(e2eCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	if code, err := term.Wait(e2eCtx(t)); err != nil || code != -1 {
-		t.Errorf("Wait = %d, %v; want -1", code, err)
+	if code, err := term.Wait(e2eCtx(t)); err != nil || code.ExitCode != -1 {
+		t.Errorf("Wait = %+v, %v; want -1", code, err)
 	}
 	<-drained
 	waitGone(t, cp, term.PID())
@@ -697,7 +697,7 @@ func TestE2EPTYLargeOutputArrivesWhole(t *testing.T) {
 	if string(out) != want.String() {
 		t.Errorf("terminal output: %d bytes, want %d (1..30000 in order)", len(out), want.Len())
 	}
-	if code, err := term.Wait(e2eCtx(t)); err != nil || code != 0 {
-		t.Errorf("Wait = %d, %v", code, err)
+	if code, err := term.Wait(e2eCtx(t)); err != nil || code.ExitCode != 0 {
+		t.Errorf("Wait = %+v, %v", code, err)
 	}
 }

@@ -353,7 +353,7 @@ func TestStreamStopDetachesWithoutKilling(t *testing.T) {
 			break
 		}
 	}
-	if err := s.Stop(); err != nil {
+	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff([]map[string]any{{"type": "stop"}}, <-frames); diff != "" {
@@ -363,7 +363,7 @@ func TestStreamStopDetachesWithoutKilling(t *testing.T) {
 	if !errors.Is(err, ErrDetached) {
 		t.Errorf("Wait after Stop = %v, want ErrDetached", err)
 	}
-	if err := s.Stop(); err != nil {
+	if err := s.Close(); err != nil {
 		t.Errorf("second Stop = %v", err)
 	}
 }
@@ -458,7 +458,7 @@ func TestStreamErrorsAreTyped(t *testing.T) {
 			ss.refuse = c.refuse
 			s, err := ss.cp.Commands.Stream(testCtx(t), "true", StreamOptions{})
 			if err == nil {
-				s.Stop()
+				s.Close()
 				t.Fatal("Stream succeeded")
 			}
 			for _, target := range c.is {
@@ -760,7 +760,7 @@ func TestConnectKillOfAnUnlistedProcessIsANoOp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Stop()
+	defer s.Close()
 	if err := s.Kill(testCtx(t)); err != nil {
 		t.Errorf("Kill of a process the server no longer lists = %v, want nil", err)
 	}
@@ -777,7 +777,7 @@ func TestConnectStopDetaches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Stop(); err != nil {
+	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Wait(testCtx(t)); !errors.Is(err, ErrDetached) {
@@ -937,13 +937,13 @@ func callFor(t *testing.T, cp *Capsule, path string) error {
 	case strings.HasSuffix(path, "/exec/stream"):
 		s, err := cp.Commands.Stream(ctx, "echo hi", StreamOptions{})
 		if err == nil {
-			s.Stop()
+			s.Close()
 		}
 		return err
 	case strings.HasSuffix(path, "/stream"):
 		s, err := cp.Commands.ConnectTag(ctx, "sleeper", ConnectOptions{})
 		if err == nil {
-			s.Stop()
+			s.Close()
 		}
 		return err
 	case strings.HasSuffix(path, "/pty"):

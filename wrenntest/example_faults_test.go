@@ -95,7 +95,7 @@ func ExampleServer_BreakStreams() {
 					break
 				}
 			}
-			_ = s.Stop()
+			_ = s.Close()
 		}
 		return connections, nil
 	}

@@ -252,7 +252,7 @@ func killTree(ctx context.Context, cp *wrenn.Capsule, pid int, tag string) error
 	if err != nil {
 		return err
 	}
-	defer s.Stop()
+	defer s.Close()
 	return s.Kill(ctx)
 }
 

@@ -228,7 +228,7 @@ func bridge(ctx context.Context, t *terminal, p *wrenn.PTY, detachKeys []byte) (
 			if err != nil {
 				return session{}, err
 			}
-			return session{exitCode: code}, nil
+			return session{exitCode: code.ExitCode}, nil
 		case <-detach:
 			return leave("")
 		case err := <-inErr:

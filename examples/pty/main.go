@@ -93,11 +93,11 @@ func run(ctx context.Context, out io.Writer) (err error) {
 	}
 	// Drain the output so that the exit is read.
 	_, _ = io.Copy(io.Discard, term)
-	code, err := term.Wait(sctx)
+	res, err := term.Wait(sctx)
 	if err != nil {
 		return err
 	}
-	n.Show("bash exited with %d", code)
+	n.Show("bash exited with %d", res.ExitCode)
 	return nil
 }
 

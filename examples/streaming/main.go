@@ -107,7 +107,7 @@ func run(ctx context.Context, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := s.Stop(); err != nil {
+	if err := s.Close(); err != nil {
 		return err
 	}
 	if _, err := s.Wait(ctx); !errors.Is(err, wrenn.ErrDetached) {

@@ -470,7 +470,7 @@ func BenchmarkFootprint(b *testing.B) {
 		}
 		// Detaching closes everything the client holds; the processes
 		// end with their capsules.
-		return func() { _ = s.Stop() }, nil
+		return func() { _ = s.Close() }, nil
 	})
 	b.ReportMetric(sh/1024, "stream-heap-KiB")
 	b.ReportMetric(sg, "stream-goroutines")
