@@ -444,25 +444,35 @@ func TestPTYContextEndDetachesABlockedRead(t *testing.T) {
 	}
 }
 
-func TestPTYWaitContextLeavesTheSessionRunning(t *testing.T) {
+// The end of Wait's context detaches (the live-process contract): the
+// connection closes without a kill frame, so the program goes on.
+func TestPTYWaitContextDetachesWithoutKilling(t *testing.T) {
+	frames := make(chan []map[string]any, 1)
 	ss := newStreamServer(t, func(p *peer, r *http.Request) {
 		p.recv()
 		p.send(`{"type":"started","tag":"pty-1a2b3c4d","pid":42}`)
-		p.expect(map[string]any{"type": "input", "data": b64("x")})
-		p.untilClosed()
+		frames <- p.untilClosed()
 	}, nil)
 	term, err := ss.cp.PTY(testCtx(t), PTYOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer term.Close()
-	ctx, cancel := context.WithTimeout(testCtx(t), 20*time.Millisecond)
-	defer cancel()
-	if _, err := term.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Wait = %v, want DeadlineExceeded", err)
+	ctx, cancel := context.WithCancel(testCtx(t))
+	cancel()
+	if res, err := term.Wait(ctx); !errors.Is(err, ErrDetached) || !errors.Is(err, context.Canceled) {
+		t.Errorf("Wait = %+v, %v; want an error matching ErrDetached and context.Canceled", res, err)
 	}
-	if _, err := term.Write([]byte("x")); err != nil {
-		t.Errorf("Write after Wait's deadline = %v; the session should go on", err)
+	select {
+	case <-term.Done():
+	default:
+		t.Error("Done not closed after Wait's context ended")
+	}
+	if _, err := term.Write([]byte("x")); !errors.Is(err, ErrDetached) {
+		t.Errorf("Write after the detach = %v, want ErrDetached", err)
+	}
+	if got := <-frames; len(got) != 0 {
+		t.Errorf("frames after start = %v, want none (no kill)", got)
 	}
 }
 
