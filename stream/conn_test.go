@@ -415,7 +415,7 @@ func TestConcurrentSendsAreWholeFrames(t *testing.T) {
 			if err != nil {
 				return
 			}
-			if _, err := DecodeExecClientFrame(b); err != nil {
+			if _, err := decodeExecClientFrame(b); err != nil {
 				bad.Add(1)
 			}
 			got.Add(1)

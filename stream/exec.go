@@ -174,7 +174,7 @@ func decodeEventInto(b, dst []byte) (ev Event, ok bool, err error) {
 
 // decodeEventJSON is decodeEvent through encoding/json.
 func decodeEventJSON(b []byte) (ev Event, ok bool, err error) {
-	f, err := DecodeExecServerFrame(b)
+	f, err := decodeExecServerFrame(b)
 	if err != nil {
 		if isKnown(peekType(b), TypeStart, TypeStdout, TypeStderr, TypeExit, TypeError) {
 			return Event{}, false, err

@@ -134,28 +134,28 @@ func PTYOutputFrame(p []byte) PTYServerFrame {
 	return PTYServerFrame{Type: TypeOutput, Data: base64.StdEncoding.EncodeToString(p)}
 }
 
-// DecodeExecServerFrame decodes one exec/process stream message from the
+// decodeExecServerFrame decodes one exec/process stream message from the
 // server. A frame of an unknown type decodes without error; callers ignore it.
-func DecodeExecServerFrame(data []byte) (ExecServerFrame, error) {
+func decodeExecServerFrame(data []byte) (ExecServerFrame, error) {
 	var f ExecServerFrame
 	return f, decodeFrame(data, &f, &f.Type)
 }
 
-// DecodeExecClientFrame decodes one exec stream message from the client.
-func DecodeExecClientFrame(data []byte) (ExecClientFrame, error) {
+// decodeExecClientFrame decodes one exec stream message from the client.
+func decodeExecClientFrame(data []byte) (ExecClientFrame, error) {
 	var f ExecClientFrame
 	return f, decodeFrame(data, &f, &f.Type)
 }
 
-// DecodePTYServerFrame decodes one PTY message from the server. A frame of an
+// decodePTYServerFrame decodes one PTY message from the server. A frame of an
 // unknown type decodes without error; callers ignore it.
-func DecodePTYServerFrame(data []byte) (PTYServerFrame, error) {
+func decodePTYServerFrame(data []byte) (PTYServerFrame, error) {
 	var f PTYServerFrame
 	return f, decodeFrame(data, &f, &f.Type)
 }
 
-// DecodePTYClientFrame decodes one PTY message from the client.
-func DecodePTYClientFrame(data []byte) (PTYClientFrame, error) {
+// decodePTYClientFrame decodes one PTY message from the client.
+func decodePTYClientFrame(data []byte) (PTYClientFrame, error) {
 	var f PTYClientFrame
 	return f, decodeFrame(data, &f, &f.Type)
 }

@@ -41,7 +41,7 @@ func FuzzDecodeExecServerFrame(f *testing.F) {
 	addTranscriptSeeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ev, ok, everr := decodeEvent(b)
-		fr, err := DecodeExecServerFrame(b)
+		fr, err := decodeExecServerFrame(b)
 		if err != nil {
 			if !errors.Is(err, ErrBadFrame) {
 				t.Fatalf("error %v does not wrap ErrBadFrame", err)
@@ -54,7 +54,7 @@ func FuzzDecodeExecServerFrame(f *testing.F) {
 		if fr.Type == TypeError && !errors.As(everr, new(*ServerError)) {
 			t.Fatalf("error frame gave %v, want a ServerError", everr)
 		}
-		again, err := DecodeExecServerFrame(mustJSON(t, fr))
+		again, err := decodeExecServerFrame(mustJSON(t, fr))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,7 +68,7 @@ func FuzzDecodePTYServerFrame(f *testing.F) {
 	addTranscriptSeeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _, _ = decodePTY(b)
-		fr, err := DecodePTYServerFrame(b)
+		fr, err := decodePTYServerFrame(b)
 		if err != nil {
 			if !errors.Is(err, ErrBadFrame) {
 				t.Fatalf("error %v does not wrap ErrBadFrame", err)
@@ -82,7 +82,7 @@ func FuzzDecodePTYServerFrame(f *testing.F) {
 		} else if !errors.Is(err, ErrBadFrame) {
 			t.Fatalf("Bytes error %v does not wrap ErrBadFrame", err)
 		}
-		again, err := DecodePTYServerFrame(mustJSON(t, fr))
+		again, err := decodePTYServerFrame(mustJSON(t, fr))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,11 +95,11 @@ func FuzzDecodePTYServerFrame(f *testing.F) {
 func FuzzDecodeExecClientFrame(f *testing.F) {
 	addTranscriptSeeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fr, err := DecodeExecClientFrame(b)
+		fr, err := decodeExecClientFrame(b)
 		if err != nil {
 			return
 		}
-		again, err := DecodeExecClientFrame(mustJSON(t, fr))
+		again, err := decodeExecClientFrame(mustJSON(t, fr))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,12 +112,12 @@ func FuzzDecodeExecClientFrame(f *testing.F) {
 func FuzzDecodePTYClientFrame(f *testing.F) {
 	addTranscriptSeeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fr, err := DecodePTYClientFrame(b)
+		fr, err := decodePTYClientFrame(b)
 		if err != nil {
 			return
 		}
 		_, _ = fr.Bytes()
-		again, err := DecodePTYClientFrame(mustJSON(t, fr))
+		again, err := decodePTYClientFrame(mustJSON(t, fr))
 		if err != nil {
 			t.Fatal(err)
 		}

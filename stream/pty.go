@@ -193,7 +193,7 @@ func (p *PTY) waitStarted() error {
 }
 
 func decodePTY(b []byte) (PTYServerFrame, bool, error) {
-	f, err := DecodePTYServerFrame(b)
+	f, err := decodePTYServerFrame(b)
 	if err != nil {
 		if isKnown(peekType(b), TypeStarted, TypeOutput, TypeExit, TypeError, TypePing) {
 			return f, false, err

@@ -281,7 +281,7 @@ func TestPTYControlFramesNeverInterleaveWithInput(t *testing.T) {
 			if err != nil {
 				return
 			}
-			f, err := DecodePTYClientFrame(b)
+			f, err := decodePTYClientFrame(b)
 			if err != nil {
 				t.Errorf("server got a broken frame %q: %v", b, err)
 				return
