@@ -45,7 +45,7 @@ func checkPaths(op string, paths []string) error {
 // CloneOptions configures CloneArgs.
 type CloneOptions struct {
 	URL    string // repository to clone; required
-	Dir    string // destination directory; empty lets git derive it from URL (see CloneDir)
+	Dir    string // destination directory; empty lets git derive it from URL (see cloneDir)
 	Branch string // branch or tag to check out; also limits the clone to that branch
 	Depth  int    // shallow clone with this many commits; 0 means full history
 }
@@ -80,10 +80,10 @@ func CloneArgs(o CloneOptions) ([]string, error) {
 	return argv, nil
 }
 
-// CloneDir returns the directory name git clone derives from a repository
+// cloneDir returns the directory name git clone derives from a repository
 // URL when no destination is given ("https://h/o/repo.git" → "repo"), or ""
 // when none can be derived.
-func CloneDir(rawURL string) string {
+func cloneDir(rawURL string) string {
 	s := strings.TrimRight(rawURL, "/")
 	s = strings.TrimSuffix(s, "/.git")
 	s = strings.TrimRight(s, "/")
@@ -270,10 +270,10 @@ func StatusArgs() []string {
 	return []string{"git", "status", "--porcelain=v1", "--branch"}
 }
 
-// UpstreamArgs returns `git rev-parse --abbrev-ref --symbolic-full-name
+// upstreamArgs returns `git rev-parse --abbrev-ref --symbolic-full-name
 // @{upstream}`, which prints the upstream of the current branch (for example
 // "origin/main") and exits non-zero when there is none.
-func UpstreamArgs() []string {
+func upstreamArgs() []string {
 	return []string{"git", "rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}"}
 }
 

@@ -76,8 +76,8 @@ func TestCloneDir(t *testing.T) {
 		"bundle.bundle":                      "bundle",
 		"..":                                 "",
 	} {
-		if got := CloneDir(in); got != want {
-			t.Errorf("CloneDir(%q) = %q, want %q", in, got, want)
+		if got := cloneDir(in); got != want {
+			t.Errorf("cloneDir(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -61,11 +61,11 @@ func TestBuildersAgainstRealGit(t *testing.T) {
 	if _, _, code := s.run(dir, s.args(RemoteGetURLArgs(RemoteGetURLOptions{Name: "nope"})), ScriptOptions{}); code == 0 {
 		t.Error("remote get-url of a missing remote succeeded")
 	}
-	if _, _, code := s.run(dir, UpstreamArgs(), ScriptOptions{}); code == 0 {
+	if _, _, code := s.run(dir, upstreamArgs(), ScriptOptions{}); code == 0 {
 		t.Error("upstream lookup succeeded before an upstream was set")
 	}
 	s.mustRun(dir, s.args(PushArgs(PushOptions{Branch: "main", SetUpstream: true})))
-	if got := s.mustRun(dir, UpstreamArgs()); got != "origin/main\n" {
+	if got := s.mustRun(dir, upstreamArgs()); got != "origin/main\n" {
 		t.Errorf("upstream = %q, want origin/main", got)
 	}
 	if st := status(t, s, dir); st.Upstream != "origin/main" || st.Ahead != 0 || st.Behind != 0 {
