@@ -1023,6 +1023,11 @@ func (c *Capsule) Destroy() error {
 	for _, p := range procs {
 		close(p.abandon)
 	}
+	if c.diskMounted {
+		// Best effort: without it the unmount below writes the dirty
+		// data out first.
+		_ = c.rt.disks.discard(c.dir)
+	}
 
 	var errs []error
 	if c.bwrap != nil && c.bwrap.Process != nil {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -228,6 +229,34 @@ func (d *disks) unmount(id, dir string) error {
 		errs = append(errs, fmt.Errorf("sandbox: remove disk: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// ext4Shutdown is EXT4_IOC_SHUTDOWN, and ext4ShutdownNoFlush its flag
+// that drops what is not yet written instead of writing it.
+const (
+	ext4Shutdown        = 0x8004587d // _IOR('X', 125, __u32)
+	ext4ShutdownNoFlush = 2
+)
+
+// discard shuts the file system mounted at dir down without writing its
+// dirty data: the capsule is going, and so is its image, so the data a
+// capsule wrote but the kernel has not yet written back would only be
+// written to be deleted. Unmounting a disk that holds hundreds of MB of it
+// otherwise waits for all of it to go through the loop device (0.3 s per
+// 200 MB on an idle machine, many seconds on a busy disk). Every file
+// operation on the disk fails from then on.
+func (d *disks) discard(dir string) error {
+	f, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	flag := uint32(ext4ShutdownNoFlush)
+	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), ext4Shutdown, uintptr(unsafe.Pointer(&flag)))
+	if errno != 0 {
+		return errno
+	}
+	return nil
 }
 
 // attachLoop attaches img to a free loop device and returns the device,

@@ -17,7 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func newRuntime(t *testing.T) *Runtime {
+func newRuntime(t testing.TB) *Runtime {
 	t.Helper()
 	if err := CheckTools(); err != nil {
 		t.Skip(err)
@@ -34,7 +34,7 @@ func newRuntime(t *testing.T) *Runtime {
 	return rt
 }
 
-func newCapsule(t *testing.T, rt *Runtime, id string) *Capsule {
+func newCapsule(t testing.TB, rt *Runtime, id string) *Capsule {
 	t.Helper()
 	c, err := rt.StartCapsule(context.Background(), CapsuleConfig{ID: id, Env: map[string]string{"WRENN_SANDBOX_ID": id}})
 	if err != nil {
@@ -44,7 +44,7 @@ func newCapsule(t *testing.T, rt *Runtime, id string) *Capsule {
 }
 
 // run starts cmd in the foreground and returns its output and exit code.
-func run(t *testing.T, c *Capsule, cmd string, args ...string) (string, string, int) {
+func run(t testing.TB, c *Capsule, cmd string, args ...string) (string, string, int) {
 	t.Helper()
 	p, err := c.Start(Spec{Cmd: cmd, Args: args, Capture: true})
 	if err != nil {
@@ -60,7 +60,7 @@ func run(t *testing.T, c *Capsule, cmd string, args ...string) (string, string, 
 	return string(out), string(errb), code
 }
 
-func sh(t *testing.T, c *Capsule, script string) (string, int) {
+func sh(t testing.TB, c *Capsule, script string) (string, int) {
 	t.Helper()
 	out, errb, code := run(t, c, "/bin/sh", "-c", script)
 	return out + errb, code
