@@ -200,8 +200,11 @@
 // where the server's cgroup delegates them, else the cgroup v1 hierarchies
 // of a hybrid machine, else RLIMIT_NPROC of the capsule's own uid for
 // processes; the disk needs loop devices and mkfs.ext4 (e2fsprogs). Only
-// the server writes the cgroups. Exceeding memory kills a process inside
-// the capsule. Every capsule's metadata says what holds on this machine:
+// the server writes the cgroups. With v1 hierarchies, a server started as
+// root sets favordynmods on the machine's cgroup2 mount (Linux 6.0 or
+// later), without which every process joining a cgroup waits for the
+// kernel (about 10 ms of each capsule's start). Exceeding memory kills a
+// process inside the capsule. Every capsule's metadata says what holds on this machine:
 // "wrenn.local/limits" lists the enforced limits of memory, cpu, pids and
 // disk ("none" when none is), "wrenn.local/root" is "overlay" for a whole
 // writable tree, "partial" otherwise.

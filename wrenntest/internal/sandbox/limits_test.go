@@ -110,3 +110,19 @@ func TestDiskQuotaHolds(t *testing.T) {
 		t.Errorf("the image holds %d bytes of the host's disk, quota %d MB", st.Blocks*512, quotaMB)
 	}
 }
+
+// A runtime whose capsules join cgroup v1 directories sets favordynmods on
+// the cgroup2 mount, keeping the mount's other options.
+func TestV1CgroupsFavorDynmods(t *testing.T) {
+	rt := newRuntime(t)
+	if os.Geteuid() != 0 || len(rt.limits.v1) == 0 {
+		t.Skip("this machine's limits do not use cgroup v1 hierarchies")
+	}
+	mnt, opts := cgroup2MountOptions()
+	if mnt == "" {
+		t.Skip("no cgroup2 mount")
+	}
+	if !slices.Contains(opts, "favordynmods") {
+		t.Fatalf("cgroup2 mount %s has options %v, want favordynmods", mnt, opts)
+	}
+}

@@ -469,9 +469,16 @@ func removeStaleCgroups(parent string) {
 }
 
 func cgroup2Mount() string {
+	mnt, _ := cgroup2MountOptions()
+	return mnt
+}
+
+// cgroup2MountOptions returns the first cgroup2 mount point and its super
+// block options.
+func cgroup2MountOptions() (string, []string) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		return ""
+		return "", nil
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -484,10 +491,14 @@ func cgroup2Mount() string {
 		rf := strings.Fields(right)
 		lf := strings.Fields(left)
 		if len(rf) > 0 && rf[0] == "cgroup2" && len(lf) > 4 {
-			return lf[4]
+			var opts []string
+			if len(rf) > 2 {
+				opts = strings.Split(rf[2], ",")
+			}
+			return lf[4], opts
 		}
 	}
-	return ""
+	return "", nil
 }
 
 func randomHex(n int) string {
