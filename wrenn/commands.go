@@ -156,6 +156,9 @@ func (c *Commands) Run(ctx context.Context, cmd string, opts RunOptions) (*Comma
 	if strings.TrimSpace(cmd) == "" {
 		return nil, &ValidationError{Field: "command", Value: cmd, Reason: "empty"}
 	}
+	if err := endedError(ctx, "run"); err != nil {
+		return nil, err
+	}
 	timeout := opts.Timeout
 	if timeout <= 0 {
 		timeout = DefaultCommandTimeout

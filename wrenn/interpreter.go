@@ -458,8 +458,12 @@ func (ci *CodeInterpreter) setKernelID(id string) {
 	ci.mu.Unlock()
 }
 
-// lock takes the run slot, or gives up when ctx ends.
+// lock takes the run slot, or gives up when ctx ends; an ended ctx never
+// gets it, even when the slot is free.
 func (ci *CodeInterpreter) lock(ctx context.Context) error {
+	if err := endedError(ctx, "code interpreter of capsule "+ci.ID()); err != nil {
+		return err
+	}
 	select {
 	case ci.run <- struct{}{}:
 		return nil

@@ -28,6 +28,9 @@ func (c *Commands) stageStdin(ctx context.Context, r io.Reader) (*stagedStdin, e
 	if r == nil {
 		return nil, nil
 	}
+	if err := endedError(ctx, "staging stdin"); err != nil {
+		return nil, err
+	}
 	s := &stagedStdin{files: c.cp.Files, path: stagePath("stdin")}
 	// A failing source ends the body normally, so that the server is done
 	// with the file before it is removed (an aborted request could still
