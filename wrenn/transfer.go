@@ -10,11 +10,13 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"git.omukk.dev/wrenn/go-sdk/gen"
 	"git.omukk.dev/wrenn/go-sdk/internal/shell"
 )
 
@@ -22,14 +24,18 @@ import (
 // file-stream endpoints plus one command in the capsule: for an upload the
 // SDK writes the tar while it is sent to a staged file, and "tar -x" unpacks
 // it; for a download "tar -c" packs the directory into a staged file, which
-// is streamed back and unpacked here. Either way memory use does not grow
-// with the size of the tree, and the staged file is removed afterwards.
-// A capsule without tar gets the same result through one call per file.
+// is streamed back and unpacked here. Files of 8 MiB and more stay out of
+// the staged tar, which would have them written twice in the capsule: they
+// move by streams of their own, several at once. Either way memory use does
+// not grow with the size of the tree, and the staged file is removed
+// afterwards. A capsule without tar gets the same result through one call
+// per file.
 
 // TransferOptions configure the directory transfers of [Files].
 type TransferOptions struct {
-	// Progress, when set, is called from the transferring goroutine as
-	// file content moves and after each entry.
+	// Progress, when set, is called as file content moves and after each
+	// entry: from the transferring goroutine, or from those moving large
+	// files at once, but never by two at the same time.
 	Progress func(TransferProgress)
 	// PerFile sends every file with calls of its own (mkdir, upload or
 	// download, and one command for modes and links at the end) instead
@@ -85,22 +91,45 @@ func (e *TransferError) Error() string {
 // Unwrap returns the cause.
 func (e *TransferError) Unwrap() error { return e.Err }
 
-// progress tracks a transfer and reports it to the caller's callback.
+// progress tracks a transfer and reports it to the caller's callback. Its
+// methods may be called from the goroutines of a transfer that moves several
+// files at once; the callback is never called concurrently.
 type progress struct {
+	mu      sync.Mutex
 	fn      func(TransferProgress)
 	path    string
 	entries int
-	bytes   atomic.Int64
+	bytes   int64
 	res     TransferResult
 }
 
 func (p *progress) report() {
 	if p.fn != nil {
-		p.fn(TransferProgress{Path: p.path, Entries: p.entries, Bytes: p.bytes.Load()})
+		p.fn(TransferProgress{Path: p.path, Entries: p.entries, Bytes: p.bytes})
 	}
 }
 
+// at records the entry being moved.
+func (p *progress) at(name string) {
+	p.mu.Lock()
+	p.path = name
+	p.mu.Unlock()
+}
+
+// moved counts n content bytes of the entry name.
+func (p *progress) moved(name string, n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if name != "" {
+		p.path = name
+	}
+	p.bytes += n
+	p.report()
+}
+
 func (p *progress) done(name string, kind byte, size int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.path = name
 	p.entries++
 	switch kind {
@@ -115,17 +144,32 @@ func (p *progress) done(name string, kind byte, size int64) {
 	p.report()
 }
 
-// progressReader counts content bytes into a progress.
+// skip lists an entry left out.
+func (p *progress) skip(name string) {
+	p.mu.Lock()
+	p.skip(name)
+	p.mu.Unlock()
+}
+
+// current returns the entry last recorded.
+func (p *progress) current() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.path
+}
+
+// progressReader counts content bytes of the entry name (empty: whichever
+// is current) into a progress.
 type progressReader struct {
-	r io.Reader
-	p *progress
+	r    io.Reader
+	p    *progress
+	name string
 }
 
 func (r *progressReader) Read(b []byte) (int, error) {
 	n, err := r.r.Read(b)
 	if n > 0 {
-		r.p.bytes.Add(int64(n))
-		r.p.report()
+		r.p.moved(r.name, int64(n))
 	}
 	return n, err
 }
@@ -260,7 +304,7 @@ func goMode(v int64) fs.FileMode {
 func writeTar(w io.Writer, walk func(func(treeEntry) error) error, p *progress) error {
 	tw := tar.NewWriter(w)
 	err := walk(func(e treeEntry) error {
-		p.path = e.name
+		p.at(e.name)
 		hdr := &tar.Header{
 			Name: e.name, Mode: unixMode(e.info.Mode()), ModTime: e.info.ModTime(),
 			Uname: "root", Gname: "root", Format: tar.FormatGNU,
@@ -273,7 +317,7 @@ func writeTar(w io.Writer, walk func(func(treeEntry) error) error, p *progress) 
 		case e.info.Mode().IsRegular():
 			hdr.Typeflag, hdr.Size = tar.TypeReg, e.info.Size()
 		default:
-			p.res.Skipped = append(p.res.Skipped, e.name)
+			p.skip(e.name)
 			return nil
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
@@ -284,7 +328,7 @@ func writeTar(w io.Writer, walk func(func(treeEntry) error) error, p *progress) 
 			if err != nil {
 				return &TransferError{Op: "upload", Path: e.name, Err: err}
 			}
-			n, err := io.Copy(tw, &progressReader{r: io.LimitReader(rc, hdr.Size+1), p: p})
+			n, err := io.Copy(tw, &progressReader{r: io.LimitReader(rc, hdr.Size+1), p: p, name: e.name})
 			rc.Close()
 			if err == nil && n != hdr.Size {
 				err = fmt.Errorf("file changed while it was read: %d bytes, %d expected", n, hdr.Size)
@@ -319,11 +363,13 @@ func writeTar(w io.Writer, walk func(func(treeEntry) error) error, p *progress) 
 // failed; the tree may then be incomplete. A dst that exists as a
 // non-directory matches [ErrNotDir]. Without tar in the capsule (or with
 // opts.PerFile) each entry goes by its own calls. Files of 8 MiB and more
-// are not put in the tar stream: each follows, once the rest is unpacked,
-// by its own streamed upload (so it is written once in the capsule, not
-// staged and then unpacked), and one more command sets their modes and
-// times; a source failing to read such a file fails the transfer after the
-// rest is unpacked.
+// are not put in the tar stream: they follow, once the rest is unpacked, by
+// streamed uploads of their own, several at once (so each is written once
+// in the capsule, not staged and then unpacked; fsys must then allow
+// concurrent Open and Read of different files, as the file systems of the
+// standard library do), and one more command sets their modes and times; a
+// source failing to read such a file fails the transfer after the rest is
+// unpacked.
 func (f *Files) UploadFS(ctx context.Context, dst string, fsys fs.FS, opts TransferOptions) (*TransferResult, error) {
 	if fsys == nil {
 		return nil, &ValidationError{Field: "source file system", Value: "<nil>", Reason: "nil"}
@@ -424,7 +470,7 @@ func (f *Files) uploadTree(ctx context.Context, dst string, walk func(func(treeE
 		if errors.As(werr, &te) {
 			return nil, te
 		}
-		return nil, &TransferError{Op: "upload", Path: p.path, Err: err}
+		return nil, &TransferError{Op: "upload", Path: p.current(), Err: err}
 	}
 	if err := f.untar(ctx, dst, staged); err != nil {
 		return nil, err
@@ -439,21 +485,58 @@ func (f *Files) uploadTree(ctx context.Context, dst string, walk func(func(treeE
 // itself rather than inside the tar stream.
 const directUploadSize = 8 << 20
 
-// uploadBig uploads the large files of a tree, once the rest is unpacked,
-// then sets their modes and times in one command.
+// transferStreams is how many large files of a tree move at once, each by
+// a stream of its own.
+const transferStreams = 4
+
+// inParallel calls fn for every index below n, at most transferStreams at a
+// time. It returns the first error to happen: once a call has failed, no
+// more are started and the context of those running is cancelled.
+func inParallel(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next, finished atomic.Int64
+		once           sync.Once
+		first          error
+		wg             sync.WaitGroup
+	)
+	for range min(n, transferStreams) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := fn(ctx, i); err != nil {
+					once.Do(func() { first = err; cancel() })
+					return
+				}
+				finished.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if first == nil && finished.Load() < int64(n) {
+		first = ctx.Err()
+	}
+	return first
+}
+
+// uploadBig uploads the large files of a tree, several at once, once the
+// rest is unpacked, then sets their modes and times in one command.
 func (f *Files) uploadBig(ctx context.Context, dst string, big []treeEntry, p *progress) error {
 	if len(big) == 0 {
 		return nil
 	}
-	var fix strings.Builder
-	for _, e := range big {
-		p.path = e.name
-		target := path.Join(dst, e.name)
+	err := inParallel(ctx, len(big), func(ctx context.Context, i int) error {
+		e := big[i]
+		p.at(e.name)
 		rc, err := e.open()
 		if err != nil {
 			return &TransferError{Op: "upload", Path: e.name, Err: err}
 		}
-		n, err := f.Upload(ctx, target, &progressReader{r: io.LimitReader(rc, e.info.Size()+1), p: p}, UploadOptions{})
+		n, err := f.Upload(ctx, path.Join(dst, e.name), &progressReader{r: io.LimitReader(rc, e.info.Size()+1), p: p, name: e.name}, UploadOptions{})
 		rc.Close()
 		if err == nil && n != e.info.Size() {
 			err = fmt.Errorf("file changed while it was read: %d bytes, %d expected", n, e.info.Size())
@@ -461,11 +544,23 @@ func (f *Files) uploadBig(ctx context.Context, dst string, big []treeEntry, p *p
 		if err != nil {
 			return &TransferError{Op: "upload", Path: e.name, Err: err}
 		}
+		p.done(e.name, tar.TypeReg, e.info.Size())
+		return nil
+	})
+	if err != nil {
+		var te *TransferError
+		if errors.As(err, &te) {
+			return te
+		}
+		return &TransferError{Op: "upload", Err: err}
+	}
+	var fix strings.Builder
+	for _, e := range big {
+		target := path.Join(dst, e.name)
 		fmt.Fprintf(&fix, "chmod %o -- %s || exit 1\n", unixMode(e.info.Mode()), shell.Quote(target))
 		if t := e.info.ModTime(); !t.IsZero() {
 			fmt.Fprintf(&fix, "touch -c -m -d @%d -- %s || exit 1\n", t.Unix(), shell.Quote(target))
 		}
-		p.done(e.name, tar.TypeReg, e.info.Size())
 	}
 	res, err := f.cp.Commands.runScript(ctx, fix.String(), internalTimeout(ctx))
 	if err == nil {
@@ -535,7 +630,7 @@ func (f *Files) uploadPerFile(ctx context.Context, dst string, walk func(func(tr
 	var fix strings.Builder
 	var dirModes []string
 	err := walk(func(e treeEntry) error {
-		p.path = e.name
+		p.at(e.name)
 		target := path.Join(dst, e.name)
 		switch {
 		case e.link != "":
@@ -552,7 +647,7 @@ func (f *Files) uploadPerFile(ctx context.Context, dst string, walk func(func(tr
 			if err != nil {
 				return &TransferError{Op: "upload", Path: e.name, Err: err}
 			}
-			_, err = f.Upload(ctx, target, &progressReader{r: rc, p: p}, UploadOptions{})
+			_, err = f.Upload(ctx, target, &progressReader{r: rc, p: p, name: e.name}, UploadOptions{})
 			rc.Close()
 			if err != nil {
 				return &TransferError{Op: "upload", Path: e.name, Err: err}
@@ -560,7 +655,7 @@ func (f *Files) uploadPerFile(ctx context.Context, dst string, walk func(func(tr
 			fmt.Fprintf(&fix, "chmod %o -- %s || exit 1\n", unixMode(e.info.Mode()), shell.Quote(target))
 			p.done(e.name, tar.TypeReg, e.info.Size())
 		default:
-			p.res.Skipped = append(p.res.Skipped, e.name)
+			p.skip(e.name)
 		}
 		return nil
 	})
@@ -591,31 +686,60 @@ func (f *Files) ensureDir(ctx context.Context, dst string) error {
 	return err
 }
 
-// packed is a staged tar of a capsule directory.
-type packed struct {
-	staged string
-	rc     io.ReadCloser
+// A download packs the capsule directory with "tar -c" into a staged file,
+// all but its large files: the regular files of directUploadSize and more
+// with a single link are listed by the same command (one walk of the tree
+// sorts every entry into one list or the other) and fetched by streams of
+// their own, so that they are read once in the capsule and never written
+// there a second time. Capsules whose find cannot print file details
+// (BusyBox) get all of the tree in the staged tar.
+
+// bigFile is a large file of a capsule tree, fetched by its own stream.
+type bigFile struct {
+	name  string // relative to the tree's root
+	size  int64
+	mode  fs.FileMode
+	mtime time.Time
 }
 
-// pack runs "tar -c" over the capsule directory src into a staged file and
-// opens it for streaming. The caller closes rc and removes staged.
+// packed is a staged tar of a capsule directory and the large files left
+// out of it.
+type packed struct {
+	src    string
+	staged string
+	rc     io.ReadCloser
+	big    []bigFile
+}
+
+// pack runs "tar -c" over the capsule directory src into a staged file,
+// lists the large files left out, and opens the staged file for streaming.
+// The caller closes rc and removes staged.
 func (f *Files) pack(ctx context.Context, src string) (*packed, error) {
 	if err := f.check(src); err != nil {
 		return nil, err
 	}
-	staged := stagePath("tar")
-	d, s := shell.Quote(src), shell.Quote(staged)
+	staged, list := stagePath("tar"), stagePath("list")
+	d, s, l := shell.Quote(src), shell.Quote(staged), shell.Quote(list)
 	script := fmt.Sprintf(`if [ ! -d %[1]s ]; then
-  if [ -e %[1]s ]; then exit %[3]d; fi
-  exit %[4]d
+  if [ -e %[1]s ]; then exit %[4]d; fi
+  exit %[5]d
 fi
-tar -c --format=gnu -f %[2]s -C %[1]s .
-rc=$?
+cd %[1]s || exit 1
+if find . -maxdepth 0 -printf '' 2>/dev/null; then
+  find . \( -name %[6]s -o -name %[7]s \) -prune -o \( -type f -links 1 -size +%[8]dc -printf '%%s %%m %%T@ %%P\0' \) -o -fprint0 %[3]s || { rm -f -- %[3]s; exit 1; }
+  tar -c --format=gnu --null --no-recursion -T %[3]s -f %[2]s
+  rc=$?
+  rm -f -- %[3]s
+else
+  tar -c --format=gnu -f %[2]s .
+  rc=$?
+fi
 [ $rc -eq 0 ] || rm -f -- %[2]s
-exit $rc`, d, s, exitNotDir, exitNoDir)
+exit $rc`, d, s, l, exitNotDir, exitNoDir, shell.Quote(path.Base(list)), shell.Quote(path.Base(staged)), directUploadSize-1)
 	res, err := f.cp.Commands.Run(ctx, script, RunOptions{Timeout: internalTimeout(ctx)})
 	if err != nil {
 		_ = f.removeStaged(ctx, staged)
+		_ = f.removeStaged(ctx, list)
 		return nil, &TransferError{Op: "download", Err: err}
 	}
 	switch res.ExitCode {
@@ -627,22 +751,67 @@ exit $rc`, d, s, exitNotDir, exitNoDir)
 	default:
 		return nil, &TransferError{Op: "download", Path: tarFailedEntry(res.Stderr), Err: res.Err()}
 	}
+	big, err := parseBigFiles(res.Stdout)
+	if err != nil {
+		_ = f.removeStaged(ctx, staged)
+		return nil, &TransferError{Op: "download", Err: err}
+	}
 	rc, err := f.Download(ctx, staged, DownloadOptions{})
 	if err != nil {
 		_ = f.removeStaged(ctx, staged)
 		return nil, &TransferError{Op: "download", Err: err}
 	}
-	return &packed{staged: staged, rc: rc}, nil
+	return &packed{src: src, staged: staged, rc: rc, big: big}, nil
+}
+
+// parseBigFiles reads the records "SIZE MODE MTIME NAME\0" of the pack
+// script's find.
+func parseBigFiles(out []byte) ([]bigFile, error) {
+	var big []bigFile
+	for rest := string(out); rest != ""; {
+		rec, after, ok := strings.Cut(rest, "\x00")
+		if !ok {
+			return nil, fmt.Errorf("listing of large files cut short: %q", rec)
+		}
+		rest = after
+		fields := strings.SplitN(rec, " ", 4)
+		if len(fields) != 4 {
+			return nil, fmt.Errorf("bad listing of a large file: %q", rec)
+		}
+		size, err1 := strconv.ParseInt(fields[0], 10, 64)
+		mode, err2 := strconv.ParseInt(fields[1], 8, 32)
+		secs, _, _ := strings.Cut(fields[2], ".")
+		mtime, err3 := strconv.ParseInt(secs, 10, 64)
+		name, ok, err4 := tarName(fields[3])
+		if err := errors.Join(err1, err2, err3, err4); err != nil || !ok || size < 0 {
+			return nil, fmt.Errorf("bad listing of a large file: %q", rec)
+		}
+		big = append(big, bigFile{name: name, size: size, mode: goMode(mode), mtime: time.Unix(mtime, 0)})
+	}
+	return big, nil
+}
+
+// openSized opens the capsule file p, of the size a listing gave, for
+// streaming; as [Files.Download] without looking the size up again.
+func (f *Files) openSized(ctx context.Context, p string, size int64) (io.ReadCloser, error) {
+	cp := f.cp
+	resp, err := cp.client.check(cp.client.api.StreamReadFile(Idempotent(ctx), cp.id, gen.FilePathRequest{Path: p}))
+	if err != nil {
+		return nil, f.missing(ctx, "download", p, err)
+	}
+	return &downloadReader{body: resp.Body, path: p, size: size}, nil
 }
 
 // DownloadTar writes the capsule directory src to w as a tar stream (GNU
 // format; names relative, starting with "./"): one command packs it with
 // "tar -c" into a staged file, which is streamed through POST
-// /v1/capsules/{id}/files/stream/read (its size checked, so a cut stream is
-// an error, never a short archive) and then removed. It returns the number
-// of bytes written to w. Memory use does not grow with the tree. A missing
-// src matches [ErrNotFound]; a file matches [ErrNotDir]. Needs tar in the
-// capsule.
+// /v1/capsules/{id}/files/stream/read and then removed; files of 8 MiB and
+// more are left out of the staged file and follow it in the stream, each
+// read by a request of its own (several are opened ahead). Every file's
+// size is checked, so a cut stream is an error, never a short archive. It
+// returns the number of bytes written to w. Memory use does not grow with
+// the tree. A missing src matches [ErrNotFound]; a file matches
+// [ErrNotDir]. Needs tar in the capsule.
 func (f *Files) DownloadTar(ctx context.Context, src string, w io.Writer, opts TransferOptions) (int64, error) {
 	if w == nil {
 		return 0, &ValidationError{Field: "writer", Value: "<nil>", Reason: "nil"}
@@ -654,17 +823,164 @@ func (f *Files) DownloadTar(ctx context.Context, src string, w io.Writer, opts T
 	defer func() { _ = f.removeStaged(ctx, pk.staged) }()
 	defer pk.rc.Close()
 	p := &progress{fn: opts.Progress}
-	n, err := io.Copy(w, &progressReader{r: pk.rc, p: p})
-	if err != nil {
-		return n, &TransferError{Op: "download", Err: err}
+	cw := &countingWriter{w: w, p: p}
+	if len(pk.big) == 0 {
+		if _, err := copyBuffered(cw, pk.rc); err != nil {
+			return cw.n, &TransferError{Op: "download", Err: err}
+		}
+		return cw.n, nil
 	}
-	return n, nil
+	// The staged part is copied entry by entry, so that the large files
+	// can follow before the end of the archive.
+	tw := tar.NewWriter(cw)
+	tr := tar.NewReader(pk.rc)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err == nil {
+			p.at(strings.TrimPrefix(hdr.Name, "./"))
+			err = tw.WriteHeader(hdr)
+		}
+		if err == nil {
+			_, err = copyBuffered(tw, tr)
+		}
+		if err != nil {
+			return cw.n, &TransferError{Op: "download", Path: p.current(), Err: err}
+		}
+	}
+	ahead := f.openAhead(ctx, pk.src, pk.big)
+	defer ahead.stop()
+	for i, b := range pk.big {
+		p.at(b.name)
+		rc, err := ahead.next(i)
+		if err == nil {
+			err = tw.WriteHeader(&tar.Header{
+				Typeflag: tar.TypeReg, Name: "./" + b.name, Size: b.size, Mode: unixMode(b.mode),
+				ModTime: b.mtime, Uname: "root", Gname: "root", Format: tar.FormatGNU,
+			})
+			if err == nil {
+				_, err = copyBuffered(tw, rc)
+			}
+			rc.Close()
+		}
+		if err != nil {
+			return cw.n, &TransferError{Op: "download", Path: b.name, Err: err}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return cw.n, &TransferError{Op: "download", Err: err}
+	}
+	return cw.n, nil
+}
+
+// copyBuffer is the size of the buffers content is copied through.
+const copyBuffer = 256 << 10
+
+var copyBuffers = sync.Pool{New: func() any { return new([copyBuffer]byte) }}
+
+func copyBuffered(w io.Writer, r io.Reader) (int64, error) {
+	buf := copyBuffers.Get().(*[copyBuffer]byte)
+	defer copyBuffers.Put(buf)
+	return io.CopyBuffer(w, r, buf[:])
+}
+
+// countingWriter counts the bytes written to w into a progress.
+type countingWriter struct {
+	w io.Writer
+	p *progress
+	n int64
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	if n > 0 {
+		c.p.moved("", int64(n))
+	}
+	return n, err
+}
+
+// ahead opens the downloads of a list of large files in order, at most
+// transferStreams at once, before they are read.
+type ahead struct {
+	cancel context.CancelFunc
+	slots  []chan openResult
+	sem    chan struct{}
+	done   chan struct{}
+	taken  int
+}
+
+type openResult struct {
+	rc  io.ReadCloser
+	err error
+}
+
+func (f *Files) openAhead(ctx context.Context, base string, big []bigFile) *ahead {
+	ctx, cancel := context.WithCancel(ctx)
+	a := &ahead{cancel: cancel, slots: make([]chan openResult, len(big)), sem: make(chan struct{}, transferStreams), done: make(chan struct{})}
+	for i := range a.slots {
+		a.slots[i] = make(chan openResult, 1)
+	}
+	go func() {
+		defer close(a.done)
+		for i, b := range big {
+			select {
+			case a.sem <- struct{}{}:
+			case <-ctx.Done():
+				for _, s := range a.slots[i:] {
+					s <- openResult{err: ctx.Err()}
+				}
+				return
+			}
+			rc, err := f.openSized(ctx, path.Join(base, b.name), b.size)
+			a.slots[i] <- openResult{rc: rc, err: err}
+		}
+	}()
+	return a
+}
+
+// next returns the stream of file i, in order; the caller closes it before
+// asking for the next.
+func (a *ahead) next(i int) (io.ReadCloser, error) {
+	r := <-a.slots[i]
+	a.taken = i + 1
+	if r.err != nil {
+		return nil, r.err
+	}
+	return &releaser{ReadCloser: r.rc, release: func() { <-a.sem }}, nil
+}
+
+// stop closes the streams opened and not taken.
+func (a *ahead) stop() {
+	a.cancel()
+	<-a.done
+	for _, s := range a.slots[a.taken:] {
+		if r := <-s; r.rc != nil {
+			r.rc.Close()
+		}
+	}
+}
+
+// releaser frees a slot of ahead when closed.
+type releaser struct {
+	io.ReadCloser
+	release func()
+	once    sync.Once
+}
+
+func (r *releaser) Close() error {
+	err := r.ReadCloser.Close()
+	r.once.Do(r.release)
+	return err
 }
 
 // DownloadDir copies the capsule directory src into the local directory
 // dir, creating it and its parents: the tree travels as one tar stream (see
 // [Files.DownloadTar]) and is unpacked here as it arrives, in memory that
-// does not grow with the tree. Files keep their mode bits and modification
+// does not grow with the tree; files of 8 MiB and more come by requests of
+// their own, several at once. Files keep their mode bits and modification
 // times, directories (empty ones too) their modes, and symlinks their link
 // text (a relative link resolves in the copy as in the capsule; a broken
 // one stays broken). Hard links become hard links. Ownership is not
@@ -713,7 +1029,28 @@ func (f *Files) DownloadDir(ctx context.Context, src, dir string, opts TransferO
 	}
 	defer func() { _ = f.removeStaged(ctx, pk.staged) }()
 	defer pk.rc.Close()
-	if err := extractTar(pk.rc, root, p); err != nil {
+	lw := &localWriter{root: root, p: p}
+	if err := lw.extract(pk.rc); err != nil {
+		return nil, err
+	}
+	err = inParallel(ctx, len(pk.big), func(ctx context.Context, i int) error {
+		b := pk.big[i]
+		p.at(b.name)
+		rc, err := f.openSized(ctx, path.Join(pk.src, b.name), b.size)
+		if err != nil {
+			return lw.fail(b.name, err)
+		}
+		defer rc.Close()
+		return lw.file(b.name, rc, b.size, b.mode, b.mtime)
+	})
+	if err != nil {
+		var te *TransferError
+		if errors.As(err, &te) {
+			return nil, te
+		}
+		return nil, &TransferError{Op: "download", Err: err}
+	}
+	if err := lw.finish(); err != nil {
 		return nil, err
 	}
 	return &p.res, nil
@@ -771,7 +1108,7 @@ func (lw *localWriter) file(name string, r io.Reader, size int64, mode fs.FileMo
 	if err != nil {
 		return lw.fail(name, err)
 	}
-	n, err := io.Copy(out, &progressReader{r: r, p: lw.p})
+	n, err := io.Copy(out, &progressReader{r: r, p: lw.p, name: name})
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
@@ -865,6 +1202,16 @@ func tarName(raw string) (name string, ok bool, err error) {
 // extractTar unpacks a tar stream into root.
 func extractTar(r io.Reader, root *os.Root, p *progress) error {
 	lw := &localWriter{root: root, p: p}
+	if err := lw.extract(r); err != nil {
+		return err
+	}
+	return lw.finish()
+}
+
+// extract unpacks a tar stream, leaving the directories' modes and times
+// to finish.
+func (lw *localWriter) extract(r io.Reader) error {
+	p := lw.p
 	tr := tar.NewReader(r)
 	for {
 		hdr, err := tr.Next()
@@ -872,7 +1219,7 @@ func extractTar(r io.Reader, root *os.Root, p *progress) error {
 			break
 		}
 		if err != nil {
-			return &TransferError{Op: "download", Path: p.path, Err: err}
+			return &TransferError{Op: "download", Path: p.current(), Err: err}
 		}
 		name, ok, err := tarName(hdr.Name)
 		if err != nil {
@@ -881,7 +1228,7 @@ func extractTar(r io.Reader, root *os.Root, p *progress) error {
 		if !ok {
 			continue
 		}
-		p.path = name
+		p.at(name)
 		mode := goMode(hdr.Mode)
 		switch hdr.Typeflag {
 		case tar.TypeDir:
@@ -897,13 +1244,13 @@ func extractTar(r io.Reader, root *os.Root, p *progress) error {
 			}
 			err = lw.hardlink(name, target)
 		default:
-			p.res.Skipped = append(p.res.Skipped, name)
+			p.skip(name)
 		}
 		if err != nil {
 			return err
 		}
 	}
-	return lw.finish()
+	return nil
 }
 
 // downloadPerFile lists the tree and downloads each file by itself; link
@@ -949,7 +1296,7 @@ func (f *Files) downloadPerFile(ctx context.Context, src string, root *os.Root, 
 		if err != nil {
 			return &TransferError{Op: "download", Path: e.Path, Err: err}
 		}
-		p.path = name
+		p.at(name)
 		switch e.Type {
 		case EntryDirectory:
 			err = lw.dir(name, e.Mode.Perm()|(e.Mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)), e.ModifiedAt)
@@ -964,7 +1311,7 @@ func (f *Files) downloadPerFile(ctx context.Context, src string, root *os.Root, 
 			err = lw.file(name, rc, e.Size, e.Mode.Perm()|(e.Mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)), e.ModifiedAt)
 			rc.Close()
 		default:
-			p.res.Skipped = append(p.res.Skipped, name)
+			p.skip(name)
 		}
 		if err != nil {
 			return err
