@@ -18,14 +18,19 @@ import (
 
 // Defaults used when the corresponding Config or ExecuteOptions field is zero.
 const (
-	DefaultJupyterTimeout   = 30 * time.Second
-	DefaultRetryInterval    = 500 * time.Millisecond
-	DefaultExecuteTimeout   = 30 * time.Second
-	DefaultKernelName       = "python3"
-	defaultInterruptTimeout = 10 * time.Second
-	defaultInterruptGrace   = 5 * time.Second
-	maxErrorBody            = 64 << 10
+	DefaultJupyterTimeout = 30 * time.Second
+	DefaultRetryInterval  = 500 * time.Millisecond
+	DefaultExecuteTimeout = 30 * time.Second
+	DefaultKernelName     = "python3"
+	defaultInterruptGrace = 5 * time.Second
+	maxErrorBody          = 64 << 10
 )
+
+// InterruptTimeout is the budget of the interrupt Execute sends when it
+// gives up: the POST .../interrupt and, once ctx has ended, the wait for
+// the kernel to confirm. It bounds how long Execute takes to return after
+// ctx ends.
+const InterruptTimeout = 2 * time.Second
 
 // Config says how to reach one Jupyter Server.
 type Config struct {

@@ -115,14 +115,18 @@ type statusContent struct {
 // Execution.Error, with a nil error.
 //
 // If Timeout runs out or ctx ends before idle, Execute sends
-// POST /api/kernels/{id}/interrupt (bounded by its own 10 s, even when
-// ctx is already done), waits up to 5 s more for the kernel to report
-// the request finished (so the next call finds it free), and returns the
-// partial Execution together with an *IncompleteError. If the connection
-// breaks or the kernel dies, it interrupts and returns at once. The
-// Execution alone never looks complete: check the error. The interrupt
-// stops whatever the kernel is running, so calls sharing a kernel should
-// not overlap.
+// POST /api/kernels/{id}/interrupt with a budget of its own,
+// [InterruptTimeout] (2 s), even when ctx is already done, and returns
+// the partial Execution together with an *IncompleteError. Once the
+// interrupt was delivered it waits for the kernel to report the request
+// finished (so the next call finds it free): after a Timeout for up to
+// 5 s more, or until ctx ends; after ctx ended only for what is left of
+// the interrupt's budget. Execute therefore returns at most
+// InterruptTimeout after ctx ends (plus closing the connection). If the
+// connection breaks or the kernel dies, it interrupts and returns at
+// once. The Execution alone never looks complete: check the error. The
+// interrupt stops whatever the kernel is running, so calls sharing a
+// kernel should not overlap.
 //
 // A refused handshake (for example a proxy's 409, or 404 for an unknown
 // kernel) is a *StatusError with a nil Execution: nothing ran.
@@ -172,6 +176,7 @@ func (c *Client) Execute(ctx context.Context, kernelID, code string, opts Execut
 
 	exec := &Execution{}
 	var incomplete *IncompleteError // set once the call is giving up
+	var stopBy time.Time            // when the interrupt's budget ends
 	giveUp := func(cause error) {
 		if incomplete != nil {
 			return
@@ -183,9 +188,15 @@ func (c *Client) Execute(ctx context.Context, kernelID, code string, opts Execut
 		if errors.Is(cause, ErrTimeout) {
 			incomplete.Timeout = timeout
 		}
-		ictx, icancel := context.WithTimeout(context.WithoutCancel(ctx), defaultInterruptTimeout)
+		stopBy = time.Now().Add(InterruptTimeout)
+		ictx, icancel := context.WithDeadline(context.WithoutCancel(ctx), stopBy)
 		defer icancel()
-		incomplete.InterruptErr = c.InterruptKernel(ictx, kernelID)
+		if err := c.InterruptKernel(ictx, kernelID); err != nil {
+			if ictx.Err() != nil {
+				err = fmt.Errorf("no answer within %s: %w", InterruptTimeout, err)
+			}
+			incomplete.InterruptErr = err
+		}
 	}
 
 	if dl, ok := execCtx.Deadline(); ok {
@@ -209,27 +220,43 @@ func (c *Client) Execute(ctx context.Context, kernelID, code string, opts Execut
 		Buffers: []any{},
 		Channel: "shell",
 	}
-	if err := conn.WriteJSON(req); err != nil {
+	// A write blocked on a peer that reads nothing does not watch ctx:
+	// closing the connection when ctx ends unblocks it.
+	unblock := context.AfterFunc(execCtx, func() { _ = conn.NetConn().Close() })
+	err = conn.WriteJSON(req)
+	unblock()
+	if err != nil {
 		giveUp(fmt.Errorf("sending execute_request: %w", err))
 		return exec, incomplete
 	}
 
 	ctxDone := execCtx.Done()
 	var grace <-chan time.Time
+	var callerDone <-chan struct{} // ctx, watched during the grace period
 	for {
 		select {
 		case <-ctxDone:
 			// Interrupt, then give the kernel a moment to confirm it
-			// stopped (its idle status), so the next call finds it free.
+			// stopped (its idle status), so the next call finds it free:
+			// the grace period after our Timeout while ctx lives, what
+			// is left of the interrupt's budget once ctx has ended.
 			ctxDone = nil
 			giveUp(context.Cause(execCtx))
 			if incomplete.InterruptErr != nil {
 				return exec, incomplete
 			}
-			t := time.NewTimer(c.interruptGrace)
+			wait := c.interruptGrace
+			if ctx.Err() != nil {
+				wait = time.Until(stopBy)
+			} else {
+				callerDone = ctx.Done()
+			}
+			t := time.NewTimer(max(wait, 0))
 			defer t.Stop()
 			grace = t.C
 		case <-grace:
+			return exec, incomplete
+		case <-callerDone:
 			return exec, incomplete
 		case f := <-frames:
 			if f.err != nil {

@@ -442,3 +442,115 @@ func TestExecuteRejectsBadArguments(t *testing.T) {
 		})
 	}
 }
+
+// returnsWithin runs call and fails the test unless it returns before
+// limit, a bound far above what the path under test takes (at most
+// InterruptTimeout) and far below what the unbounded paths took.
+func returnsWithin(t *testing.T, limit time.Duration, call func() (*Execution, error)) (*Execution, error) {
+	t.Helper()
+	type result struct {
+		exec *Execution
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		exec, err := call()
+		done <- result{exec, err}
+	}()
+	select {
+	case r := <-done:
+		return r.exec, r.err
+	case <-time.After(limit):
+		t.Fatalf("Execute still running %s after its context ended", limit)
+		return nil, nil
+	}
+}
+
+func TestExecuteGivesUpAStalledInterruptAfterItsBudget(t *testing.T) {
+	f := newFake(t)
+	f.interruptStall = true
+	f.kernel = func(k *fakeKernel) {
+		k.reply("stream", map[string]any{"name": "stdout", "text": "started\n"})
+		k.waitClosed() // never reaches idle
+	}
+	c := f.client(t, Config{})
+	c.interruptGrace = time.Hour
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got, err := returnsWithin(t, 8*time.Second, func() (*Execution, error) {
+		return c.Execute(ctx, "k1", "loop", ExecuteOptions{Timeout: time.Hour, OnStdout: func(string) { cancel() }})
+	})
+	var ie *IncompleteError
+	if !errors.As(err, &ie) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want an *IncompleteError matching context.Canceled", err)
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrTimeout) {
+		t.Errorf("error %v matches the interrupt's own deadline", err)
+	}
+	if !errors.Is(ie.InterruptErr, context.DeadlineExceeded) || ie.KernelIdle {
+		t.Errorf("InterruptErr = %v, KernelIdle = %v; want the interrupt cut by its budget", ie.InterruptErr, ie.KernelIdle)
+	}
+	if want := "interrupting the kernel failed: no answer within 2s"; !strings.Contains(err.Error(), want) {
+		t.Errorf("message %q does not say %q", err, want)
+	}
+	if diff := cmp.Diff(&Execution{Logs: Logs{Stdout: []string{"started\n"}}}, got); diff != "" {
+		t.Errorf("partial execution (-want +got):\n%s", diff)
+	}
+	<-f.interrupted
+}
+
+func TestExecuteStopsWaitingForIdleWhenTheContextEnds(t *testing.T) {
+	f := newFake(t)
+	f.kernel = func(k *fakeKernel) { k.waitClosed() } // ignores the interrupt
+	c := f.client(t, Config{})
+	c.interruptGrace = time.Hour
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-f.interrupted // the Timeout ran out and the kernel was interrupted
+		cancel()
+	}()
+	_, err := returnsWithin(t, 8*time.Second, func() (*Execution, error) {
+		return c.Execute(ctx, "k1", "loop", ExecuteOptions{Timeout: 100 * time.Millisecond})
+	})
+	var ie *IncompleteError
+	if !errors.As(err, &ie) || !errors.Is(err, ErrTimeout) {
+		t.Fatalf("error %v, want an *IncompleteError matching ErrTimeout", err)
+	}
+	if ie.InterruptErr != nil || ie.KernelIdle {
+		t.Errorf("InterruptErr = %v, KernelIdle = %v; want the interrupt delivered and idle never seen", ie.InterruptErr, ie.KernelIdle)
+	}
+}
+
+func TestExecuteContextEndUnblocksTheRequestWrite(t *testing.T) {
+	f := newFake(t)
+	upgraded := make(chan struct{})
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	f.channels = func(w http.ResponseWriter, r *http.Request) bool {
+		up := websocket.Upgrader{}
+		conn, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return false
+		}
+		defer conn.Close()
+		close(upgraded)
+		<-release // reads nothing: the client's write fills the socket
+		return false
+	}
+	c := f.client(t, Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-upgraded
+		cancel()
+	}()
+	code := strings.Repeat("x", 64<<20) // far more than socket buffers hold
+	_, err := returnsWithin(t, 8*time.Second, func() (*Execution, error) {
+		return c.Execute(ctx, "k1", code, ExecuteOptions{Timeout: time.Hour})
+	})
+	if !errors.Is(err, context.Canceled) || !errors.Is(err, ErrIncomplete) {
+		t.Fatalf("error %v, want context.Canceled and ErrIncomplete", err)
+	}
+	<-f.interrupted
+}

@@ -27,6 +27,9 @@ type fakeJupyter struct {
 	kernel func(k *fakeKernel)
 	// interruptStatus is the status of POST .../interrupt (0 means 204).
 	interruptStatus int
+	// interruptStall makes POST .../interrupt never answer: it waits
+	// until the client goes away.
+	interruptStall bool
 
 	mu          sync.Mutex
 	requests    []*http.Request
@@ -142,6 +145,10 @@ func (f *fakeJupyter) serve(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPost && strings.HasSuffix(p, "/interrupt"):
 		f.interrupted <- strings.TrimSuffix(strings.TrimPrefix(p, "/api/kernels/"), "/interrupt")
 		f.kernelIntr <- struct{}{}
+		if f.interruptStall {
+			<-r.Context().Done()
+			return
+		}
 		if f.interruptStatus != 0 {
 			http.Error(w, "cannot interrupt", f.interruptStatus)
 			return

@@ -39,6 +39,12 @@ const (
 	// DefaultJupyterTimeout bounds the wait for Jupyter Server to accept the
 	// interpreter's first kernel when no other limit is given.
 	DefaultJupyterTimeout = jupyter.DefaultJupyterTimeout
+	// InterruptTimeout is the budget RunCode gives itself to stop the code
+	// once it gives up: the interrupt request (POST
+	// /api/kernels/{id}/interrupt) and, when its context has ended, the
+	// wait for the kernel to confirm. RunCode returns at most this long
+	// after its context ends.
+	InterruptTimeout = jupyter.InterruptTimeout
 )
 
 // LanguagePython is the only language [CodeInterpreter.RunCode] accepts
@@ -491,7 +497,13 @@ func (ci *CodeInterpreter) unlock() { <-ci.run }
 // An exception raised by the code is not an error of RunCode: it is in
 // Execution.Error. When opts.Timeout runs out or ctx ends first, the kernel
 // is interrupted and RunCode returns the partial Execution together with a
-// [*CodeTimeoutError]; when the connection breaks or the kernel dies it
+// [*CodeTimeoutError], which says whether the interrupt was delivered.
+// After a timeout RunCode waits up to 5 s for the kernel to confirm that
+// the code stopped, so that the next call finds it free. Once ctx has
+// ended, RunCode returns within [InterruptTimeout] (2 s): an interrupt
+// that gets no answer in that time is given up (CodeTimeoutError.InterruptErr
+// says so, and the code may still run), and so is the wait for the
+// kernel's confirmation. When the connection breaks or the kernel dies it
 // returns the partial Execution with an error matching
 // [ErrIncompleteExecution]. A partial Execution always comes with an error.
 // HTTP refusals on the way ([*ProxyError], for example ErrInvalidState for

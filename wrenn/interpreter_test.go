@@ -52,6 +52,9 @@ type ciFake struct {
 	// proxyStatus, when set, is the plain-text answer to every proxy request.
 	proxyStatus int
 	proxyBody   string
+	// interruptStall makes POST .../interrupt never answer: it waits until
+	// the client goes away.
+	interruptStall bool
 
 	pings    atomic.Int32
 	pingSeen chan struct{} // one token per ping, buffered
@@ -251,6 +254,15 @@ func (f *ciFake) serveProxy(w http.ResponseWriter, r *http.Request) {
 		k, ok := f.kernels[parts[2]]
 		if !ok {
 			http.Error(w, "kernel not found", http.StatusNotFound)
+			return
+		}
+		if f.interruptStall {
+			f.mu.Unlock()
+			select {
+			case <-r.Context().Done():
+			case <-f.done:
+			}
+			f.mu.Lock()
 			return
 		}
 		select {
@@ -785,6 +797,50 @@ func TestRunCodeContextEndStopsTheCode(t *testing.T) {
 	}
 	if te.Timeout <= 0 || te.Timeout >= DefaultRunCodeTimeout {
 		t.Errorf("Timeout = %s, want the time the code ran", te.Timeout)
+	}
+}
+
+func TestRunCodeReturnsSoonAfterItsContextEndsThoughTheInterruptStalls(t *testing.T) {
+	f := newCIFake(t)
+	f.interruptStall = true
+	ci := f.interpreter(t, CodeInterpreterOptions{})
+	ctx, cancel := context.WithCancel(ciCtx(t))
+	defer cancel()
+	type result struct {
+		exec *Execution
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		exec, err := ci.RunCode(ctx, "loop", RunCodeOptions{OnStdout: func(string) { cancel() }})
+		done <- result{exec, err}
+	}()
+	<-ctx.Done()
+	var r result
+	// InterruptTimeout (2 s) bounds the path under test; the unbounded one
+	// took 10 s and more.
+	select {
+	case r = <-done:
+	case <-time.After(8 * time.Second):
+		t.Fatal("RunCode still running 8s after its context ended")
+	}
+	var te *CodeTimeoutError
+	if !errors.As(r.err, &te) || !errors.Is(r.err, context.Canceled) {
+		t.Fatalf("RunCode error = %v, want a *CodeTimeoutError matching context.Canceled", r.err)
+	}
+	if errors.Is(r.err, context.DeadlineExceeded) {
+		t.Errorf("error %v matches the interrupt's own deadline, not only the caller's cancellation", r.err)
+	}
+	if te.Interrupted || te.KernelIdle || !errors.Is(te.InterruptErr, context.DeadlineExceeded) {
+		t.Errorf("Interrupted = %v, KernelIdle = %v, InterruptErr = %v; want the interrupt given up after its budget", te.Interrupted, te.KernelIdle, te.InterruptErr)
+	}
+	for _, want := range []string{"context canceled", "interrupting the kernel failed, code may still run", "no answer within 2s"} {
+		if !strings.Contains(r.err.Error(), want) {
+			t.Errorf("error %q does not say %q", r.err, want)
+		}
+	}
+	if r.exec == nil || len(r.exec.Logs.Stdout) != 1 {
+		t.Errorf("partial Execution = %+v, want the output so far", r.exec)
 	}
 }
 
