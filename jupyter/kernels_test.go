@@ -109,9 +109,27 @@ func TestEnsureKernelReturnsClientErrorsAtOnce(t *testing.T) {
 }
 
 func TestEnsureKernelGivesUpAfterJupyterTimeout(t *testing.T) {
+	// On a loaded machine the first 502 may not come back within the
+	// timeout; such a try shows nothing of what this test is about, so
+	// the scenario is tried until an attempt was answered (the
+	// invariants hold on every try).
+	for try := 1; ; try++ {
+		if givesUpAfterTheTimeout(t) {
+			return
+		}
+		if try == 20 {
+			t.Fatal("in 20 tries no 502 came back within the timeout")
+		}
+	}
+}
+
+// givesUpAfterTheTimeout runs one try against a server answering every
+// attempt with a 502 and reports whether at least one attempt was
+// answered in time.
+func givesUpAfterTheTimeout(t *testing.T) bool {
 	f := newFake(t)
 	f.create = func(_ int, w http.ResponseWriter) { http.Error(w, "bad gateway", http.StatusBadGateway) }
-	const timeout, interval = 200 * time.Millisecond, 20 * time.Millisecond
+	const timeout, interval = 500 * time.Millisecond, 20 * time.Millisecond
 	c := f.client(t, Config{JupyterTimeout: timeout, RetryInterval: interval})
 	start := time.Now()
 	_, err := c.EnsureKernel(context.Background())
@@ -120,20 +138,24 @@ func TestEnsureKernelGivesUpAfterJupyterTimeout(t *testing.T) {
 	if !errors.As(err, &kw) || !errors.Is(err, ErrTimeout) {
 		t.Fatalf("error %v, want *KernelWaitError matching ErrTimeout", err)
 	}
-	var se *StatusError
-	if !errors.As(kw.Last, &se) || se.StatusCode != 502 {
-		t.Errorf("last error %v, want the 502", kw.Last)
-	}
 	// Every counted attempt reached the server; at most one more, cut
 	// short by the timeout after the server read it, is not counted.
-	if seen := len(f.creates()); kw.Attempts < 1 || seen < kw.Attempts || seen > kw.Attempts+1 {
-		t.Errorf("Attempts = %d, server saw %d", kw.Attempts, seen)
+	if seen := len(f.creates()); seen < kw.Attempts || seen > kw.Attempts+1 {
+		t.Fatalf("Attempts = %d, server saw %d", kw.Attempts, seen)
 	}
 	// It gives up only when no further attempt could start in time; an
 	// upper bound would only measure the machine's load.
 	if elapsed < timeout-interval {
-		t.Errorf("gave up after %s, before the %s timeout less one %s pause", elapsed, timeout, interval)
+		t.Fatalf("gave up after %s, before the %s timeout less one %s pause", elapsed, timeout, interval)
 	}
+	if kw.Attempts == 0 {
+		return false
+	}
+	var se *StatusError
+	if !errors.As(kw.Last, &se) || se.StatusCode != 502 {
+		t.Fatalf("last error %v after %d answered attempts, want the 502", kw.Last, kw.Attempts)
+	}
+	return true
 }
 
 // An attempt that JupyterTimeout cuts short is not counted and does not
@@ -166,12 +188,16 @@ func keepsTheLastRealError(t *testing.T) bool {
 		}
 		<-cut // hold the second attempt until the client has given up
 	}
-	c := f.client(t, Config{JupyterTimeout: 300 * time.Millisecond, RetryInterval: time.Millisecond})
+	c := f.client(t, Config{JupyterTimeout: 500 * time.Millisecond, RetryInterval: time.Millisecond})
 	_, err := c.EnsureKernel(context.Background())
 	close(cut)
 	var kw *KernelWaitError
 	if !errors.As(err, &kw) || !errors.Is(err, ErrTimeout) {
 		t.Fatalf("error %v, want *KernelWaitError matching ErrTimeout", err)
+	}
+	if kw.Attempts == 0 && len(f.creates()) <= 1 {
+		// The first 502 did not come back in time: nothing to see.
+		return false
 	}
 	var se *StatusError
 	if !errors.As(kw.Last, &se) || se.StatusCode != 502 {
@@ -227,7 +253,9 @@ func TestEnsureKernelStopsWhileWaitingToRetry(t *testing.T) {
 		default:
 		}
 	}
-	c := f.client(t, Config{RetryInterval: time.Hour})
+	// The pause fits in the Jupyter timeout, so the loop waits it out
+	// rather than giving up at once.
+	c := f.client(t, Config{JupyterTimeout: 2 * time.Hour, RetryInterval: time.Hour})
 	done := make(chan error, 1)
 	go func() {
 		_, err := c.EnsureKernel(ctx)
