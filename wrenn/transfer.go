@@ -554,14 +554,19 @@ func (f *Files) uploadBig(ctx context.Context, dst string, big []treeEntry, p *p
 		}
 		return &TransferError{Op: "upload", Err: err}
 	}
-	var fix strings.Builder
+	// One chmod per mode and one touch per time, not one of each per
+	// file: every command in the script is a process started.
+	var modes, times groups
 	for _, e := range big {
-		target := path.Join(dst, e.name)
-		fmt.Fprintf(&fix, "chmod %o -- %s || exit 1\n", unixMode(e.info.Mode()), shell.Quote(target))
+		target := shell.Quote(path.Join(dst, e.name))
+		modes.add(fmt.Sprintf("chmod %o --", unixMode(e.info.Mode())), target)
 		if t := e.info.ModTime(); !t.IsZero() {
-			fmt.Fprintf(&fix, "touch -c -m -d @%d -- %s || exit 1\n", t.Unix(), shell.Quote(target))
+			times.add(fmt.Sprintf("touch -c -m -d @%d --", t.Unix()), target)
 		}
 	}
+	var fix strings.Builder
+	modes.write(&fix)
+	times.write(&fix)
 	res, err := f.cp.Commands.runScript(ctx, fix.String(), internalTimeout(ctx))
 	if err == nil {
 		err = res.Err()
@@ -570,6 +575,48 @@ func (f *Files) uploadBig(ctx context.Context, dst string, big []treeEntry, p *p
 		return &TransferError{Op: "upload", Err: fmt.Errorf("setting modes and times: %w", err)}
 	}
 	return nil
+}
+
+// groups gathers the arguments of script commands that share their
+// beginning, in the order the commands first appear.
+type groups struct {
+	order []string
+	args  map[string][]string
+}
+
+func (g *groups) add(cmd, arg string) {
+	if g.args == nil {
+		g.args = map[string][]string{}
+	}
+	if _, ok := g.args[cmd]; !ok {
+		g.order = append(g.order, cmd)
+	}
+	g.args[cmd] = append(g.args[cmd], arg)
+}
+
+// maxCommandArgs bounds the bytes of arguments given to one command of a
+// script, well below the system's limit on a command line.
+const maxCommandArgs = 64 << 10
+
+// write writes each command with its arguments, as several commands when
+// they are too many for one, each failing the script when it fails.
+func (g *groups) write(w *strings.Builder) {
+	for _, cmd := range g.order {
+		n := 0
+		for i, arg := range g.args[cmd] {
+			if i > 0 && n+len(arg) > maxCommandArgs {
+				w.WriteString(" || exit 1\n")
+				n = 0
+			}
+			if n == 0 {
+				w.WriteString(cmd)
+			}
+			w.WriteByte(' ')
+			w.WriteString(arg)
+			n += len(arg) + 1
+		}
+		w.WriteString(" || exit 1\n")
+	}
 }
 
 // Exit codes of the SDK's transfer scripts.

@@ -179,14 +179,19 @@ func TestE2EDirectoryTransferLargeFiles(t *testing.T) {
 			if _, err := io.Copy(h, tr); err != nil {
 				t.Fatal(err)
 			}
-			got[strings.TrimPrefix(hdr.Name, "./")] = hex.EncodeToString(h.Sum(nil))
+			name := strings.TrimPrefix(hdr.Name, "./")
+			if name == "x/h2" {
+				// The pair's content comes with whichever tar met first.
+				name = "x/h1"
+			}
+			got[name] = hex.EncodeToString(h.Sum(nil))
 			if hdr.Name == "./a b/big one" && (hdr.Mode != 0o4750 || hdr.ModTime.Unix() != 1600000000) {
 				t.Errorf("header of %s: mode %o, time %v", hdr.Name, hdr.Mode, hdr.ModTime)
 			}
 		}
 		wantTar := map[string]string{}
 		for k, v := range want {
-			if k != "x/h2" { // a hard link: no content of its own
+			if k != "x/h2" { // one of the pair is a hard link to the other
 				wantTar[k] = v
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -65,5 +66,43 @@ func TestTarFailedEntry(t *testing.T) {
 		if got := tarFailedEntry([]byte(in)); got != want {
 			t.Errorf("tarFailedEntry(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestScriptGroups(t *testing.T) {
+	var g groups
+	g.add("chmod 644 --", "'a'")
+	g.add("chmod 600 --", "'b'")
+	g.add("chmod 644 --", "'c d'")
+	var w strings.Builder
+	g.write(&w)
+	if want := "chmod 644 -- 'a' 'c d' || exit 1\nchmod 600 -- 'b' || exit 1\n"; w.String() != want {
+		t.Errorf("script %q, want %q", w.String(), want)
+	}
+
+	// Too many arguments for one command: several, none over the bound,
+	// every argument once.
+	var many groups
+	arg := "'" + strings.Repeat("x", 1000) + "'"
+	for range 200 {
+		many.add("touch -c -m -d @1 --", arg)
+	}
+	w.Reset()
+	many.write(&w)
+	lines := strings.Split(strings.TrimSuffix(w.String(), "\n"), "\n")
+	if len(lines) < 3 {
+		t.Fatalf("%d commands for 200 KB of arguments", len(lines))
+	}
+	total := 0
+	for _, l := range lines {
+		rest, ok := strings.CutPrefix(l, "touch -c -m -d @1 -- ")
+		rest, ok2 := strings.CutSuffix(rest, " || exit 1")
+		if !ok || !ok2 || len(rest) > maxCommandArgs {
+			t.Fatalf("command %.80q... (%d bytes of arguments)", l, len(rest))
+		}
+		total += len(strings.Fields(rest))
+	}
+	if total != 200 {
+		t.Errorf("%d arguments written, want 200", total)
 	}
 }
