@@ -53,6 +53,9 @@
 //     stalled, after some bytes of its body.
 //   - [Server.BreakStreams]: WebSocket streams end abruptly after some
 //     frames, with or without an in-band error frame.
+//   - [Server.UnreachableHost]: requests that need a capsule's host agent
+//     get 503 no_hosts_available, and streams an error frame and an abrupt
+//     end, as when the real server cannot dial the host.
 //   - [Server.KillCapsule]: a capsule dies (processes killed, status
 //     error); [Server.PauseCapsule] pauses it and [Server.FireTTL] fires
 //     its inactivity timeout now.

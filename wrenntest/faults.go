@@ -78,6 +78,7 @@ const (
 	faultCut
 	faultStall
 	faultBreak
+	faultUnreachable
 )
 
 // Fault is one injected fault, returned by the Server methods that inject
@@ -201,6 +202,44 @@ func (s *Server) BreakStreams(m Match, n int, b StreamBreak) *Fault {
 	return s.inject(&Fault{kind: faultBreak, match: m, left: n, brk: b})
 }
 
+// UnreachableHost makes the host agent of the capsules that m matches
+// unreachable, as when the real server cannot dial the host a capsule runs
+// on (or, for a create or a snapshot, any host), until the fault is
+// cleared. Every matching request that needs the host is answered as the
+// real server answers then: 503 with the code "no_hosts_available" and the
+// message "no servers available — try again later"; a WebSocket stream is
+// upgraded, gets the error frame
+// {"type":"error","data":"unavailable: dial tcp …: connect: connection refused"}
+// and its TCP connection is closed without a close frame. A streamed read
+// (files/stream/read) is answered 200 with an empty body, as the real
+// server answers it, so a reader cannot tell it from an empty file by the
+// status alone. Requests that
+// need no host (listing and getting capsules, stats, usage, listing and
+// deleting snapshots) are handled as usual. Unlike the real server, which
+// checks the id, the capsule's state and the body first, the answer comes
+// before any of those checks.
+func (s *Server) UnreachableHost(m Match) *Fault {
+	return s.inject(&Fault{kind: faultUnreachable, match: m, brk: StreamBreak{Error: unreachableFrame}})
+}
+
+// unreachableFrame is the error frame's data the real server sends on a
+// stream whose host agent it cannot dial.
+const unreachableFrame = "unavailable: dial tcp 127.0.0.1:1: connect: connection refused"
+
+// needsHost reports whether a request of the route needs the capsule's host
+// agent (or, for a create or a snapshot, a host).
+func needsHost(method, pattern string) bool {
+	switch {
+	case method == http.MethodPost && pattern == "/v1/capsules",
+		method == http.MethodPost && pattern == "/v1/snapshots",
+		method == http.MethodDelete && pattern == "/v1/capsules/{id}":
+		return true
+	case pattern == "/v1/capsules/{id}/resume":
+		return true
+	}
+	return strings.HasPrefix(pattern, "/v1/capsules/{id}/")
+}
+
 // ClearFaults clears every fault injected so far (see [Fault.Clear]).
 func (s *Server) ClearFaults() {
 	s.faultMu.Lock()
@@ -233,6 +272,11 @@ func (s *Server) strikes(r *http.Request, pattern string) ([]*Fault, *Fault) {
 		case f.kind == faultLatency:
 			delays = append(delays, f)
 			f.hits++
+		case f.kind == faultUnreachable:
+			if pick == nil && needsHost(r.Method, pattern) {
+				f.hits++
+				pick = f
+			}
 		case pick != nil || f.left <= 0:
 		case f.kind == faultBreak && !isStreamRoute(pattern):
 		default:
@@ -312,6 +356,21 @@ func (s *Server) intercept(w http.ResponseWriter, r *http.Request, pattern strin
 		cw := &cutWriter{ResponseWriter: w, f: f, left: f.after, ctx: r.Context(), stop: s.stop}
 		next.ServeHTTP(cw, r)
 		cw.end()
+	case faultUnreachable:
+		if isStreamRoute(pattern) {
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), streamBreakKey{}, f)))
+			return
+		}
+		if pattern == "/v1/capsules/{id}/files/stream/read" {
+			// The real server has sent its 200 before it dials the host.
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Header().Set("Content-Length", "0")
+			w.WriteHeader(http.StatusOK)
+			f.took()
+			return
+		}
+		writeError(w, http.StatusServiceUnavailable, "no_hosts_available", "no servers available — try again later")
+		f.took()
 	case faultBreak:
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), streamBreakKey{}, f)))
 	}

@@ -271,6 +271,43 @@ func TestBreakStreamsStrikesOnlyStreams(t *testing.T) {
 	}
 }
 
+func TestUnreachableHostAnswersAsTheRealServerUntilCleared(t *testing.T) {
+	wsLeakCheck(t)
+	srv, c := newTestServer(t)
+	id := c.create(nil).ID
+	other := c.create(nil).ID
+	f := srv.UnreachableHost(Match{Capsule: id})
+	r := c.do("POST", "/v1/capsules/"+id+"/exec", map[string]any{"cmd": "true"})
+	c.expect(r, http.StatusServiceUnavailable, "no_hosts_available")
+	if got, want := r.message(), "no servers available — try again later"; got != want {
+		t.Errorf("message %q, want %q", got, want)
+	}
+	c.expect(c.do("POST", "/v1/capsules/"+id+"/ping", nil), http.StatusServiceUnavailable, "no_hosts_available")
+	// Requests that need no host, and other capsules, are served.
+	c.expect(c.do("GET", "/v1/capsules/"+id, nil), http.StatusOK, "")
+	c.expect(c.do("POST", "/v1/capsules/"+other+"/ping", nil), http.StatusNoContent, "")
+	// A streamed read is the real server's empty 200.
+	resp, body, err := rawDo(t, srv, "POST", "/v1/capsules/"+id+"/files/stream/read", `{"path":"/etc/hostname"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || len(body) != 0 || resp.Header.Get("Content-Type") != "application/octet-stream" {
+		t.Errorf("stream read: %d %q %q, want an empty octet-stream 200", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	// A stream gets the error frame and loses its connection.
+	ws := dialWS(t, srv, "/v1/capsules/"+id+"/exec/stream", srv.APIKey(), opExec)
+	if got := ws.exec(); got.Type != stream.TypeError || got.Data != unreachableFrame {
+		t.Fatalf("frame %+v, want the unavailable error", got)
+	}
+	ws.expectDropped()
+	<-f.Struck()
+	if f.Hits() != 4 {
+		t.Errorf("hits %d, want 4 (exec, ping, stream read, exec stream)", f.Hits())
+	}
+	f.Clear()
+	c.expect(c.do("POST", "/v1/capsules/"+id+"/ping", nil), http.StatusNoContent, "")
+}
+
 func TestKillCapsuleLeavesItInErrorWithItsProcessesGone(t *testing.T) {
 	srv, c := newTestServer(t)
 	id := c.create(nil).ID

@@ -46,12 +46,10 @@ var recordingGlobs = []string{
 // each with its reason. Categories of them are recognised by
 // mismatchReason below.
 var fidelityMismatches = map[string]string{
-	"wrenn_capsule_get_request_id_500":                         "a database failure (500 db_error): the local server has no database to fail",
-	"wrenn_exec_not_implemented_501":                           "an agent without exec (501): the local agent implements it",
-	"wrenn_processes_kill_pid_204":                             "kills pid 42, a pid no local capsule process is guaranteed to have",
-	"seeded_files_stream_write_file_before_path":               "file part before path part: upstream writes an empty file and answers 204; here a clean 400, by design",
-	"seeded_ws_exec_stream_running_start_agent_unreachable":    "recorded without a host agent (the local server has one)",
-	"seeded_ws_processes_stream_running_tag_agent_unreachable": "recorded without a host agent (the local server has one)",
+	"wrenn_capsule_get_request_id_500":           "a database failure (500 db_error): the local server has no database to fail",
+	"wrenn_exec_not_implemented_501":             "an agent without exec (501): the local agent implements it",
+	"wrenn_processes_kill_pid_204":               "kills pid 42, a pid no local capsule process is guaranteed to have",
+	"seeded_files_stream_write_file_before_path": "file part before path part: upstream writes an empty file and answers 204; here a clean 400, by design",
 }
 
 // mismatchReason says why a recording is not expected to match, or "".
@@ -86,6 +84,8 @@ func categoryReason(ex recording) string {
 		return "JWT-only dashboard route, not served locally"
 	case noHostForCreate(ex):
 		return "" // replayed with the capacity used up
+	case hostUnreachable(ex):
+		return "" // replayed with the host agent unreachable
 	case ex.Status == http.StatusServiceUnavailable && (rec.Error.Code == "no_hosts_available" || rec.Error.Code == "host_unavailable"):
 		return "recorded without a host agent: the local server has one and carries the request out (TestFidelityRequestsUpstreamAcceptedAreCarriedOut)"
 	case ex.Status == http.StatusInternalServerError:
@@ -165,6 +165,14 @@ func TestFidelityReplaysEveryRecording(t *testing.T) {
 		case !replay:
 			t.Logf("mismatch %s: not replayed: %s", ex.Name, reason)
 			continue
+		case hostUnreachable(ex):
+			f := srv.UnreachableHost(Match{})
+			if ex.Status == http.StatusSwitchingProtocols || isStreamRoute(strings.TrimSuffix(ex.Path, "/")) {
+				diff = replayWS(t, srv, ex, localize)
+			} else {
+				diff = replayHTTP(t, srv, c, ex, localize, ids[roleRunning])
+			}
+			f.Clear()
 		case ex.Status == http.StatusSwitchingProtocols || isStreamRoute(strings.TrimSuffix(ex.Path, "/")):
 			diff = replayWS(t, srv, ex, localize)
 		case noHostForCreate(ex):
@@ -205,6 +213,24 @@ func noHostForCreate(ex recording) bool {
 	_ = json.Unmarshal(ex.ResponseJSON, &rec)
 	return ex.Method == http.MethodPost && strings.TrimSuffix(ex.Path, "/") == "/v1/capsules" &&
 		ex.Status == http.StatusServiceUnavailable && rec.Error.Code == "no_hosts_available"
+}
+
+// hostUnreachable reports whether ex was recorded with the host agent of a
+// capsule the local server has (or, for a create or a snapshot, every
+// host) unreachable: it is replayed with [Server.UnreachableHost].
+func hostUnreachable(ex recording) bool {
+	var rec errorBody
+	_ = json.Unmarshal(ex.ResponseJSON, &rec)
+	unreachable := strings.HasSuffix(ex.Name, "_agent_unreachable") ||
+		ex.Status == http.StatusServiceUnavailable && rec.Error.Code == "no_hosts_available"
+	if !unreachable || noHostForCreate(ex) {
+		return false
+	}
+	text := ex.Path
+	if ex.RequestBody != nil {
+		text += " " + *ex.RequestBody
+	}
+	return !slices.ContainsFunc(seededUnsupported, func(id string) bool { return strings.Contains(text, id) })
 }
 
 // prepareRecording sets up, in the running capsule id, the state a
