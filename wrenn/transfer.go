@@ -147,7 +147,7 @@ func (p *progress) done(name string, kind byte, size int64) {
 // skip lists an entry left out.
 func (p *progress) skip(name string) {
 	p.mu.Lock()
-	p.skip(name)
+	p.res.Skipped = append(p.res.Skipped, name)
 	p.mu.Unlock()
 }
 

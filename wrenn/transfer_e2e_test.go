@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -255,3 +256,50 @@ func sortStrings(xs []string) []string {
 
 // shq quotes s as one shell word.
 func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// TestE2EDirectoryTransferSkipsSpecialFiles: a named pipe cannot be moved;
+// both directions, by tar and per file, leave it out, list it in Skipped and
+// move the rest.
+func TestE2EDirectoryTransferSkipsSpecialFiles(t *testing.T) {
+	c := e2e(t)
+	ctx := e2eCtx(t)
+	cp := newCapsule(t, c, wrenn.CreateCapsuleParams{})
+	if res := run(t, cp, "mkdir -p /sp/d && printf kept > /sp/d/file && mkfifo /sp/d/pipe", wrenn.RunOptions{}); res.ExitCode != 0 {
+		t.Fatalf("making the tree: %s", res.Stderr)
+	}
+	for _, perFile := range []bool{false, true} {
+		opts := wrenn.TransferOptions{PerFile: perFile}
+		local := filepath.Join(t.TempDir(), "copy")
+		res, err := cp.Files.DownloadDir(ctx, "/sp", local, opts)
+		if err != nil {
+			t.Fatalf("per file %v: download: %v", perFile, err)
+		}
+		if !cmp.Equal(res.Skipped, []string{"d/pipe"}) || res.Files != 1 {
+			t.Errorf("per file %v: download result %+v, want d/pipe skipped and one file", perFile, res)
+		}
+		if data, err := os.ReadFile(filepath.Join(local, "d/file")); err != nil || string(data) != "kept" {
+			t.Errorf("per file %v: d/file = %q, %v", perFile, data, err)
+		}
+		if _, err := os.Lstat(filepath.Join(local, "d/pipe")); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("per file %v: the pipe was made locally: %v", perFile, err)
+		}
+
+		if err := syscall.Mkfifo(filepath.Join(local, "d/pipe2"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		back := "/sp-back"
+		if perFile {
+			back += "-pf"
+		}
+		res, err = cp.Files.UploadDir(ctx, back, local, opts)
+		if err != nil {
+			t.Fatalf("per file %v: upload: %v", perFile, err)
+		}
+		if !cmp.Equal(res.Skipped, []string{"d/pipe2"}) || res.Files != 1 {
+			t.Errorf("per file %v: upload result %+v, want d/pipe2 skipped and one file", perFile, res)
+		}
+		if out := run(t, cp, "cat "+back+"/d/file; ls "+back+"/d", wrenn.RunOptions{}); out.StdoutString() != "keptfile\n" {
+			t.Errorf("per file %v: uploaded tree: %q %s", perFile, out.StdoutString(), out.Stderr)
+		}
+	}
+}
