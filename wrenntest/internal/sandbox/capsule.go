@@ -64,7 +64,8 @@ type CapsuleConfig struct {
 
 // Capsule is one running sandbox. Its methods are safe for concurrent use.
 type Capsule struct {
-	id      string
+	id      string // "" while the capsule is warm
+	name    string // its data directory's, disk's and cgroups' name
 	rt      *Runtime
 	dir     string // data directory: dir/<privateDir>
 	env     []string
@@ -108,11 +109,17 @@ type Capsule struct {
 
 // StartCapsule creates the capsule's data directories (copied from
 // cfg.RestoreFrom when set), starts its init process under bwrap and waits
-// until it runs.
+// until it runs. When the runtime keeps warm capsules (see [Config.Warm])
+// and one with the same limits is ready, it is handed out instead: it was
+// booted the same way and has run nothing.
 func (r *Runtime) StartCapsule(ctx context.Context, cfg CapsuleConfig) (_ *Capsule, err error) {
 	if cfg.ID == "" || strings.ContainsAny(cfg.ID, "/.") {
 		return nil, fmt.Errorf("sandbox: invalid capsule id %q", cfg.ID)
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	lim := cfg.Limits.withDefaults()
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -122,87 +129,122 @@ func (r *Runtime) StartCapsule(ctx context.Context, cfg CapsuleConfig) (_ *Capsu
 		r.mu.Unlock()
 		return nil, fmt.Errorf("sandbox: capsule %s already exists", cfg.ID)
 	}
-	c := &Capsule{
-		id:      cfg.ID,
-		rt:      r,
-		dir:     filepath.Join(r.dataDir, "capsules", cfg.ID),
-		procs:   make(map[uint32]*Process),
-		bwDone:  make(chan struct{}),
-		metrics: newMetricsRing(),
-		uid:     -1,
-		gid:     -1,
-		limits:  cfg.Limits.withDefaults(),
+	var c *Capsule
+	if r.pool != nil && cfg.RestoreFrom == "" {
+		c = r.pool.take(lim)
 	}
+	warm := c != nil
+	if !warm {
+		c = r.newCapsule(cfg.ID, lim)
+	}
+	c.id = cfg.ID
+	c.env = capsuleEnv(cfg.Env)
 	r.capsules[cfg.ID] = c
 	r.mu.Unlock()
+	if warm {
+		r.log.Debug("capsule started", "id", c.id, "init_pid", c.initPID, "warm", true)
+		return c, nil
+	}
 	defer func() {
 		if err != nil {
 			_ = c.Destroy()
 		}
 	}()
+	if err := r.boot(ctx, c, cfg.RestoreFrom); err != nil {
+		return nil, err
+	}
+	r.log.Debug("capsule started", "id", c.id, "init_pid", c.initPID)
+	return c, nil
+}
 
-	c.env = []string{
+// newCapsule returns a capsule, not yet booted, whose data directory,
+// disk and cgroups are called name.
+func (r *Runtime) newCapsule(name string, lim Limits) *Capsule {
+	return &Capsule{
+		name:    name,
+		rt:      r,
+		dir:     filepath.Join(r.dataDir, "capsules", name),
+		procs:   make(map[uint32]*Process),
+		bwDone:  make(chan struct{}),
+		metrics: newMetricsRing(),
+		uid:     -1,
+		gid:     -1,
+		limits:  lim,
+		env:     capsuleEnv(nil),
+	}
+}
+
+// capsuleEnv is the environment every process of a capsule starts with:
+// the basics, then env in the order of its keys.
+func capsuleEnv(env map[string]string) []string {
+	out := []string{
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"HOME=/root", "USER=root", "LOGNAME=root",
 	}
-	for _, k := range slices.Sorted(maps.Keys(cfg.Env)) {
-		c.env = append(c.env, k+"="+cfg.Env[k])
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		out = append(out, k+"="+env[k])
 	}
+	return out
+}
 
+// boot makes the capsule's data directories (copied from restore when it
+// is set), disk and cgroups, starts its init under bwrap and waits until it
+// runs. On error the caller destroys c.
+func (r *Runtime) boot(ctx context.Context, c *Capsule, restore string) (err error) {
 	if r.idDir != "" {
 		if c.ident, err = leaseIdentity(r.idDir); err != nil {
-			return nil, err
+			return err
 		}
 		c.uid, c.gid = c.ident.id, c.ident.id
 	}
 	if r.disks != nil {
-		if err := r.disks.mount(c.id, c.dir, c.limits.DiskMB); err != nil {
-			return nil, err
+		if err := r.disks.mount(c.name, c.dir, c.limits.DiskMB); err != nil {
+			return err
 		}
 		c.diskMounted = true
 	}
-	if cfg.RestoreFrom != "" {
-		if err := copyTree(cfg.RestoreFrom, c.dir); err != nil {
-			return nil, fmt.Errorf("sandbox: restore snapshot: %w", err)
+	if restore != "" {
+		if err := copyTree(restore, c.dir); err != nil {
+			return fmt.Errorf("sandbox: restore snapshot: %w", err)
 		}
 	}
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
-		return nil, fmt.Errorf("sandbox: data dir: %w", err)
+		return fmt.Errorf("sandbox: data dir: %w", err)
 	}
 	for _, d := range privateDirs {
 		if err := os.MkdirAll(filepath.Join(c.dir, d), 0o755); err != nil {
-			return nil, fmt.Errorf("sandbox: data dir: %w", err)
+			return fmt.Errorf("sandbox: data dir: %w", err)
 		}
 	}
 	if err := makeLayerDirs(c.dir, r.layers, -1, -1); err != nil {
-		return nil, fmt.Errorf("sandbox: data dir: %w", err)
+		return fmt.Errorf("sandbox: data dir: %w", err)
 	}
 	clearSymlinks(filepath.Join(c.dir, rootfsDir))
 	if c.uid >= 0 {
 		// Everything the capsule holds is its root's, on the host its
 		// own identity's (a restored snapshot's files included).
 		if err := chownTree(c.dir, c.uid, c.gid); err != nil {
-			return nil, fmt.Errorf("sandbox: data dir: %w", err)
+			return fmt.Errorf("sandbox: data dir: %w", err)
 		}
 	}
 	if err := os.Chmod(filepath.Join(c.dir, "tmp"), 0o1777); err != nil {
-		return nil, fmt.Errorf("sandbox: data dir: %w", err)
+		return fmt.Errorf("sandbox: data dir: %w", err)
 	}
 	if err := os.Chmod(filepath.Join(c.dir, "root"), 0o700); err != nil {
-		return nil, fmt.Errorf("sandbox: data dir: %w", err)
+		return fmt.Errorf("sandbox: data dir: %w", err)
 	}
 
 	if r.cgroup != "" {
-		c.cgroup = filepath.Join(r.cgroup, cfg.ID)
+		c.cgroup = filepath.Join(r.cgroup, c.name)
 		if err := os.Mkdir(c.cgroup, 0o755); err != nil {
-			return nil, fmt.Errorf("sandbox: cgroup: %w", err)
+			return fmt.Errorf("sandbox: cgroup: %w", err)
 		}
 		if c.cgfd, err = os.Open(c.cgroup); err != nil {
-			return nil, fmt.Errorf("sandbox: cgroup: %w", err)
+			return fmt.Errorf("sandbox: cgroup: %w", err)
 		}
 	}
-	if c.cg, err = r.limits.create(cfg.ID, c.cgroup, c.limits); err != nil {
-		return nil, err
+	if c.cg, err = r.limits.create(c.name, c.cgroup, c.limits); err != nil {
+		return err
 	}
 
 	src := c.dir
@@ -241,7 +283,7 @@ func (r *Runtime) StartCapsule(ctx context.Context, cfg CapsuleConfig) (_ *Capsu
 	)
 	info, infoW, err := os.Pipe()
 	if err != nil {
-		return nil, fmt.Errorf("sandbox: pipe: %w", err)
+		return fmt.Errorf("sandbox: pipe: %w", err)
 	}
 	defer info.Close()
 	// The arguments go through a pipe (bwrap --args) so that the data
@@ -250,7 +292,7 @@ func (r *Runtime) StartCapsule(ctx context.Context, cfg CapsuleConfig) (_ *Capsu
 	argsR, argsW, err := os.Pipe()
 	if err != nil {
 		infoW.Close()
-		return nil, fmt.Errorf("sandbox: pipe: %w", err)
+		return fmt.Errorf("sandbox: pipe: %w", err)
 	}
 	var argBuf strings.Builder
 	for _, a := range args {
@@ -294,7 +336,7 @@ func (r *Runtime) StartCapsule(ctx context.Context, cfg CapsuleConfig) (_ *Capsu
 	ready, readyW, err := os.Pipe()
 	if err != nil {
 		infoW.Close()
-		return nil, fmt.Errorf("sandbox: pipe: %w", err)
+		return fmt.Errorf("sandbox: pipe: %w", err)
 	}
 	defer ready.Close()
 	bw.Stdout = readyW
@@ -307,7 +349,7 @@ func (r *Runtime) StartCapsule(ctx context.Context, cfg CapsuleConfig) (_ *Capsu
 	if err := bw.Start(); err != nil {
 		infoW.Close()
 		readyW.Close()
-		return nil, fmt.Errorf("sandbox: start bwrap: %w", err)
+		return fmt.Errorf("sandbox: start bwrap: %w", err)
 	}
 	infoW.Close()
 	readyW.Close()
@@ -344,7 +386,7 @@ func (r *Runtime) StartCapsule(ctx context.Context, cfg CapsuleConfig) (_ *Capsu
 	if err != nil || bi.ChildPID <= 0 {
 		_ = bw.Process.Kill()
 		<-c.bwDone
-		return nil, fmt.Errorf("sandbox: start capsule: %v: %s", err, strings.TrimSpace(stderr.String()))
+		return fmt.Errorf("sandbox: start capsule: %v: %s", err, strings.TrimSpace(stderr.String()))
 	}
 	c.initPID = bi.ChildPID
 	if c.uid >= 0 {
@@ -354,17 +396,16 @@ func (r *Runtime) StartCapsule(ctx context.Context, cfg CapsuleConfig) (_ *Capsu
 		if err := setNetSysctls(c.NetNSPath(),
 			"ipv4/ip_unprivileged_port_start", "0",
 			"ipv4/ping_group_range", "0 2147483647"); err != nil {
-			return nil, fmt.Errorf("sandbox: capsule network: %w", err)
+			return fmt.Errorf("sandbox: capsule network: %w", err)
 		}
 	}
 	if useAgent {
 		c.agent = newAgentClient(agentConn)
 	}
 	if c.root, err = os.OpenRoot(fmt.Sprintf("/proc/%d/root", c.initPID)); err != nil {
-		return nil, fmt.Errorf("sandbox: open capsule root: %w", err)
+		return fmt.Errorf("sandbox: open capsule root: %w", err)
 	}
-	r.log.Debug("capsule started", "id", c.id, "init_pid", c.initPID)
-	return c, nil
+	return nil
 }
 
 func (c *Capsule) sysProcAttr() *syscall.SysProcAttr {
@@ -414,8 +455,7 @@ type Spec struct {
 }
 
 // shim is the wrapper run by /bin/sh inside the capsule: it changes to the
-// working directory, reports its pid on fd 3, then becomes the command. With
-// a PTY it also starts a new session owning the terminal.
+// working directory, reports its pid on fd 3, then becomes the command. With a PTY it also starts a new session owning the terminal.
 const shim = `cd -- "$1" 2>/dev/null || { printf 'cwd\n' >&3; exit 1; }; shift
 printf 'pid %s\n' "$$" >&3; exec 3>&-
 if [ "$1" = "--pty" ]; then shift; exec setsid -c -- "$@"; fi
@@ -1095,12 +1135,12 @@ func (c *Capsule) Destroy() error {
 		errs = append(errs, c.cg.remove())
 	}
 	if c.diskMounted {
-		errs = append(errs, c.rt.disks.unmount(c.id, c.dir))
+		errs = append(errs, c.rt.disks.unmount(c.name, c.dir))
 	}
 	if err := os.RemoveAll(c.dir); err != nil {
 		errs = append(errs, fmt.Errorf("sandbox: remove data: %w", err))
 	}
 	c.ident.release()
-	c.rt.forget(c.id)
+	c.rt.forget(c)
 	return errors.Join(errs...)
 }

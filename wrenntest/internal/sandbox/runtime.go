@@ -39,6 +39,12 @@ type Config struct {
 	DataDir string
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
+	// Warm is how many capsules the runtime keeps booted ahead, so that
+	// StartCapsule hands one out instead of booting (0: none). The pool
+	// fills once the runtime has started its first capsule, with that
+	// capsule's limits, and refills in the background as capsules are
+	// taken; capsules restored from a snapshot always boot.
+	Warm int
 }
 
 // Runtime starts and tracks capsules. It is safe for concurrent use.
@@ -69,6 +75,9 @@ type Runtime struct {
 	// noAgent makes capsules start their processes through nsenter
 	// (tests of that path).
 	noAgent bool
+
+	// pool holds the warm capsules (nil: Config.Warm is 0).
+	pool *warmPool
 
 	mu       sync.Mutex
 	capsules map[string]*Capsule
@@ -136,6 +145,9 @@ func New(cfg Config) (*Runtime, error) {
 	}
 	r.cgroup = makeRuntimeCgroup()
 	r.limits = newLimiter(r.cgroup, fmt.Sprintf("wrenn-%d-%s", os.Getpid(), randomHex(4)))
+	if cfg.Warm > 0 {
+		r.pool = &warmPool{rt: r, size: cfg.Warm, changed: make(chan struct{})}
+	}
 	log.Debug("sandbox runtime ready", "data_dir", dataDir, "cgroup", r.cgroup,
 		"layers", r.layers, "limits", r.limits.enforced())
 	return r, nil
@@ -274,6 +286,9 @@ func (r *Runtime) Close() error {
 	}
 	r.mu.Unlock()
 	var errs []error
+	if r.pool != nil {
+		errs = append(errs, r.pool.close())
+	}
 	for _, c := range list {
 		errs = append(errs, c.Destroy())
 	}
@@ -289,9 +304,11 @@ func (r *Runtime) Close() error {
 	return errors.Join(errs...)
 }
 
-func (r *Runtime) forget(id string) {
+func (r *Runtime) forget(c *Capsule) {
 	r.mu.Lock()
-	delete(r.capsules, id)
+	if r.capsules[c.id] == c {
+		delete(r.capsules, c.id)
+	}
 	r.mu.Unlock()
 }
 
