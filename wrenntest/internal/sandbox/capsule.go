@@ -455,9 +455,11 @@ type Spec struct {
 }
 
 // shim is the wrapper run by /bin/sh inside the capsule: it changes to the
-// working directory, reports its pid on fd 3, then becomes the command. With a PTY it also starts a new session owning the terminal.
+// working directory, reports its pid on fd 3, waits for a line on fd 4 (the
+// server has moved it into the capsule's cgroups by then), then becomes the
+// command. With a PTY it also starts a new session owning the terminal.
 const shim = `cd -- "$1" 2>/dev/null || { printf 'cwd\n' >&3; exit 1; }; shift
-printf 'pid %s\n' "$$" >&3; exec 3>&-
+printf 'pid %s\n' "$$" >&3; exec 3>&-; read -r _ <&4; exec 4<&-
 if [ "$1" = "--pty" ]; then shift; exec setsid -c -- "$@"; fi
 exec "$@"`
 
@@ -722,7 +724,13 @@ func (c *Capsule) launchNsenter(spec Spec, files []*os.File) (launched, error) {
 		return launched{}, fmt.Errorf("sandbox: pipe: %w", err)
 	}
 	defer report.Close()
-	cmd.ExtraFiles = []*os.File{reportW}
+	goR, goW, err := os.Pipe()
+	if err != nil {
+		reportW.Close()
+		return launched{}, fmt.Errorf("sandbox: pipe: %w", err)
+	}
+	defer goW.Close()
+	cmd.ExtraFiles = []*os.File{reportW, goR}
 	if pty {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = files[0], files[0], files[0]
 	} else {
@@ -730,13 +738,10 @@ func (c *Capsule) launchNsenter(spec Spec, files []*os.File) (launched, error) {
 	}
 	err = cmd.Start()
 	reportW.Close()
+	goR.Close()
 	if err != nil {
 		return launched{}, fmt.Errorf("sandbox: start process: %w", err)
 	}
-	// The wrapper enters the capsule's v1 cgroups (v2 it is cloned
-	// into) before it forks the process, most of the time: this path
-	// serves only where the agent cannot run.
-	c.cg.join(cmd.Process.Pid)
 	exited := make(chan struct{})
 	var state *os.ProcessState
 	go func() {
@@ -766,8 +771,18 @@ func (c *Capsule) launchNsenter(spec Spec, files []*os.File) (launched, error) {
 		}
 		return launched{}, fmt.Errorf("sandbox: process did not start in capsule %s (%q)", c.id, msg)
 	}
+	// The process is cloned into the capsule's v2 cgroup; its v1 cgroups
+	// it joins here, before it runs the command (the shim waits for the
+	// line below), so that nothing it starts runs outside them.
+	hostPID := c.childOf(cmd.Process.Pid)
+	c.cg.join(cmd.Process.Pid)
+	if hostPID > 0 {
+		c.cg.join(hostPID)
+	}
+	_, _ = goW.Write([]byte("\n"))
+	goW.Close()
 	return launched{
-		pid: uint32(pid), hostPID: c.childOf(cmd.Process.Pid),
+		pid: uint32(pid), hostPID: hostPID,
 		wrapper: cmd.Process.Pid, wrapperProc: cmd.Process,
 		exited: exited, exitCode: func() int { return exitCode(state) },
 	}, nil

@@ -126,3 +126,38 @@ func TestV1CgroupsFavorDynmods(t *testing.T) {
 		t.Fatalf("cgroup2 mount %s has options %v, want favordynmods", mnt, opts)
 	}
 }
+
+// TestNsenterProcessesStartInsideV1Cgroups: where processes start through
+// nsenter (no agent), each one is in every v1 cgroup of its capsule before
+// it runs its command, not only its host-side wrapper: else its memory and
+// CPU are limited by nothing.
+func TestNsenterProcessesStartInsideV1Cgroups(t *testing.T) {
+	rt := newRuntime(t)
+	rt.noAgent = true
+	c := limitedCapsule(t, rt, "nsv1", Limits{MemoryMB: 256}, "memory")
+	if len(c.cg.v1) == 0 {
+		t.Skip("this machine's limits are all in cgroup v2, which processes are cloned into")
+	}
+	for i := range 20 {
+		// The command reads its own cgroups first thing. Seen from the
+		// capsule's cgroup namespace, whose root is the capsule's cgroup
+		// in each hierarchy, being inside is the path "/"; a process left
+		// outside shows "/../..".
+		out, code := sh(t, c, "cat /proc/self/cgroup")
+		if code != 0 {
+			t.Fatalf("run %d: %s", i, out)
+		}
+		for ctrl, dir := range c.cg.v1 {
+			found := false
+			for _, line := range strings.Split(out, "\n") {
+				f := strings.SplitN(line, ":", 3)
+				if len(f) == 3 && slices.Contains(strings.Split(f[1], ","), ctrl) && f[2] == "/" {
+					found = true
+				}
+			}
+			if !found {
+				t.Fatalf("run %d: not in the capsule's %s cgroup (%s):\n%s", i, ctrl, dir, out)
+			}
+		}
+	}
+}
