@@ -484,3 +484,25 @@ func TestConnectionSettings(t *testing.T) {
 		t.Error("a RoundTripper of the caller's is not used for both lanes")
 	}
 }
+
+// TestContextEndedBeforeThePoolIsNotAConnectionWait: a call whose context
+// ends in a wrapping RoundTripper, before the request reaches the pool, did
+// not wait for a connection, and its error must not say it did.
+func TestContextEndedBeforeThePoolIsNotAConnectionWait(t *testing.T) {
+	_, c := setup(t, func(w http.ResponseWriter, r *http.Request) {
+		reply(w, http.StatusOK, faultCapsuleJSON)
+	}, WithHTTPClient(&http.Client{Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		<-req.Context().Done() // slow work of the caller's own
+		return nil, req.Context().Err()
+	})}))
+	ctx, cancel := context.WithTimeout(testCtx(t), 50*time.Millisecond)
+	defer cancel()
+	_, err := c.Capsules.Get(ctx, testCapsuleID)
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrConnectionWait) {
+		t.Errorf("Get = %v, want context.DeadlineExceeded and not ErrConnectionWait", err)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

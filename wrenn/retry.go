@@ -225,18 +225,21 @@ func (b *retryBudget) refill(n int) {
 
 // connWait records, through an httptrace.ClientTrace, whether a request got
 // a connection and whether it started to dial one.
-type connWait struct{ got, dialed atomic.Bool }
+type connWait struct{ asked, got, dialed atomic.Bool }
 
 func (w *connWait) trace(ctx context.Context) context.Context {
 	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GetConn:      func(string) { w.asked.Store(true) },
 		GotConn:      func(httptrace.GotConnInfo) { w.got.Store(true) },
 		ConnectStart: func(string, string) { w.dialed.Store(true) },
 	})
 }
 
-// waited reports a request that never got a connection and never dialed:
-// it was queued behind busy connections.
-func (w *connWait) waited() bool { return !w.got.Load() && !w.dialed.Load() }
+// waited reports a request that asked the transport for a connection and
+// neither got one nor dialed: it was queued behind busy connections. A
+// request whose context ended before it reached the pool (in a wrapping
+// RoundTripper, say) did not wait for one.
+func (w *connWait) waited() bool { return w.asked.Load() && !w.got.Load() && !w.dialed.Load() }
 
 // readWhole reports whether the body of a successful answer to req is read
 // whole before it is handed on, so that a connection lost while reading it
