@@ -493,6 +493,9 @@ func TestFaultBodyCutShortIsAnUnexpectedEOF(t *testing.T) {
 			if !errors.Is(err, io.ErrUnexpectedEOF) {
 				t.Fatalf("error = %v, want one matching io.ErrUnexpectedEOF", err)
 			}
+			if call.route == faultReadBytes.route && !errors.Is(err, ErrTruncated) {
+				t.Errorf("ReadBytes: error = %v, want one matching ErrTruncated", err)
+			}
 		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"path"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"git.omukk.dev/wrenn/go-sdk/gen"
@@ -77,9 +78,11 @@ func (e *FileEntry) IsDir() bool { return e.Type == EntryDirectory }
 // needed (MakeDir over a file).
 var ErrNotDir = errors.New("wrenn: not a directory")
 
-// ErrTruncated reports a download that delivered a different number of
-// bytes than the file holds. It comes wrapped together with
-// io.ErrUnexpectedEOF.
+// ErrTruncated reports a read that delivered a different number of bytes
+// than the file holds, or whose answer was cut off midway (the connection
+// closed or reset): from [Files.Download]'s reader, [Files.ReadBytes] and
+// [Files.Read]. It comes wrapped together with io.ErrUnexpectedEOF or the
+// connection's error.
 var ErrTruncated = errors.New("wrenn: download size mismatch")
 
 // notExistError marks a path that does not exist. It wraps the server's
@@ -129,9 +132,18 @@ func (f *Files) ReadBytes(ctx context.Context, p string) ([]byte, error) {
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
+		if cutShort(err) {
+			return nil, fmt.Errorf("wrenn: reading %s: the answer ended after %d bytes: %w (%w)", p, len(data), ErrTruncated, err)
+		}
 		return nil, fmt.Errorf("wrenn: reading %s: %w", p, err)
 	}
 	return data, nil
+}
+
+// cutShort reports a body that ended before its end: the connection closed
+// or was reset mid-answer.
+func cutShort(err error) bool {
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // Write creates or truncates a file and writes data to it, creating missing
@@ -457,6 +469,9 @@ func (d *downloadReader) Read(b []byte) (int, error) {
 		return n, d.err
 	case err == io.EOF && d.n != d.size:
 		d.err = fmt.Errorf("wrenn: download of %s: received %d of %d bytes: %w (%w)", d.path, d.n, d.size, ErrTruncated, io.ErrUnexpectedEOF)
+		return n, d.err
+	case err != nil && err != io.EOF && cutShort(err):
+		d.err = fmt.Errorf("wrenn: download of %s: cut after %d of %d bytes: %w (%w)", d.path, d.n, d.size, ErrTruncated, err)
 		return n, d.err
 	case err != nil && err != io.EOF:
 		return n, fmt.Errorf("wrenn: download of %s: %w", d.path, err)

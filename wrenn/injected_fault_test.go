@@ -217,8 +217,8 @@ func TestInjectedBodyCutShortIsNeverSilent(t *testing.T) {
 	}
 	n, err := io.Copy(io.Discard, rc)
 	rc.Close()
-	if err == nil || !connLost(err) {
-		t.Fatalf("Download cut after %d bytes: error = %v, want an unexpected EOF or reset", n, err)
+	if err == nil || !connLost(err) || !errors.Is(err, wrenn.ErrTruncated) {
+		t.Fatalf("Download cut after %d bytes: error = %v, want ErrTruncated with an unexpected EOF or reset", n, err)
 	}
 	<-f.Struck()
 
@@ -227,6 +227,11 @@ func TestInjectedBodyCutShortIsNeverSilent(t *testing.T) {
 	got, err := cp.Files.ReadBytes(ctx, "/root/big.bin")
 	if err == nil && !bytes.Equal(got, data) {
 		t.Fatalf("ReadBytes of a cut body returned %d bytes and no error", len(got))
+	}
+	// Cut every time: the retries give up with ErrTruncated.
+	srv.CutNext(wrenntest.Match{Route: "/v1/capsules/{id}/files/read"}, 100, 1000).For(t)
+	if got, err := cp.Files.ReadBytes(ctx, "/root/big.bin"); !errors.Is(err, wrenn.ErrTruncated) || got != nil {
+		t.Fatalf("ReadBytes cut every time = %d bytes, %v; want ErrTruncated", len(got), err)
 	}
 }
 
