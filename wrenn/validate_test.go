@@ -150,3 +150,30 @@ func TestInvalidInputIsNeverSent(t *testing.T) {
 		t.Errorf("%d requests sent", n)
 	}
 }
+
+// TestHugeBadInputIsQuotedShort: an error about 10 MB of bad input repeats
+// a short prefix of it, not the 10 MB.
+func TestHugeBadInputIsQuotedShort(t *testing.T) {
+	_, c := setup(t, func(w http.ResponseWriter, r *http.Request) { t.Errorf("request sent: %s %s", r.Method, r.URL) })
+	ctx := testCtx(t)
+	huge := strings.Repeat("x", 10<<20)
+	good := handle(c, testCapsuleID)
+	calls := map[string]error{}
+	_, calls["get"] = c.Capsules.Get(ctx, "cl-"+huge)
+	_, calls["template"] = c.Capsules.Create(ctx, CreateCapsuleParams{Template: huge + "!"})
+	_, calls["snapshot name"] = c.Snapshots.Create(ctx, CreateSnapshotParams{CapsuleID: testCapsuleID, Name: "-" + huge})
+	_, calls["env name"] = good.Commands.Run(ctx, "true", RunOptions{Envs: map[string]string{huge + "-": "x"}})
+	_, calls["path with NUL"] = good.Files.ReadBytes(ctx, "/"+huge+"\x00")
+	_, calls["tag with NUL"] = good.Commands.Start(ctx, "true", StartOptions{Tag: huge + "\x00"})
+	_, calls["command with NUL"] = good.Commands.Run(ctx, huge+"\x00", RunOptions{})
+	for name, err := range calls {
+		var ve *ValidationError
+		if !errors.As(err, &ve) {
+			t.Errorf("%s: %v, want a *ValidationError", name, err)
+			continue
+		}
+		if n := len(err.Error()); n > 512 {
+			t.Errorf("%s: error message of %d bytes: %.200s...", name, n, err.Error())
+		}
+	}
+}
