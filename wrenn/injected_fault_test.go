@@ -405,3 +405,70 @@ func TestInjectedCapacity(t *testing.T) {
 	srv.SetCapacity(2)
 	newCapsule(t, c, wrenn.CreateCapsuleParams{})
 }
+
+// TestInjectedBrokenPTYIsReattachedByTag: a terminal whose connection is cut
+// (with and without an error frame) fails its Read with a *StreamError; the
+// shell goes on in the capsule, and ConnectPTY by the tag finds it with its
+// state.
+func TestInjectedBrokenPTYIsReattachedByTag(t *testing.T) {
+	srv, c := injected(t)
+	cp := newCapsule(t, c, wrenn.CreateCapsuleParams{})
+	ctx := e2eCtx(t)
+	term, err := cp.PTY(ctx, wrenn.PTYOptions{Cmd: "/bin/sh", Cols: 80, Rows: 24})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag := term.Tag()
+	if _, err := term.Write([]byte("MARK=kept-$((6*7))\n")); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []wrenntest.StreamBreak{{AfterFrames: 1}, {AfterFrames: 1, Error: "pty stream failed: host lost"}} {
+		// The fault cuts the next PTY connection: detach and reattach.
+		f := srv.BreakStreams(wrenntest.Match{Route: "/v1/capsules/{id}/pty"}, 1, b).For(t)
+		_ = term.Close()
+		if term, err = cp.ConnectPTY(ctx, tag); err != nil {
+			t.Fatalf("break %+v: reattach: %v", b, err)
+		}
+		// Make the terminal send a frame, then read until the cut.
+		if _, err := term.Write([]byte("echo tick\n")); err != nil {
+			t.Fatalf("break %+v: write: %v", b, err)
+		}
+		buf := make([]byte, 4096)
+		var streamErr *wrenn.StreamError
+		for {
+			if _, err := term.Read(buf); err != nil {
+				if !errors.As(err, &streamErr) {
+					t.Fatalf("break %+v: Read error = %v, want a *StreamError", b, err)
+				}
+				break
+			}
+		}
+		if streamErr.Message != b.Error {
+			t.Errorf("break %+v: server message %q, want %q", b, streamErr.Message, b.Error)
+		}
+		<-f.Struck()
+	}
+	_ = term.Close()
+
+	// The shell went on: reattached, it still holds the variable.
+	term, err = cp.ConnectPTY(ctx, tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer term.Close()
+	if _, err := term.Write([]byte("echo \"got:$MARK\"\n")); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	buf := make([]byte, 4096)
+	for !strings.Contains(out.String(), "got:kept-42") {
+		n, err := term.Read(buf)
+		out.Write(buf[:n])
+		if err != nil {
+			t.Fatalf("after reattaching: %v; output %q", err, out.String())
+		}
+	}
+	if err := term.Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
