@@ -282,7 +282,7 @@ func newServer(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(s.dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("wrenntest: data dir: %w", err)
 	}
-	rt, err := sandbox.New(sandbox.Config{DataDir: s.dataDir, Logger: log})
+	rt, err := sandbox.New(sandbox.Config{DataDir: s.dataDir, Logger: log, Warm: warmCapsules})
 	if err != nil {
 		if s.ownsData {
 			_ = os.RemoveAll(s.dataDir)
@@ -447,6 +447,12 @@ func (s *Server) shutdownRuntime() error {
 // tempDataPrefix starts the names of temporary data directories:
 // wrenn-local-<pid>-<random>.
 const tempDataPrefix = "wrenn-local-"
+
+// warmCapsules is how many capsules the server keeps booted ahead of the
+// creates that take them (see sandbox.Config.Warm): a create then costs
+// about a millisecond instead of a boot. The pool fills from the second
+// create on and holds capsules of the last create's vcpus and memory.
+const warmCapsules = 2
 
 // removeStaleDataDirs removes the temporary data directories of servers
 // whose process died without closing (killed, for instance). Their
