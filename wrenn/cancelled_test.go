@@ -45,7 +45,7 @@ func (s *countingServer) requests() []string {
 // follow-up clean-up either).
 func TestCallsWithAnEndedContextSendNothing(t *testing.T) {
 	s := newCountingServer(t)
-	c, err := NewClient(WithAPIKey(testKey), WithBaseURL(s.srv.URL), WithRetry(NoRetry))
+	c, err := NewClient(WithAPIKey(testKey), WithBaseURL(s.srv.URL), WithRetry(NoRetry()))
 	if err != nil {
 		t.Fatal(err)
 	}

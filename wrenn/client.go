@@ -157,7 +157,8 @@ func WithTransportWrapper(wrap func(http.RoundTripper) http.RoundTripper) Option
 }
 
 // WithRetry sets the retry policy for requests that are safe to repeat (see
-// [RetryPolicy]). WithRetry(NoRetry) disables retries.
+// [RetryPolicy]). WithRetry(NoRetry()) disables retries. A
+// policy with a negative field makes [NewClient] return a [*ValidationError].
 func WithRetry(p RetryPolicy) Option { return func(s *settings) { s.retry = &p } }
 
 // WithLogger sets a logger for request diagnostics (method, path, status,
@@ -172,8 +173,9 @@ func WithUserAgent(ua string) Option { return func(s *settings) { s.userAgent = 
 // without [WithBaseURL] it reads WRENN_BASE_URL, falling back to
 // [DefaultBaseURL]. The key is trimmed of surrounding white space. A missing
 // key returns [ErrNoAPIKey]; a key that cannot be sent as a header value (a
-// space, control or non-ASCII character inside it) or an unparsable base URL
-// returns a [*ValidationError]. Nothing is sent over the network.
+// space, control or non-ASCII character inside it), an unparsable base URL or
+// a [RetryPolicy] with a negative field returns a [*ValidationError]. Nothing
+// is sent over the network.
 func NewClient(opts ...Option) (*Client, error) {
 	var s settings
 	for _, o := range opts {
@@ -212,7 +214,7 @@ func NewClient(opts ...Option) (*Client, error) {
 		userAgent: s.userAgent,
 		logger:    s.logger,
 		http:      s.httpClient,
-		retry:     DefaultRetryPolicy,
+		retry:     DefaultRetryPolicy(),
 	}
 	if c.userAgent == "" {
 		c.userAgent = "wrenn-go/" + Version
@@ -224,6 +226,9 @@ func NewClient(opts ...Option) (*Client, error) {
 		c.maxConns = max(*s.maxConns, 0)
 	}
 	if s.retry != nil {
+		if err := s.retry.validate(); err != nil {
+			return nil, err
+		}
 		c.retry = *s.retry
 	}
 	c.budget = newRetryBudget()

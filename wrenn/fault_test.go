@@ -693,7 +693,7 @@ func faultWS(t *testing.T, serve func(ws *websocket.Conn)) *Capsule {
 	t.Cleanup(func() { srv.Close(); wg.Wait() })
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
-	c, err := NewClient(WithAPIKey(testKey), WithBaseURL(srv.URL), WithRetry(NoRetry), WithHTTPClient(&http.Client{Transport: tr}))
+	c, err := NewClient(WithAPIKey(testKey), WithBaseURL(srv.URL), WithRetry(NoRetry()), WithHTTPClient(&http.Client{Transport: tr}))
 	if err != nil {
 		t.Fatal(err)
 	}

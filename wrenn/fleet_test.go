@@ -162,7 +162,7 @@ func TestHTTP2SharesConnectionsAndOpensMoreAtTheStreamLimit(t *testing.T) {
 	srv.Config.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: streams}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	c, err := NewClient(WithAPIKey(testKey), WithBaseURL(srv.URL), WithRetry(NoRetry))
+	c, err := NewClient(WithAPIKey(testKey), WithBaseURL(srv.URL), WithRetry(NoRetry()))
 	if err != nil {
 		t.Fatal(err)
 	}

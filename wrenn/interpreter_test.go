@@ -111,7 +111,7 @@ func newCIFake(t *testing.T) *ciFake {
 // client returns a client of the fake's API.
 func (f *ciFake) client(t *testing.T, opts ...Option) *Client {
 	t.Helper()
-	all := append([]Option{WithAPIKey(ciAPIKey), WithBaseURL(f.srv.URL + "/api"), WithRetry(NoRetry)}, opts...)
+	all := append([]Option{WithAPIKey(ciAPIKey), WithBaseURL(f.srv.URL + "/api"), WithRetry(NoRetry())}, opts...)
 	c, err := NewClient(all...)
 	if err != nil {
 		t.Fatal(err)

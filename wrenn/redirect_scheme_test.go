@@ -45,7 +45,7 @@ func TestRedirectsKeepTheKeyOnTheSameHostAndNeverDowngradeIt(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rt := &redirectingTransport{to: tt.to}
-			c, err := NewClient(WithAPIKey(testKey), WithBaseURL(tt.base), WithHTTPClient(&http.Client{Transport: rt}), WithRetry(NoRetry))
+			c, err := NewClient(WithAPIKey(testKey), WithBaseURL(tt.base), WithHTTPClient(&http.Client{Transport: rt}), WithRetry(NoRetry()))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -374,7 +374,7 @@ func TestReplayFixtures(t *testing.T) {
 				http.Error(w, "unexpected", http.StatusTeapot)
 			}))
 			defer srv.Close()
-			c, err := NewClient(WithAPIKey(testKey), WithBaseURL(srv.URL), WithRetry(NoRetry))
+			c, err := NewClient(WithAPIKey(testKey), WithBaseURL(srv.URL), WithRetry(NoRetry()))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -48,36 +48,72 @@ import (
 // succeeds without a retry returns 1 token, and one that succeeds after
 // retries returns what they cost. When the budget is spent, requests are
 // still sent once each but no longer retried, until successes refill it.
+//
+// Every zero field means its default (see [DefaultRetryPolicy]), so the zero
+// RetryPolicy is the default policy and one that sets only MinDelay keeps
+// the default number of attempts. Retries are disabled with MaxAttempts 1
+// (see [NoRetry]). A negative field makes [NewClient] return a
+// [*ValidationError].
 type RetryPolicy struct {
-	// MaxAttempts is the total number of attempts, the first included.
-	// 0 or 1 disables retries.
+	// MaxAttempts is the total number of attempts, the first included; 0
+	// means the default (4) and 1 disables retries.
 	MaxAttempts int
-	// MinDelay is the delay before the first retry; 0 means
-	// DefaultRetryPolicy.MinDelay.
+	// MinDelay is the delay before the first retry; 0 means the default
+	// (250 ms).
 	MinDelay time.Duration
-	// MaxDelay caps every delay, Retry-After included; 0 means
-	// DefaultRetryPolicy.MaxDelay.
+	// MaxDelay caps every delay, Retry-After included; 0 means the default
+	// (8 s).
 	MaxDelay time.Duration
+}
+
+const (
+	defaultMaxAttempts = 4
+	defaultMinDelay    = 250 * time.Millisecond
+	defaultMaxDelay    = 8 * time.Second
+)
+
+// DefaultRetryPolicy returns the policy used when [WithRetry] is not given:
+// 4 attempts, delays from 250 ms up to 8 s.
+func DefaultRetryPolicy() RetryPolicy {
+	return RetryPolicy{MaxAttempts: defaultMaxAttempts, MinDelay: defaultMinDelay, MaxDelay: defaultMaxDelay}
+}
+
+// NoRetry returns a policy that sends every request once:
+// WithRetry(NoRetry()).
+func NoRetry() RetryPolicy { return RetryPolicy{MaxAttempts: 1} }
+
+// validate reports a negative field as a [*ValidationError].
+func (p RetryPolicy) validate() error {
+	switch {
+	case p.MaxAttempts < 0:
+		return &ValidationError{Field: "retry policy MaxAttempts", Value: strconv.Itoa(p.MaxAttempts), Reason: "must not be negative (1 disables retries, 0 means the default)"}
+	case p.MinDelay < 0:
+		return &ValidationError{Field: "retry policy MinDelay", Value: p.MinDelay.String(), Reason: "must not be negative (0 means the default)"}
+	case p.MaxDelay < 0:
+		return &ValidationError{Field: "retry policy MaxDelay", Value: p.MaxDelay.String(), Reason: "must not be negative (0 means the default)"}
+	}
+	return nil
+}
+
+// attempts returns MaxAttempts with its default applied.
+func (p RetryPolicy) attempts() int {
+	if p.MaxAttempts <= 0 {
+		return defaultMaxAttempts
+	}
+	return p.MaxAttempts
 }
 
 // delays returns MinDelay and MaxDelay with their defaults applied.
 func (p RetryPolicy) delays() (lo, hi time.Duration) {
 	lo, hi = p.MinDelay, p.MaxDelay
 	if lo <= 0 {
-		lo = DefaultRetryPolicy.MinDelay
+		lo = defaultMinDelay
 	}
 	if hi <= 0 {
-		hi = DefaultRetryPolicy.MaxDelay
+		hi = defaultMaxDelay
 	}
 	return lo, hi
 }
-
-// DefaultRetryPolicy is used when [WithRetry] is not given: 4 attempts,
-// delays from 250 ms up to 8 s.
-var DefaultRetryPolicy = RetryPolicy{MaxAttempts: 4, MinDelay: 250 * time.Millisecond, MaxDelay: 8 * time.Second}
-
-// NoRetry disables retries: WithRetry(NoRetry).
-var NoRetry = RetryPolicy{MaxAttempts: 1}
 
 type idempotentKey struct{}
 
@@ -277,7 +313,7 @@ func (d doer) Do(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	c.authorize(req)
 	p := c.retry
-	attempts := max(p.MaxAttempts, 1)
+	attempts := p.attempts()
 	idempotent := isIdempotent(req)
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 	path := req.URL.Path

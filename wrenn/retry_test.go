@@ -358,7 +358,7 @@ func TestNonReplayableBodyIsNotRetried(t *testing.T) {
 
 func TestWithRetryNoRetryDisables(t *testing.T) {
 	var n atomic.Int32
-	_, c := setup(t, statusSequence(&n, `[]`, 503, 503), WithRetry(NoRetry))
+	_, c := setup(t, statusSequence(&n, `[]`, 503, 503), WithRetry(NoRetry()))
 	if _, err := c.Capsules.List(testCtx(t)); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("error = %v", err)
 	}
@@ -373,7 +373,7 @@ func TestWithRetryNoRetryDisables(t *testing.T) {
 func TestZeroDelaysTakeTheDefaults(t *testing.T) {
 	p := RetryPolicy{MaxAttempts: 10}
 	for n := 1; n <= 8; n++ {
-		base := min(DefaultRetryPolicy.MinDelay<<(n-1), DefaultRetryPolicy.MaxDelay)
+		base := min(DefaultRetryPolicy().MinDelay<<(n-1), DefaultRetryPolicy().MaxDelay)
 		if d := p.backoff(n); d < base/2 || d > base {
 			t.Errorf("backoff(%d) = %v, want within [%v, %v]", n, d, base/2, base)
 		}
@@ -395,5 +395,58 @@ func TestZeroDelaysTakeTheDefaults(t *testing.T) {
 	}
 	if n.Load() != 1 || len(waits) != 0 {
 		t.Errorf("%d requests after waits %v; want 1 request and no wait of a day", n.Load(), waits)
+	}
+}
+
+// TestZeroRetryFieldsMeanTheDefault: a zero field is the default, so the zero
+// policy retries like DefaultRetryPolicy and one that sets only MinDelay
+// still makes 4 attempts; 1 attempt disables retries.
+func TestZeroRetryFieldsMeanTheDefault(t *testing.T) {
+	tests := []struct {
+		name   string
+		policy RetryPolicy
+		want   int32
+	}{
+		{name: "zero policy", policy: RetryPolicy{}, want: 4},
+		{name: "only MinDelay", policy: RetryPolicy{MinDelay: time.Millisecond}, want: 4},
+		{name: "only MaxDelay", policy: RetryPolicy{MaxDelay: time.Millisecond}, want: 4},
+		{name: "default", policy: DefaultRetryPolicy(), want: 4},
+		{name: "one attempt", policy: RetryPolicy{MaxAttempts: 1, MinDelay: time.Millisecond}, want: 1},
+		{name: "no retry", policy: NoRetry(), want: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var n atomic.Int32
+			_, c := setup(t, statusSequence(&n, `[]`, 503, 503, 503, 503, 503), WithRetry(tt.policy))
+			c.sleepHook = func(ctx context.Context, d time.Duration) error { return ctx.Err() }
+			if _, err := c.Capsules.List(testCtx(t)); !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("error = %v", err)
+			}
+			if got := n.Load(); got != tt.want {
+				t.Errorf("%d requests, want %d", got, tt.want)
+			}
+		})
+	}
+	if diff := cmp.Diff(RetryPolicy{MaxAttempts: 4, MinDelay: 250 * time.Millisecond, MaxDelay: 8 * time.Second}, DefaultRetryPolicy()); diff != "" {
+		t.Errorf("DefaultRetryPolicy() (-want +got):\n%s", diff)
+	}
+	p := RetryPolicy{MinDelay: time.Second}
+	if got := p.attempts(); got != 4 {
+		t.Errorf("RetryPolicy{MinDelay: 1s} makes %d attempts, want 4", got)
+	}
+}
+
+// TestNegativeRetryPolicyIsAValidationError: NewClient refuses a policy with
+// a negative field instead of guessing what it meant.
+func TestNegativeRetryPolicyIsAValidationError(t *testing.T) {
+	for _, p := range []RetryPolicy{{MaxAttempts: -1}, {MinDelay: -time.Second}, {MaxDelay: -time.Second}} {
+		_, err := NewClient(WithAPIKey(testKey), WithBaseURL("http://127.0.0.1:1"), WithRetry(p))
+		var ve *ValidationError
+		if !errors.As(err, &ve) || !errors.Is(err, ErrBadRequest) {
+			t.Errorf("NewClient(WithRetry(%+v)) error = %v, want a *ValidationError", p, err)
+		}
+	}
+	if _, err := NewClient(WithAPIKey(testKey), WithBaseURL("http://127.0.0.1:1"), WithRetry(RetryPolicy{})); err != nil {
+		t.Errorf("NewClient(WithRetry(RetryPolicy{})) error = %v", err)
 	}
 }

@@ -73,7 +73,7 @@ func setup(t *testing.T, h http.HandlerFunc, opts ...Option) (*fakeServer, *Clie
 		h(w, r)
 	}))
 	t.Cleanup(fs.Close)
-	all := append([]Option{WithAPIKey(testKey), WithBaseURL(fs.URL), WithRetry(NoRetry)}, opts...)
+	all := append([]Option{WithAPIKey(testKey), WithBaseURL(fs.URL), WithRetry(NoRetry())}, opts...)
 	c, err := NewClient(all...)
 	if err != nil {
 		t.Fatal(err)
