@@ -246,7 +246,7 @@ func (cp *Capsule) KeepAlive(ctx context.Context, interval time.Duration) error 
 		switch {
 		case ctx.Err() != nil:
 			return nil
-		case errors.Is(err, ErrInvalidState), errors.Is(err, ErrNotFound), errors.Is(err, ErrValidation):
+		case errors.Is(err, ErrInvalidState), errors.Is(err, ErrNotFound), errors.Is(err, ErrBadRequest):
 			return fmt.Errorf("wrenn: keep-alive of capsule %s: %w", cp.id, err)
 		case err != nil:
 			cp.client.logger.InfoContext(ctx, "wrenn keep-alive ping failed", "capsule", cp.id, "error", err.Error())

@@ -27,11 +27,11 @@ func TestNewClientConfiguration(t *testing.T) {
 			opts: []Option{WithAPIKey(testKey), WithBaseURL("https://example.test/prefix/")}, wantBaseURL: "https://example.test/prefix"},
 		{name: "missing key", wantErr: ErrNoAPIKey},
 		{name: "blank key", opts: []Option{WithAPIKey("  ")}, wantErr: ErrNoAPIKey},
-		{name: "key with a line break inside", opts: []Option{WithAPIKey("wrn_secret\r\nX-Evil: 1")}, wantErr: ErrValidation},
-		{name: "key with a space inside", opts: []Option{WithAPIKey("wrn_secret part")}, wantErr: ErrValidation},
-		{name: "key with a non-ASCII character", env: map[string]string{EnvAPIKey: "wrn_secret\u00e9"}, wantErr: ErrValidation},
-		{name: "base URL without scheme", opts: []Option{WithAPIKey(testKey), WithBaseURL("app.wrenn.dev")}, wantErr: ErrValidation},
-		{name: "base URL with credentials", opts: []Option{WithAPIKey(testKey), WithBaseURL("https://u:p@app.wrenn.dev")}, wantErr: ErrValidation},
+		{name: "key with a line break inside", opts: []Option{WithAPIKey("wrn_secret\r\nX-Evil: 1")}, wantErr: ErrBadRequest},
+		{name: "key with a space inside", opts: []Option{WithAPIKey("wrn_secret part")}, wantErr: ErrBadRequest},
+		{name: "key with a non-ASCII character", env: map[string]string{EnvAPIKey: "wrn_secret\u00e9"}, wantErr: ErrBadRequest},
+		{name: "base URL without scheme", opts: []Option{WithAPIKey(testKey), WithBaseURL("app.wrenn.dev")}, wantErr: ErrBadRequest},
+		{name: "base URL with credentials", opts: []Option{WithAPIKey(testKey), WithBaseURL("https://u:p@app.wrenn.dev")}, wantErr: ErrBadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -55,8 +55,8 @@ func TestE2EMissingCwd(t *testing.T) {
 			if err := start(ctx, "/tmp/plainfile"); !errors.Is(err, wrenn.ErrNotDir) {
 				t.Errorf("a file as cwd: err = %v, want ErrNotDir", err)
 			}
-			if err := start(ctx, "/tmp/a\x00b"); !errors.Is(err, wrenn.ErrValidation) {
-				t.Errorf("a cwd with NUL: err = %v, want ErrValidation", err)
+			if err := start(ctx, "/tmp/a\x00b"); !errors.Is(err, wrenn.ErrBadRequest) {
+				t.Errorf("a cwd with NUL: err = %v, want ErrBadRequest", err)
 			}
 		})
 	}

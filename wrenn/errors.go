@@ -20,9 +20,6 @@ var (
 	// (400 invalid_request), or the SDK refused to send input the server
 	// would reject (a [*ValidationError]).
 	ErrBadRequest = errors.New("wrenn: bad request")
-	// ErrValidation is matched by the same errors as ErrBadRequest; it exists
-	// for callers who think of bad input as a validation failure.
-	ErrValidation = errors.New("wrenn: validation failed")
 	// ErrUnauthorized: missing or invalid API key (401).
 	ErrUnauthorized = errors.New("wrenn: unauthorized")
 	// ErrForbidden: the key's team may not do this (403: forbidden,
@@ -106,7 +103,7 @@ func (e *APIError) Error() string {
 // status and code of e fall under.
 func (e *APIError) Is(target error) bool {
 	switch target {
-	case ErrBadRequest, ErrValidation:
+	case ErrBadRequest:
 		return e.StatusCode == http.StatusBadRequest || e.Code == "invalid_request"
 	case ErrUnauthorized:
 		return e.StatusCode == http.StatusUnauthorized || e.Code == "unauthorized"
@@ -158,7 +155,7 @@ func (e *APIError) isDeadline() bool {
 
 // ValidationError reports input that the SDK refused to send because the
 // server would reject it (or, for some capsule ids, crash on it). It matches
-// ErrValidation and ErrBadRequest. Every call reports bad input with this
+// ErrBadRequest. Every call reports bad input with this
 // type, git calls included.
 type ValidationError struct {
 	// Op names the call, for calls that say so ("git restore"); often empty.
@@ -193,9 +190,9 @@ func (e *ValidationError) Error() string {
 // Unwrap returns the lower-level detail, or nil.
 func (e *ValidationError) Unwrap() error { return e.Err }
 
-// Is matches ErrValidation and ErrBadRequest.
+// Is matches ErrBadRequest.
 func (e *ValidationError) Is(target error) bool {
-	return target == ErrValidation || target == ErrBadRequest
+	return target == ErrBadRequest
 }
 
 // maxQuoted is how many bytes of caller input an error message repeats.

@@ -67,11 +67,11 @@ func TestE2ERenameChmodReadLink(t *testing.T) {
 			"Rename to":   cp.Files.Rename(ctx, "/ops/full/x", bad),
 			"Chmod":       cp.Files.Chmod(ctx, bad, 0o600),
 		} {
-			if !errors.Is(err, wrenn.ErrValidation) {
+			if !errors.Is(err, wrenn.ErrBadRequest) {
 				t.Errorf("%s %q: %v", what, bad, err)
 			}
 		}
-		if _, err := cp.Files.ReadLink(ctx, bad); !errors.Is(err, wrenn.ErrValidation) {
+		if _, err := cp.Files.ReadLink(ctx, bad); !errors.Is(err, wrenn.ErrBadRequest) {
 			t.Errorf("ReadLink %q: %v", bad, err)
 		}
 	}

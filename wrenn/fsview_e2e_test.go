@@ -170,7 +170,7 @@ func TestE2EFSView(t *testing.T) {
 			t.Errorf("FS of a file: %v", err)
 		}
 		for _, bad := range []string{"", "/a\x00b"} {
-			if _, err := cp.Files.FS(ctx, bad); !errors.Is(err, wrenn.ErrValidation) {
+			if _, err := cp.Files.FS(ctx, bad); !errors.Is(err, wrenn.ErrBadRequest) {
 				t.Errorf("FS(%q): %v", bad, err)
 			}
 		}

@@ -556,8 +556,8 @@ func TestGitRefusesBadInputWithoutSending(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			g, calls := fakeExec(t, succeed)
 			err := tt.call(testCtx(t), g)
-			if !errors.Is(err, ErrValidation) || !errors.Is(err, ErrBadRequest) {
-				t.Fatalf("err = %v, want one matching ErrValidation and ErrBadRequest", err)
+			if !errors.Is(err, ErrBadRequest) {
+				t.Fatalf("err = %v, want one matching ErrBadRequest", err)
 			}
 			var ve *ValidationError
 			if !errors.As(err, &ve) || !strings.HasPrefix(ve.Op, "git ") {

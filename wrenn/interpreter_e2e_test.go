@@ -231,8 +231,8 @@ func TestCodeInterpreterEndToEnd(t *testing.T) {
 	})
 
 	t.Run("languages other than python are refused", func(t *testing.T) {
-		if _, err := ci.RunCode(ctx, "console.log(1)", wrenn.RunCodeOptions{Language: "javascript"}); !errors.Is(err, wrenn.ErrValidation) {
-			t.Errorf("err = %v, want wrenn.ErrValidation", err)
+		if _, err := ci.RunCode(ctx, "console.log(1)", wrenn.RunCodeOptions{Language: "javascript"}); !errors.Is(err, wrenn.ErrBadRequest) {
+			t.Errorf("err = %v, want wrenn.ErrBadRequest", err)
 		}
 	})
 

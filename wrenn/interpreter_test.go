@@ -561,14 +561,14 @@ func TestCodeInterpreterRejectsBadInputBeforeSending(t *testing.T) {
 	f := newCIFake(t)
 	c := f.client(t)
 	ctx := ciCtx(t)
-	if _, err := c.CreateCodeInterpreter(ctx, CreateCodeInterpreterParams{Options: CodeInterpreterOptions{JupyterTimeout: -time.Second}}); !errors.Is(err, ErrValidation) {
-		t.Errorf("CreateCodeInterpreter with a negative JupyterTimeout: err = %v, want ErrValidation", err)
+	if _, err := c.CreateCodeInterpreter(ctx, CreateCodeInterpreterParams{Options: CodeInterpreterOptions{JupyterTimeout: -time.Second}}); !errors.Is(err, ErrBadRequest) {
+		t.Errorf("CreateCodeInterpreter with a negative JupyterTimeout: err = %v, want ErrBadRequest", err)
 	}
-	if _, err := NewCodeInterpreter(nil, CodeInterpreterOptions{}); !errors.Is(err, ErrValidation) {
-		t.Errorf("NewCodeInterpreter(nil): err = %v, want ErrValidation", err)
+	if _, err := NewCodeInterpreter(nil, CodeInterpreterOptions{}); !errors.Is(err, ErrBadRequest) {
+		t.Errorf("NewCodeInterpreter(nil): err = %v, want ErrBadRequest", err)
 	}
-	if _, err := NewCodeInterpreter(c.newCapsule(&CapsuleInfo{ID: "cl-BAD"}), CodeInterpreterOptions{}); !errors.Is(err, ErrValidation) {
-		t.Errorf("NewCodeInterpreter with a malformed id: err = %v, want ErrValidation", err)
+	if _, err := NewCodeInterpreter(c.newCapsule(&CapsuleInfo{ID: "cl-BAD"}), CodeInterpreterOptions{}); !errors.Is(err, ErrBadRequest) {
+		t.Errorf("NewCodeInterpreter with a malformed id: err = %v, want ErrBadRequest", err)
 	}
 	ci := f.interpreter(t, CodeInterpreterOptions{})
 	tests := []struct {
@@ -1057,8 +1057,8 @@ func TestConnectCodeInterpreterResumesAndStartsItsOwnKernel(t *testing.T) {
 
 func TestConnectCodeInterpreterRefusesBadIDs(t *testing.T) {
 	f := newCIFake(t)
-	if _, err := f.client(t).ConnectCodeInterpreter(ciCtx(t), "cl-nope"); !errors.Is(err, ErrValidation) {
-		t.Errorf("err = %v, want ErrValidation", err)
+	if _, err := f.client(t).ConnectCodeInterpreter(ciCtx(t), "cl-nope"); !errors.Is(err, ErrBadRequest) {
+		t.Errorf("err = %v, want ErrBadRequest", err)
 	}
 }
 

@@ -34,7 +34,7 @@ func TestE2EStreamArgsCombinedOutputAndProcessCapsule(t *testing.T) {
 			t.Errorf("hash of the arguments the program saw = %q, want %q", out.String(), want)
 		}
 		for _, bad := range [][]string{{""}, {"-rf"}, {"echo", "a\x00b"}, {"a\x00"}} {
-			if _, err := cp.Commands.StreamArgs(ctx, bad[0], bad[1:], wrenn.StreamOptions{}); !errors.Is(err, wrenn.ErrValidation) {
+			if _, err := cp.Commands.StreamArgs(ctx, bad[0], bad[1:], wrenn.StreamOptions{}); !errors.Is(err, wrenn.ErrBadRequest) {
 				t.Errorf("StreamArgs(%q): %v", bad, err)
 			}
 		}

@@ -134,8 +134,8 @@ func TestPortHTTPClientRefusesABadPort(t *testing.T) {
 		}
 	}
 	_, err := handle(c, "not an id").PortHTTPClient(80).Get("http://x/")
-	if !errors.Is(err, ErrValidation) {
-		t.Errorf("bad capsule id: error = %v, want ErrValidation", err)
+	if !errors.Is(err, ErrBadRequest) {
+		t.Errorf("bad capsule id: error = %v, want ErrBadRequest", err)
 	}
 	if len(seen) != 0 {
 		t.Errorf("%d requests reached the server", len(seen))
@@ -173,7 +173,7 @@ func TestPortDialContextOpensWebSocketsToThePort(t *testing.T) {
 func TestPortDialContextRefusesABadPort(t *testing.T) {
 	c, _, _ := fakeProxy(t)
 	_, err := handle(c, testCapsuleID).PortDialContext(0)(testCtx(t), "tcp", "x:1")
-	if !errors.Is(err, ErrValidation) {
-		t.Errorf("error = %v, want ErrValidation", err)
+	if !errors.Is(err, ErrBadRequest) {
+		t.Errorf("error = %v, want ErrBadRequest", err)
 	}
 }

@@ -491,7 +491,7 @@ func TestPTYRefusesBadInputBeforeDialing(t *testing.T) {
 		"connect bad id":   func() error { _, err := handle(ss.client, "cl-x").ConnectPTY(testCtx(t), "pty-1"); return err },
 		"zero-width terms": func() error { return (&PTY{}).Resize(0, 24) },
 	} {
-		if err := call(); !errors.Is(err, ErrValidation) {
+		if err := call(); !errors.Is(err, ErrBadRequest) {
 			t.Errorf("%s: error %v, want a *ValidationError", name, err)
 		}
 	}

@@ -256,7 +256,7 @@ func parseDay(s string) time.Time {
 func sentinelsFor(status int, code string) []error {
 	switch code {
 	case "invalid_request":
-		return []error{ErrBadRequest, ErrValidation}
+		return []error{ErrBadRequest}
 	case "unauthorized":
 		return []error{ErrUnauthorized}
 	case "forbidden", "account_deactivated", "no_team":
@@ -392,7 +392,7 @@ func TestReplayFixtures(t *testing.T) {
 			switch {
 			case ex.clientRejects():
 				var ve *ValidationError
-				if !errors.As(err, &ve) || !errors.Is(err, ErrValidation) {
+				if !errors.As(err, &ve) || !errors.Is(err, ErrBadRequest) {
 					t.Fatalf("error = %v, want a *ValidationError before sending", err)
 				}
 				if n := hits.Load(); n != 0 {

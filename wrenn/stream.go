@@ -80,7 +80,7 @@ func (e *StreamError) Is(target error) bool {
 		// bare or after the PTY's "pty stream failed: ".
 		m := strings.TrimPrefix(e.Message, "pty stream failed: ")
 		return m == "sandbox host is not reachable" || strings.HasPrefix(m, "unavailable:")
-	case ErrBadRequest, ErrValidation:
+	case ErrBadRequest:
 		// The server refused the first message (a client bug, not bad input).
 		m := e.Message
 		return strings.HasPrefix(m, "first message must be") || strings.HasPrefix(m, "failed to read start message") ||

@@ -616,7 +616,7 @@ func TestStreamRefusesBadInputBeforeDialing(t *testing.T) {
 			}
 			continue
 		}
-		if !errors.As(err, &ve) || !errors.Is(err, ErrValidation) {
+		if !errors.As(err, &ve) || !errors.Is(err, ErrBadRequest) {
 			t.Errorf("%s: error %v, want a *ValidationError", name, err)
 		}
 	}

@@ -15,10 +15,10 @@ func TestAttachingByATagThatIsNotAPathSegmentIsRefused(t *testing.T) {
 	})
 	cp := handle(c, testCapsuleID)
 	for _, tag := range []string{".", "..", "a/b", "../stream"} {
-		if _, err := cp.Commands.ConnectTag(testCtx(t), tag, ConnectOptions{}); !errors.Is(err, ErrValidation) {
+		if _, err := cp.Commands.ConnectTag(testCtx(t), tag, ConnectOptions{}); !errors.Is(err, ErrBadRequest) {
 			t.Errorf("ConnectTag(%q) = %v, want a validation error", tag, err)
 		}
-		if _, err := cp.ConnectPTY(testCtx(t), tag); !errors.Is(err, ErrValidation) {
+		if _, err := cp.ConnectPTY(testCtx(t), tag); !errors.Is(err, ErrBadRequest) {
 			t.Errorf("ConnectPTY(%q) = %v, want a validation error", tag, err)
 		}
 	}

@@ -189,10 +189,10 @@ func TestE2EDirectoryTransfer(t *testing.T) {
 			t.Errorf("file as destination: %v", err)
 		}
 		for _, bad := range []string{"", "/tmp/a\x00b"} {
-			if _, err := cp.Files.UploadFS(ctx, bad, fstest.MapFS{}, wrenn.TransferOptions{}); !errors.Is(err, wrenn.ErrValidation) {
+			if _, err := cp.Files.UploadFS(ctx, bad, fstest.MapFS{}, wrenn.TransferOptions{}); !errors.Is(err, wrenn.ErrBadRequest) {
 				t.Errorf("UploadFS(%q): %v", bad, err)
 			}
-			if _, err := cp.Files.DownloadDir(ctx, bad, t.TempDir(), wrenn.TransferOptions{}); !errors.Is(err, wrenn.ErrValidation) {
+			if _, err := cp.Files.DownloadDir(ctx, bad, t.TempDir(), wrenn.TransferOptions{}); !errors.Is(err, wrenn.ErrBadRequest) {
 				t.Errorf("DownloadDir(%q): %v", bad, err)
 			}
 		}

@@ -38,7 +38,7 @@ func TestValidateCapsuleID(t *testing.T) {
 				return
 			}
 			var ve *ValidationError
-			if !errors.As(err, &ve) || !errors.Is(err, ErrValidation) || !errors.Is(err, ErrBadRequest) {
+			if !errors.As(err, &ve) || !errors.Is(err, ErrBadRequest) {
 				t.Errorf("error %v is not a matching *ValidationError", err)
 			}
 			if ve.Field != "capsule id" || ve.Value != tt.id {
@@ -142,7 +142,7 @@ func TestInvalidInputIsNeverSent(t *testing.T) {
 	_, calls["start tag .."] = good.Commands.Start(ctx, "true", StartOptions{Tag: ".."})
 	_, calls["start tag with a slash"] = good.Commands.Start(ctx, "true", StartOptions{Tag: "jobs/1"})
 	for name, err := range calls {
-		if !errors.Is(err, ErrValidation) {
+		if !errors.Is(err, ErrBadRequest) {
 			t.Errorf("%s: error = %v, want a validation error", name, err)
 		}
 	}
