@@ -54,14 +54,14 @@ func TestQueryParameters(t *testing.T) {
 		wantQuery string
 		body      string
 	}{
-		{name: "metrics default range", call: func(c *Client) error { _, err := c.Capsules.Metrics(t.Context(), testCapsuleID, ""); return err },
+		{name: "metrics default range", call: func(c *Client) error { _, err := c.Capsules.Metrics(t.Context(), testCapsuleID, MetricsParams{}); return err },
 			wantPath: "/v1/capsules/" + testCapsuleID + "/metrics", body: `{"sandbox_id":"x","range":"10m","points":[]}`},
 		{name: "metrics range", call: func(c *Client) error {
-			_, err := c.Capsules.Metrics(t.Context(), testCapsuleID, MetricsRange24h)
+			_, err := c.Capsules.Metrics(t.Context(), testCapsuleID, MetricsParams{Range: MetricsRange24h})
 			return err
 		},
 			wantPath: "/v1/capsules/" + testCapsuleID + "/metrics", wantQuery: "range=24h", body: `{"sandbox_id":"x","range":"24h","points":[]}`},
-		{name: "stats range", call: func(c *Client) error { _, err := c.Capsules.Stats(t.Context(), StatsRange30d); return err },
+		{name: "stats range", call: func(c *Client) error { _, err := c.Capsules.Stats(t.Context(), StatsParams{Range: StatsRange30d}); return err },
 			wantPath: "/v1/capsules/stats", wantQuery: "range=30d",
 			body: `{"range":"30d","current":{"running_count":0,"vcpus_reserved":0,"memory_mb_reserved":0},"peaks":{"running_count":0,"vcpus":0,"memory_mb":0},"series":{"labels":[],"running":[],"vcpus":[],"memory_mb":[]}}`},
 		{name: "usage dates in UTC", call: func(c *Client) error {
@@ -109,7 +109,7 @@ func TestStatsSeriesBecomeSamples(t *testing.T) {
 		reply(w, http.StatusOK, `{"range":"5m","current":{"running_count":1,"vcpus_reserved":2,"memory_mb_reserved":512},"peaks":{"running_count":3,"vcpus":4,"memory_mb":2048},
 			"series":{"labels":["2026-11-25T18:25:30Z","2026-11-25T18:26:00Z"],"running":[1,2],"vcpus":[2],"memory_mb":[512,1024]}}`)
 	})
-	got, err := c.Capsules.Stats(testCtx(t), StatsRange5m)
+	got, err := c.Capsules.Stats(testCtx(t), StatsParams{Range: StatsRange5m})
 	if err != nil {
 		t.Fatal(err)
 	}

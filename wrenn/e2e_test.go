@@ -154,10 +154,10 @@ func TestE2ECapsuleLifecycle(t *testing.T) {
 		}
 	})
 	t.Run("metrics", func(t *testing.T) {
-		if _, err := c.Capsules.Metrics(ctx, cp.ID(), wrenn.MetricsRange5m); err != nil {
+		if _, err := c.Capsules.Metrics(ctx, cp.ID(), wrenn.MetricsParams{Range: wrenn.MetricsRange5m}); err != nil {
 			t.Error(err)
 		}
-		if _, err := c.Capsules.Stats(ctx, ""); err != nil {
+		if _, err := c.Capsules.Stats(ctx, wrenn.StatsParams{}); err != nil {
 			t.Error(err)
 		}
 		if _, err := c.Capsules.Usage(ctx, wrenn.UsageParams{}); err != nil {
@@ -367,11 +367,11 @@ func TestE2EFiles(t *testing.T) {
 		if err := files.WriteString(ctx, "/workspace/a/b/c/deep.txt", "x"); err != nil {
 			t.Fatal(err)
 		}
-		one, err := files.List(ctx, "/workspace/a", 1)
+		one, err := files.List(ctx, "/workspace/a", wrenn.ListOptions{Depth: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
-		three, err := files.List(ctx, "/workspace/a", 3)
+		three, err := files.List(ctx, "/workspace/a", wrenn.ListOptions{Depth: 3})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -413,7 +413,7 @@ func TestE2EFiles(t *testing.T) {
 	})
 	t.Run("missing paths are not found", func(t *testing.T) {
 		_, readErr := files.Read(ctx, "/tmp/missing")
-		_, listErr := files.List(ctx, "/tmp/missing-dir", 1)
+		_, listErr := files.List(ctx, "/tmp/missing-dir", wrenn.ListOptions{Depth: 1})
 		removeErr := files.Remove(ctx, "/tmp/missing")
 		_, dlErr := files.Download(ctx, "/tmp/missing", wrenn.DownloadOptions{})
 		for name, err := range map[string]error{"read": readErr, "list": listErr, "remove": removeErr, "download": dlErr} {
@@ -424,7 +424,7 @@ func TestE2EFiles(t *testing.T) {
 	})
 	t.Run("symlinks and unknown types", func(t *testing.T) {
 		run(t, cp, "ln -sf /tmp/hello.txt /tmp/link && mkfifo /tmp/fifo", wrenn.RunOptions{})
-		entries, err := files.List(ctx, "/tmp", 1)
+		entries, err := files.List(ctx, "/tmp", wrenn.ListOptions{Depth: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

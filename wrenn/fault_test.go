@@ -112,7 +112,7 @@ var (
 		return err
 	}}
 	faultListFiles = faultCall{"Files.List", "POST /files/list", `{"entries":[]}`, func(ctx context.Context, c *Client) error {
-		_, err := handle(c, testCapsuleID).Files.List(ctx, "/root", 1)
+		_, err := handle(c, testCapsuleID).Files.List(ctx, "/root", ListOptions{Depth: 1})
 		return err
 	}}
 	faultWrite = faultCall{"Files.Write", "POST /files/write", `{}`, func(ctx context.Context, c *Client) error {

@@ -179,12 +179,20 @@ func (f *Files) WriteFrom(ctx context.Context, p string, r io.Reader) error {
 	return err
 }
 
-// List returns the entries below a directory, depth levels deep (0 and 1:
-// the immediate children), in the server's walk order: POST
-// /v1/capsules/{id}/files/list. The directory itself is not included. A
-// missing directory matches [ErrNotFound]. Retried like a GET.
-func (f *Files) List(ctx context.Context, p string, depth int) ([]FileEntry, error) {
-	entries, err := f.list(ctx, p, depth)
+// ListOptions configure [Files.List]. The zero value lists the immediate
+// children.
+type ListOptions struct {
+	// Depth is how many levels below the directory are listed; 0 and 1 mean
+	// the immediate children. A negative depth is a [*ValidationError].
+	Depth int
+}
+
+// List returns the entries below a directory, opts.Depth levels deep, in
+// the server's walk order: POST /v1/capsules/{id}/files/list. The directory
+// itself is not included. A missing directory matches [ErrNotFound].
+// Retried like a GET.
+func (f *Files) List(ctx context.Context, p string, opts ListOptions) ([]FileEntry, error) {
+	entries, err := f.list(ctx, p, opts.Depth)
 	if err != nil {
 		return nil, f.missing(ctx, "list", p, err)
 	}

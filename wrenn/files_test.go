@@ -204,7 +204,7 @@ func TestMissingPathsAreNotFound(t *testing.T) {
 	_, _, files := filesSetup(t)
 	ctx := testCtx(t)
 	_, readErr := files.Read(ctx, "/tmp/missing.txt")
-	_, listErr := files.List(ctx, "/no/such/dir", 1)
+	_, listErr := files.List(ctx, "/no/such/dir", ListOptions{Depth: 1})
 	removeErr := files.Remove(ctx, "/tmp/missing.txt")
 	_, downloadErr := files.Download(ctx, "/tmp/missing.txt", DownloadOptions{})
 	_, statErr := files.Stat(ctx, "/no/such/file")
@@ -416,7 +416,7 @@ func TestDownload(t *testing.T) {
 
 func TestListEntries(t *testing.T) {
 	_, srv, files := filesSetup(t)
-	entries, err := files.List(testCtx(t), "/etc", 0)
+	entries, err := files.List(testCtx(t), "/etc", ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -458,7 +458,7 @@ func TestMissingPathsAreNotRetried(t *testing.T) {
 	}{
 		{name: "read", call: func(ctx context.Context) error { _, err := files.ReadBytes(ctx, "/tmp/missing"); return err },
 			want: []string{`/files/read {"path":"/tmp/missing"}`, `/files/list {"depth":1,"path":"/tmp"}`}},
-		{name: "list", call: func(ctx context.Context) error { _, err := files.List(ctx, "/tmp/missing", 1); return err },
+		{name: "list", call: func(ctx context.Context) error { _, err := files.List(ctx, "/tmp/missing", ListOptions{Depth: 1}); return err },
 			want: []string{`/files/list {"depth":1,"path":"/tmp/missing"}`, `/files/list {"depth":1,"path":"/tmp"}`}},
 		{name: "remove", call: func(ctx context.Context) error { return files.Remove(ctx, "/tmp/missing") },
 			want: []string{`/files/remove {"path":"/tmp/missing"}`, `/files/list {"depth":1,"path":"/tmp"}`}},

@@ -152,7 +152,7 @@ func (v *FS) readDir(name, p string) ([]fs.DirEntry, error) {
 	if e.Type != EntryDirectory {
 		return nil, &fs.PathError{Op: "readdir", Path: name, Err: ErrNotDir}
 	}
-	entries, err := v.files.List(v.ctx, p, 1)
+	entries, err := v.files.List(v.ctx, p, ListOptions{Depth: 1})
 	if err != nil {
 		return nil, pathError("readdir", name, err)
 	}

@@ -106,7 +106,7 @@ func TestE2EFSView(t *testing.T) {
 		if err != nil || !cmp.Equal(matches, []string{"lib/blob.bin", "liblink/blob.bin"}) { // liblink is followed, as os.DirFS does
 			t.Errorf("Glob = %q, %v", matches, err)
 		}
-		entries, err := cp.Files.List(ctx, "/src/lib", 1)
+		entries, err := cp.Files.List(ctx, "/src/lib", wrenn.ListOptions{Depth: 1})
 		if err != nil {
 			t.Fatal(err)
 		}

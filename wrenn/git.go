@@ -225,9 +225,10 @@ type GitResetOptions struct {
 
 // GitRestoreOptions configure [Git.Restore].
 type GitRestoreOptions struct {
-	Staged   bool   // restore the index (unstage)
-	Worktree bool   // restore the work tree; assumed when Staged is false too
-	Source   string // commit or ref to restore from; empty uses git's default
+	Paths    []string // the paths to restore; at least one is required
+	Staged   bool     // restore the index (unstage)
+	Worktree bool     // restore the work tree; assumed when Staged is false too
+	Source   string   // commit or ref to restore from; empty uses git's default
 
 	Cwd     string            // see GitOptions.Cwd
 	Envs    map[string]string // see GitOptions.Envs
@@ -740,10 +741,10 @@ func (g *Git) Reset(ctx context.Context, opts GitResetOptions) (*CommandResult, 
 }
 
 // Restore runs `git restore [--worktree] [--staged] [--source=S] --
-// <paths>...` in opts.Cwd. At least one path is required.
-func (g *Git) Restore(ctx context.Context, paths []string, opts GitRestoreOptions) (*CommandResult, error) {
+// <opts.Paths>...` in opts.Cwd. At least one path is required.
+func (g *Git) Restore(ctx context.Context, opts GitRestoreOptions) (*CommandResult, error) {
 	const op = "restore"
-	argv, err := gitops.RestoreArgs(gitops.RestoreOptions{Paths: paths, Staged: opts.Staged, Worktree: opts.Worktree, Source: opts.Source})
+	argv, err := gitops.RestoreArgs(gitops.RestoreOptions{Paths: opts.Paths, Staged: opts.Staged, Worktree: opts.Worktree, Source: opts.Source})
 	if err != nil {
 		return nil, invalidGit(op, err)
 	}

@@ -178,7 +178,7 @@ func TestGitEndToEndLocalRepository(t *testing.T) {
 	if diff := cmp.Diff([]wrenn.GitFileStatus{{Path: "a.txt", Index: ' ', Worktree: 'M', Kind: wrenn.GitFileModified}}, gitStatus(t, ctx, g, repo).Files); diff != "" {
 		t.Errorf("after reset of a path (-want +got):\n%s", diff)
 	}
-	step("restore")(g.Restore(ctx, []string{"a.txt"}, wrenn.GitRestoreOptions{Cwd: repo}))
+	step("restore")(g.Restore(ctx, wrenn.GitRestoreOptions{Paths: []string{"a.txt"}, Cwd: repo}))
 	if got := readFile(t, ctx, cp, repo+"/a.txt"); got != "one\n" || !gitStatus(t, ctx, g, repo).IsClean() {
 		t.Errorf("after restore a.txt = %q, want %q and a clean tree", got, "one\n")
 	}

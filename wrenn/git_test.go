@@ -307,7 +307,7 @@ func TestGitSendsTheExactScript(t *testing.T) {
 		{
 			name: "restore assumes the work tree",
 			call: func(ctx context.Context, g *Git) error {
-				_, err := g.Restore(ctx, []string{"a.txt"}, GitRestoreOptions{Cwd: repo})
+				_, err := g.Restore(ctx, GitRestoreOptions{Paths: []string{"a.txt"}, Cwd: repo})
 				return err
 			},
 			want: execCall{cdTo(repo) + prompt + "git restore --worktree -- a.txt", 30},
@@ -315,7 +315,7 @@ func TestGitSendsTheExactScript(t *testing.T) {
 		{
 			name: "restore staged from a source",
 			call: func(ctx context.Context, g *Git) error {
-				_, err := g.Restore(ctx, []string{"a.txt"}, GitRestoreOptions{Staged: true, Source: "HEAD", Cwd: repo})
+				_, err := g.Restore(ctx, GitRestoreOptions{Paths: []string{"a.txt"}, Staged: true, Source: "HEAD", Cwd: repo})
 				return err
 			},
 			want: execCall{cdTo(repo) + prompt + "git restore --staged '--source=HEAD' -- a.txt", 30},
@@ -491,7 +491,7 @@ func TestGitRefusesBadInputWithoutSending(t *testing.T) {
 			return err
 		}},
 		{"restore without paths", func(ctx context.Context, g *Git) error {
-			_, err := g.Restore(ctx, nil, GitRestoreOptions{})
+			_, err := g.Restore(ctx, GitRestoreOptions{})
 			return err
 		}},
 		{"branch name that looks like an option", func(ctx context.Context, g *Git) error {
@@ -582,7 +582,7 @@ func TestGitRefusesBadInputWithoutSending(t *testing.T) {
 
 func TestGitRestoreErrorMessage(t *testing.T) {
 	g, _ := fakeExec(t, succeed)
-	_, err := g.Restore(testCtx(t), nil, GitRestoreOptions{})
+	_, err := g.Restore(testCtx(t), GitRestoreOptions{})
 	if want := "wrenn: git restore: invalid Paths: at least one path is required"; err == nil || err.Error() != want {
 		t.Errorf("err = %v, want %q", err, want)
 	}

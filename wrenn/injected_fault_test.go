@@ -121,7 +121,7 @@ func TestInjectedErrorAnswersAreRetriedOnlyForIdempotentCalls(t *testing.T) {
 	// would be final.
 	f = srv.FailNext(wrenntest.Match{Route: "/v1/capsules/{id}/files/list"}, 1,
 		wrenntest.Answer{Status: 502, Text: "Bad Gateway\n"}).For(t)
-	if _, err := cp.Files.List(ctx, "/root", 1); err != nil {
+	if _, err := cp.Files.List(ctx, "/root", wrenn.ListOptions{Depth: 1}); err != nil {
 		t.Fatalf("List after a gateway's 502: %v", err)
 	}
 	if f.Hits() != 1 {

@@ -11,7 +11,7 @@ import (
 	"git.omukk.dev/wrenn/go-sdk/gen"
 )
 
-// MetricsRange is the window of [CapsulesService.Metrics]. The server accepts
+// MetricsRange is the window of [MetricsParams]. The server accepts
 // the constants below; the empty range means its default, 10 minutes.
 type MetricsRange string
 
@@ -26,7 +26,7 @@ const (
 	MetricsRange24h MetricsRange = "24h"
 )
 
-// StatsRange is the window of [CapsulesService.Stats]; the empty range means
+// StatsRange is the window of [StatsParams]; the empty range means
 // the server's default, 1 hour.
 type StatsRange string
 
@@ -115,13 +115,28 @@ type UsageParams struct {
 
 const dateLayout = "2006-01-02"
 
+// MetricsParams choose the samples of [CapsulesService.Metrics]. The zero
+// value asks for the server's default window.
+type MetricsParams struct {
+	// Range is the window; empty means the server's default, 10 minutes.
+	Range MetricsRange
+}
+
+// StatsParams choose the series of [CapsulesService.Stats]. The zero value
+// asks for the server's default window.
+type StatsParams struct {
+	// Range is the window; empty means the server's default, 1 hour.
+	Range StatsRange
+}
+
 // Metrics returns a capsule's resource samples: GET
 // /v1/capsules/{id}/metrics?range=. Only running and paused capsules have
 // metrics; others give [ErrNotFound].
-func (s *CapsulesService) Metrics(ctx context.Context, id string, r MetricsRange) (*Metrics, error) {
+func (s *CapsulesService) Metrics(ctx context.Context, id string, p MetricsParams) (*Metrics, error) {
 	if err := ValidateCapsuleID(id); err != nil {
 		return nil, err
 	}
+	r := p.Range
 	if err := checkRange(string(r), "5m", "10m", "1h", "2h", "6h", "12h", "24h"); err != nil {
 		return nil, err
 	}
@@ -139,7 +154,8 @@ func (s *CapsulesService) Metrics(ctx context.Context, id string, r MetricsRange
 }
 
 // Stats returns the team's capacity statistics: GET /v1/capsules/stats?range=.
-func (s *CapsulesService) Stats(ctx context.Context, r StatsRange) (*Stats, error) {
+func (s *CapsulesService) Stats(ctx context.Context, p StatsParams) (*Stats, error) {
+	r := p.Range
 	if err := checkRange(string(r), "5m", "1h", "6h", "24h", "30d"); err != nil {
 		return nil, err
 	}

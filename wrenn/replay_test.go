@@ -175,7 +175,7 @@ func call(ctx context.Context, c *Client, ex *exchange) (any, error) {
 	}
 	switch seg[2] {
 	case "stats":
-		return c.Capsules.Stats(ctx, StatsRange(q.Get("range")))
+		return c.Capsules.Stats(ctx, StatsParams{Range: StatsRange(q.Get("range"))})
 	case "usage":
 		var p UsageParams
 		p.From = parseDay(q.Get("from"))
@@ -198,7 +198,7 @@ func call(ctx context.Context, c *Client, ex *exchange) (any, error) {
 	case "ping":
 		return nil, c.Capsules.Ping(ctx, id)
 	case "metrics":
-		return c.Capsules.Metrics(ctx, id, MetricsRange(q.Get("range")))
+		return c.Capsules.Metrics(ctx, id, MetricsParams{Range: MetricsRange(q.Get("range"))})
 	case "exec":
 		if bg, _ := b["background"].(bool); bg {
 			return cp.Commands.Start(ctx, str("cmd", "true"), StartOptions{Tag: str("tag", "")})
@@ -217,7 +217,7 @@ func call(ctx context.Context, c *Client, ex *exchange) (any, error) {
 		p := str("path", "/tmp/hello.txt")
 		switch strings.Join(seg[4:], "/") {
 		case "list":
-			return cp.Files.List(ctx, p, num("depth"))
+			return cp.Files.List(ctx, p, ListOptions{Depth: num("depth")})
 		case "read":
 			return cp.Files.ReadBytes(ctx, p)
 		case "remove":

@@ -101,11 +101,11 @@ var secCalls = map[string]func(ctx context.Context, cp *Capsule) error{
 		return err
 	},
 	"Capsules.Stats": func(ctx context.Context, cp *Capsule) error {
-		_, err := cp.client.Capsules.Stats(ctx, "")
+		_, err := cp.client.Capsules.Stats(ctx, StatsParams{})
 		return err
 	},
 	"Capsules.Metrics": func(ctx context.Context, cp *Capsule) error {
-		_, err := cp.client.Capsules.Metrics(ctx, cp.ID(), "")
+		_, err := cp.client.Capsules.Metrics(ctx, cp.ID(), MetricsParams{})
 		return err
 	},
 	"Snapshots.List": func(ctx context.Context, cp *Capsule) error {
@@ -147,7 +147,7 @@ var secCalls = map[string]func(ctx context.Context, cp *Capsule) error{
 		}
 		return err
 	},
-	"Files.List":   func(ctx context.Context, cp *Capsule) error { _, err := cp.Files.List(ctx, "/", 1); return err },
+	"Files.List":   func(ctx context.Context, cp *Capsule) error { _, err := cp.Files.List(ctx, "/", ListOptions{Depth: 1}); return err },
 	"Files.Exists": func(ctx context.Context, cp *Capsule) error { _, err := cp.Files.Exists(ctx, "/etc/x"); return err },
 	"Files.Remove": func(ctx context.Context, cp *Capsule) error { return cp.Files.Remove(ctx, "/tmp/a") },
 	"Files.MakeDir": func(ctx context.Context, cp *Capsule) error {

@@ -1310,7 +1310,7 @@ func (f *Files) downloadPerFile(ctx context.Context, src string, root *os.Root, 
 	if top.Type != EntryDirectory {
 		return &TransferError{Op: "download", Err: &fs.PathError{Op: "download", Path: src, Err: ErrNotDir}}
 	}
-	entries, err := f.List(ctx, src, 1<<16)
+	entries, err := f.List(ctx, src, ListOptions{Depth: 1 << 16})
 	if err != nil {
 		return &TransferError{Op: "download", Err: err}
 	}

@@ -87,7 +87,7 @@ func run(ctx context.Context, out io.Writer) (err error) {
 		return err
 	}
 	n.Show("read back: %s", oneLine(text))
-	entries, err := cp.Files.List(ctx, "/workspace", 2)
+	entries, err := cp.Files.List(ctx, "/workspace", wrenn.ListOptions{Depth: 2})
 	if err != nil {
 		return err
 	}

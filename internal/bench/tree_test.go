@@ -257,7 +257,7 @@ func BenchmarkTreeDownload1GiB(b *testing.B) {
 		return nil
 	}
 	perFile := func() error {
-		entries, err := cp.Files.List(ctx, "/tmp/tree", 2)
+		entries, err := cp.Files.List(ctx, "/tmp/tree", wrenn.ListOptions{Depth: 2})
 		if err != nil {
 			return err
 		}
