@@ -54,14 +54,20 @@ func TestQueryParameters(t *testing.T) {
 		wantQuery string
 		body      string
 	}{
-		{name: "metrics default range", call: func(c *Client) error { _, err := c.Capsules.Metrics(t.Context(), testCapsuleID, MetricsParams{}); return err },
+		{name: "metrics default range", call: func(c *Client) error {
+			_, err := c.Capsules.Metrics(t.Context(), testCapsuleID, MetricsParams{})
+			return err
+		},
 			wantPath: "/v1/capsules/" + testCapsuleID + "/metrics", body: `{"sandbox_id":"x","range":"10m","points":[]}`},
 		{name: "metrics range", call: func(c *Client) error {
 			_, err := c.Capsules.Metrics(t.Context(), testCapsuleID, MetricsParams{Range: MetricsRange24h})
 			return err
 		},
 			wantPath: "/v1/capsules/" + testCapsuleID + "/metrics", wantQuery: "range=24h", body: `{"sandbox_id":"x","range":"24h","points":[]}`},
-		{name: "stats range", call: func(c *Client) error { _, err := c.Capsules.Stats(t.Context(), StatsParams{Range: StatsRange30d}); return err },
+		{name: "stats range", call: func(c *Client) error {
+			_, err := c.Capsules.Stats(t.Context(), StatsParams{Range: StatsRange30d})
+			return err
+		},
 			wantPath: "/v1/capsules/stats", wantQuery: "range=30d",
 			body: `{"range":"30d","current":{"running_count":0,"vcpus_reserved":0,"memory_mb_reserved":0},"peaks":{"running_count":0,"vcpus":0,"memory_mb":0},"series":{"labels":[],"running":[],"vcpus":[],"memory_mb":[]}}`},
 		{name: "usage dates in UTC", call: func(c *Client) error {

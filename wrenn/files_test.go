@@ -458,7 +458,10 @@ func TestMissingPathsAreNotRetried(t *testing.T) {
 	}{
 		{name: "read", call: func(ctx context.Context) error { _, err := files.ReadBytes(ctx, "/tmp/missing"); return err },
 			want: []string{`/files/read {"path":"/tmp/missing"}`, `/files/list {"depth":1,"path":"/tmp"}`}},
-		{name: "list", call: func(ctx context.Context) error { _, err := files.List(ctx, "/tmp/missing", ListOptions{Depth: 1}); return err },
+		{name: "list", call: func(ctx context.Context) error {
+			_, err := files.List(ctx, "/tmp/missing", ListOptions{Depth: 1})
+			return err
+		},
 			want: []string{`/files/list {"depth":1,"path":"/tmp/missing"}`, `/files/list {"depth":1,"path":"/tmp"}`}},
 		{name: "remove", call: func(ctx context.Context) error { return files.Remove(ctx, "/tmp/missing") },
 			want: []string{`/files/remove {"path":"/tmp/missing"}`, `/files/list {"depth":1,"path":"/tmp"}`}},

@@ -147,7 +147,10 @@ var secCalls = map[string]func(ctx context.Context, cp *Capsule) error{
 		}
 		return err
 	},
-	"Files.List":   func(ctx context.Context, cp *Capsule) error { _, err := cp.Files.List(ctx, "/", ListOptions{Depth: 1}); return err },
+	"Files.List": func(ctx context.Context, cp *Capsule) error {
+		_, err := cp.Files.List(ctx, "/", ListOptions{Depth: 1})
+		return err
+	},
 	"Files.Exists": func(ctx context.Context, cp *Capsule) error { _, err := cp.Files.Exists(ctx, "/etc/x"); return err },
 	"Files.Remove": func(ctx context.Context, cp *Capsule) error { return cp.Files.Remove(ctx, "/tmp/a") },
 	"Files.MakeDir": func(ctx context.Context, cp *Capsule) error {
