@@ -287,19 +287,19 @@ func (cp *Capsule) proxyURL(scheme string, port int) (string, error) {
 	return scheme + "://" + r.host, nil
 }
 
-// SnapshotOptions describe [Capsule.CreateSnapshot].
-type SnapshotOptions struct {
-	// Name of the template; empty lets the server choose one.
-	Name string
-	// Overwrite replaces a team template of the same name.
-	Overwrite bool
-}
-
 // CreateSnapshot snapshots the capsule into a template (see
-// [SnapshotsService.Create]). The capsule is left paused: call Resume to go
-// on using it.
-func (cp *Capsule) CreateSnapshot(ctx context.Context, opts SnapshotOptions) (*Template, error) {
-	t, err := cp.client.Snapshots.Create(ctx, CreateSnapshotParams{CapsuleID: cp.id, Name: opts.Name, Overwrite: opts.Overwrite})
+// [SnapshotsService.Create]). An empty p.CapsuleID means this capsule; one
+// that names another capsule is a [*ValidationError], and nothing is sent.
+// The capsule is left paused: call Resume to go on using it.
+func (cp *Capsule) CreateSnapshot(ctx context.Context, p CreateSnapshotParams) (*Template, error) {
+	switch p.CapsuleID {
+	case "":
+		p.CapsuleID = cp.id
+	case cp.id:
+	default:
+		return nil, &ValidationError{Field: "capsule id", Value: p.CapsuleID, Reason: "names another capsule than " + cp.id + "; leave it empty to snapshot this one"}
+	}
+	t, err := cp.client.Snapshots.Create(ctx, p)
 	if err != nil {
 		return nil, err
 	}

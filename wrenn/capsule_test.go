@@ -2,6 +2,7 @@ package wrenn
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -222,7 +223,7 @@ func TestHandleLifecycle(t *testing.T) {
 	if err := cp.Ping(ctx); err != nil {
 		t.Fatal(err)
 	}
-	tmpl, err := cp.CreateSnapshot(ctx, SnapshotOptions{Name: "my-snap"})
+	tmpl, err := cp.CreateSnapshot(ctx, CreateSnapshotParams{Name: "my-snap"})
 	if err != nil || tmpl.Name != "my-snap" || cp.Info().Status != StatusPaused {
 		t.Fatalf("CreateSnapshot = %+v, %v; status %s", tmpl, err, cp.Info().Status)
 	}
@@ -276,5 +277,57 @@ func TestCapsuleURLRejectsBadPort(t *testing.T) {
 		if _, err := cp.URL(port); err != nil {
 			t.Errorf("URL(%d) = %v", port, err)
 		}
+	}
+}
+
+// TestCapsuleCreateSnapshotCapsuleID: the handle fills in its own id when
+// CapsuleID is empty, accepts its own id, and refuses another capsule's
+// without sending anything.
+func TestCapsuleCreateSnapshotCapsuleID(t *testing.T) {
+	const other = "cl-0000000000000000000000000"
+	tests := []struct {
+		name      string
+		capsuleID string
+		wantErr   bool
+	}{
+		{name: "empty means this capsule", capsuleID: ""},
+		{name: "own id", capsuleID: testCapsuleID},
+		{name: "another capsule", capsuleID: other, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, c := setup(t, func(w http.ResponseWriter, r *http.Request) {
+				reply(w, http.StatusCreated, templateJSON)
+			})
+			cp := handle(c, testCapsuleID)
+			tmpl, err := cp.CreateSnapshot(testCtx(t), CreateSnapshotParams{CapsuleID: tt.capsuleID, Name: "my-snap"})
+			reqs := srv.Requests()
+			if tt.wantErr {
+				var ve *ValidationError
+				if !errors.As(err, &ve) || !errors.Is(err, ErrBadRequest) || ve.Value != other {
+					t.Fatalf("err = %v, want a *ValidationError naming %s", err, other)
+				}
+				if len(reqs) != 0 {
+					t.Errorf("%d requests sent, want none", len(reqs))
+				}
+				return
+			}
+			if err != nil || tmpl.Name != "my-snap" {
+				t.Fatalf("CreateSnapshot = %+v, %v", tmpl, err)
+			}
+			if len(reqs) != 1 {
+				t.Fatalf("%d requests, want 1", len(reqs))
+			}
+			var body struct {
+				SandboxID string `json:"sandbox_id"`
+				Name      string `json:"name"`
+			}
+			if err := json.Unmarshal(reqs[0].Body, &body); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(testCapsuleID+" my-snap", body.SandboxID+" "+body.Name); diff != "" {
+				t.Errorf("request body (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -554,7 +554,7 @@ func TestE2ESnapshots(t *testing.T) {
 	if err := cp.Files.WriteString(ctx, "/root/state.txt", "v1"); err != nil {
 		t.Fatal(err)
 	}
-	tmpl, err := cp.CreateSnapshot(ctx, wrenn.SnapshotOptions{Name: "e2e-snap"})
+	tmpl, err := cp.CreateSnapshot(ctx, wrenn.CreateSnapshotParams{Name: "e2e-snap"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -563,7 +563,7 @@ func TestE2ESnapshots(t *testing.T) {
 		t.Errorf("template %+v, capsule %s", tmpl, cp.Info().Status)
 	}
 	// Same name again: a conflict unless overwriting.
-	if _, err := cp.CreateSnapshot(ctx, wrenn.SnapshotOptions{Name: "e2e-snap"}); !errors.Is(err, wrenn.ErrConflict) {
+	if _, err := cp.CreateSnapshot(ctx, wrenn.CreateSnapshotParams{Name: "e2e-snap"}); !errors.Is(err, wrenn.ErrConflict) {
 		t.Errorf("second snapshot = %v, want ErrConflict", err)
 	}
 	if err := cp.Resume(ctx); err != nil {
@@ -572,10 +572,10 @@ func TestE2ESnapshots(t *testing.T) {
 	if err := cp.Files.WriteString(ctx, "/root/state.txt", "v2"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cp.CreateSnapshot(ctx, wrenn.SnapshotOptions{Name: "e2e-snap", Overwrite: true}); err != nil {
+	if _, err := cp.CreateSnapshot(ctx, wrenn.CreateSnapshotParams{Name: "e2e-snap", Overwrite: true}); err != nil {
 		t.Fatalf("overwrite: %v", err)
 	}
-	if _, err := cp.CreateSnapshot(ctx, wrenn.SnapshotOptions{Name: "minimal", Overwrite: true}); !errors.Is(err, wrenn.ErrConflict) {
+	if _, err := cp.CreateSnapshot(ctx, wrenn.CreateSnapshotParams{Name: "minimal", Overwrite: true}); !errors.Is(err, wrenn.ErrConflict) {
 		t.Errorf("overwriting a platform template = %v", err)
 	}
 	from := newCapsule(t, c, wrenn.CreateCapsuleParams{Template: "e2e-snap"})

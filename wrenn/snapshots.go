@@ -37,9 +37,12 @@ type Template struct {
 	Metadata map[string]string
 }
 
-// CreateSnapshotParams describe a snapshot to make.
+// CreateSnapshotParams describe a snapshot to make, with
+// [SnapshotsService.Create] or [Capsule.CreateSnapshot].
 type CreateSnapshotParams struct {
-	// CapsuleID is the running or paused capsule to snapshot.
+	// CapsuleID is the running or paused capsule to snapshot. Required by
+	// [SnapshotsService.Create]; [Capsule.CreateSnapshot] fills it in with
+	// its own id when empty.
 	CapsuleID string
 	// Name of the new template; empty lets the server pick
 	// "template-xxxxxxxx".

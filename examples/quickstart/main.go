@@ -126,7 +126,7 @@ func run(ctx context.Context, out io.Writer) (err error) {
 
 	n.Step("Taking a snapshot")
 	name := "quickstart-" + randomSuffix()
-	tmpl, err := cp.CreateSnapshot(ctx, wrenn.SnapshotOptions{Name: name})
+	tmpl, err := cp.CreateSnapshot(ctx, wrenn.CreateSnapshotParams{Name: name})
 	if err != nil {
 		return err
 	}
