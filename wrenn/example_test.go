@@ -276,8 +276,8 @@ func ExampleCodeInterpreter_RunCode() {
 
 	code := "import matplotlib.pyplot as plt\nplt.plot([1, 4, 9])\nplt.show()\nprint('plotted')"
 	exec, err := ci.RunCode(ctx, code, wrenn.RunCodeOptions{
-		Timeout:  time.Minute,
-		OnStdout: func(chunk string) { fmt.Print(chunk) },
+		Timeout: time.Minute,
+		Stdout:  os.Stdout,
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -166,9 +167,12 @@ type RunCodeOptions struct {
 	// kernel when it has none yet; zero means the interpreter's
 	// CodeInterpreterOptions.JupyterTimeout. Negative is refused.
 	JupyterTimeout time.Duration
-	// OnStdout and OnStderr receive each output chunk as it arrives.
-	OnStdout func(chunk string)
-	OnStderr func(chunk string)
+	// Stdout and Stderr, when set, receive every chunk of output as it
+	// arrives, one Write per chunk, in arrival order and never concurrently
+	// (one writer may serve both). A failed Write stops the code as the end
+	// of ctx does (the kernel is interrupted) and RunCode returns the
+	// partial Execution with the write's error.
+	Stdout, Stderr io.Writer
 	// OnResult receives each rich result (display_data or the cell's
 	// value) as it arrives.
 	OnResult func(Result)
@@ -533,8 +537,16 @@ func (ci *CodeInterpreter) RunCode(ctx context.Context, code string, opts RunCod
 	runCtx, cancelRun := context.WithCancelCause(ctx)
 	defer cancelRun(nil)
 	stopKeepAlive := ci.startKeepAlive(runCtx, cancelRun)
-	exec, err := ci.runLocked(runCtx, code, timeout, opts)
+	sinks := &codeSinks{stop: cancelRun}
+	exec, err := ci.runLocked(runCtx, code, timeout, opts, sinks)
 	kaErr := stopKeepAlive()
+	if werr := sinks.failed(); werr != nil {
+		var te *CodeTimeoutError
+		if errors.As(err, &te) && te.InterruptErr != nil {
+			return exec, fmt.Errorf("wrenn: code in capsule %s: %w (interrupting the kernel failed, code may still run: %v)", ci.ID(), werr, te.InterruptErr)
+		}
+		return exec, fmt.Errorf("wrenn: code in capsule %s: %w", ci.ID(), werr)
+	}
 	switch {
 	case err == nil || kaErr == nil || errors.Is(err, kaErr):
 	case exec == nil && ctx.Err() == nil && errors.Is(err, context.Canceled):
@@ -547,7 +559,41 @@ func (ci *CodeInterpreter) RunCode(ctx context.Context, code string, opts RunCod
 	return exec, err
 }
 
-func (ci *CodeInterpreter) runLocked(ctx context.Context, code string, timeout time.Duration, opts RunCodeOptions) (*Execution, error) {
+// codeSinks delivers a run's output to RunCodeOptions.Stdout and Stderr,
+// one chunk at a time. The first failed write stops the run: stop cancels
+// its context with the write's error, and later chunks are dropped.
+type codeSinks struct {
+	stop func(error)
+	mu   sync.Mutex
+	err  error
+}
+
+// sink returns the chunk callback that writes to w, or nil when w is nil.
+func (s *codeSinks) sink(w io.Writer, name string) func(string) {
+	if w == nil {
+		return nil
+	}
+	return func(chunk string) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.err != nil {
+			return
+		}
+		if _, err := io.WriteString(w, chunk); err != nil {
+			s.err = fmt.Errorf("writing %s: %w", name, err)
+			s.stop(s.err)
+		}
+	}
+}
+
+// failed returns the error of the write that stopped the run, if any.
+func (s *codeSinks) failed() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+func (ci *CodeInterpreter) runLocked(ctx context.Context, code string, timeout time.Duration, opts RunCodeOptions, sinks *codeSinks) (*Execution, error) {
 	kernelID, err := ci.ensureKernel(ctx, opts.JupyterTimeout)
 	if err != nil {
 		return nil, err
@@ -555,8 +601,8 @@ func (ci *CodeInterpreter) runLocked(ctx context.Context, code string, timeout t
 	start := time.Now()
 	exec, err := ci.jc.Execute(ctx, kernelID, code, jupyter.ExecuteOptions{
 		Timeout:  timeout,
-		OnStdout: opts.OnStdout,
-		OnStderr: opts.OnStderr,
+		OnStdout: sinks.sink(opts.Stdout, "stdout"),
+		OnStderr: sinks.sink(opts.Stderr, "stderr"),
 		OnResult: opts.OnResult,
 		OnError:  opts.OnError,
 	})

@@ -103,12 +103,11 @@ func TestCodeInterpreterEndToEnd(t *testing.T) {
 		}
 	})
 
-	t.Run("stdout and stderr arrive apart, through callbacks too", func(t *testing.T) {
-		var mu sync.Mutex
+	t.Run("stdout and stderr arrive apart, through writers too", func(t *testing.T) {
 		var out, errOut strings.Builder
 		exec := ciMustRun(t, ctx, ci, "import sys\nprint('to stdout')\nprint('to stderr', file=sys.stderr)", wrenn.RunCodeOptions{
-			OnStdout: func(s string) { mu.Lock(); out.WriteString(s); mu.Unlock() },
-			OnStderr: func(s string) { mu.Lock(); errOut.WriteString(s); mu.Unlock() },
+			Stdout: &out,
+			Stderr: &errOut,
 		})
 		if got := strings.Join(exec.Logs.Stdout, ""); got != "to stdout\n" {
 			t.Errorf("stdout = %q", got)
@@ -117,7 +116,7 @@ func TestCodeInterpreterEndToEnd(t *testing.T) {
 			t.Errorf("stderr = %q", got)
 		}
 		if out.String() != "to stdout\n" || errOut.String() != "to stderr\n" {
-			t.Errorf("callbacks saw %q and %q", out.String(), errOut.String())
+			t.Errorf("writers saw %q and %q", out.String(), errOut.String())
 		}
 		if len(exec.Results) != 0 || exec.Text() != "" {
 			t.Errorf("results %+v for code without a value", exec.Results)
@@ -262,8 +261,11 @@ func TestCodeInterpreterEndToEnd(t *testing.T) {
 		var pauseErr error
 		start := time.Now()
 		exec, err := watched.RunCode(ctx, "import time\nprint('sleeping', flush=True)\ntime.sleep(60)", wrenn.RunCodeOptions{
-			Timeout:  90 * time.Second,
-			OnStdout: func(string) { pauseErr = watched.Pause(ctx) },
+			Timeout: 90 * time.Second,
+			Stdout: writerFunc(func(b []byte) (int, error) {
+				pauseErr = watched.Pause(ctx)
+				return len(b), nil
+			}),
 		})
 		if pauseErr != nil {
 			t.Fatalf("Pause: %v", pauseErr)
@@ -367,3 +369,8 @@ func ExampleClient_CreateCodeInterpreter() {
 		fmt.Println(exec.Text())
 	}
 }
+
+// writerFunc is an io.Writer that calls itself.
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }

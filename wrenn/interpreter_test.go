@@ -632,8 +632,8 @@ func TestRunCodeCollectsOutput(t *testing.T) {
 			var seen Execution
 			exec, err := ci.RunCode(ciCtx(t), tt.code, RunCodeOptions{
 				Language: tt.language,
-				OnStdout: func(s string) { seen.Logs.Stdout = append(seen.Logs.Stdout, s) },
-				OnStderr: func(s string) { seen.Logs.Stderr = append(seen.Logs.Stderr, s) },
+				Stdout:   chunkWriter(&seen.Logs.Stdout),
+				Stderr:   chunkWriter(&seen.Logs.Stderr),
 				OnResult: func(r Result) { seen.Results = append(seen.Results, r) },
 				OnError:  func(e *ExecutionError) { seen.Error = e },
 			})
@@ -648,7 +648,7 @@ func TestRunCodeCollectsOutput(t *testing.T) {
 			}
 			seen.ExecutionCount = exec.ExecutionCount
 			if diff := cmp.Diff(tt.want, &seen); diff != "" {
-				t.Errorf("callbacks saw (-want +got):\n%s", diff)
+				t.Errorf("writers and callbacks saw (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -787,7 +787,7 @@ func TestRunCodeContextEndStopsTheCode(t *testing.T) {
 	ci := f.interpreter(t, CodeInterpreterOptions{})
 	ctx, cancel := context.WithCancel(ciCtx(t))
 	defer cancel()
-	exec, err := ci.RunCode(ctx, "loop", RunCodeOptions{OnStdout: func(string) { cancel() }})
+	exec, err := ci.RunCode(ctx, "loop", RunCodeOptions{Stdout: writerFunc(func(b []byte) (int, error) { cancel(); return len(b), nil })})
 	var te *CodeTimeoutError
 	if !errors.As(err, &te) || !errors.Is(err, context.Canceled) || !errors.Is(err, ErrTimeout) {
 		t.Fatalf("RunCode error = %v, want a *CodeTimeoutError matching context.Canceled and ErrTimeout", err)
@@ -812,7 +812,7 @@ func TestRunCodeReturnsSoonAfterItsContextEndsThoughTheInterruptStalls(t *testin
 	}
 	done := make(chan result, 1)
 	go func() {
-		exec, err := ci.RunCode(ctx, "loop", RunCodeOptions{OnStdout: func(string) { cancel() }})
+		exec, err := ci.RunCode(ctx, "loop", RunCodeOptions{Stdout: writerFunc(func(b []byte) (int, error) { cancel(); return len(b), nil })})
 		done <- result{exec, err}
 	}()
 	<-ctx.Done()
@@ -1270,5 +1270,71 @@ func TestCodeTimeoutErrorMessage(t *testing.T) {
 				t.Errorf("Error() = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// writerFunc is an io.Writer that calls itself.
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// chunkWriter appends each Write to *chunks as one string.
+func chunkWriter(chunks *[]string) io.Writer {
+	return writerFunc(func(b []byte) (int, error) {
+		*chunks = append(*chunks, string(b))
+		return len(b), nil
+	})
+}
+
+// TestRunCodeWritesInArrivalOrderOneAtATime: one writer given as both
+// Stdout and Stderr sees every chunk in the order the kernel sent it, and
+// never two writes at once.
+func TestRunCodeWritesInArrivalOrderOneAtATime(t *testing.T) {
+	f := newCIFake(t)
+	ci := f.interpreter(t, CodeInterpreterOptions{})
+	var busy atomic.Bool
+	var got []string
+	w := writerFunc(func(b []byte) (int, error) {
+		if !busy.CompareAndSwap(false, true) {
+			t.Error("two writes at once")
+		}
+		defer busy.Store(false)
+		got = append(got, string(b))
+		return len(b), nil
+	})
+	if _, err := ci.RunCode(ciCtx(t), "print:one\nstderr:warn\nprint:two\nstderr:last", RunCodeOptions{Stdout: w, Stderr: w}); err != nil {
+		t.Fatalf("RunCode: %v", err)
+	}
+	if diff := cmp.Diff([]string{"one\n", "warn\n", "two\n", "last\n"}, got); diff != "" {
+		t.Errorf("writes (-want +got):\n%s", diff)
+	}
+}
+
+// TestRunCodeWriteErrorStopsTheCode: a failed Write ends RunCode with that
+// error, the kernel interrupted, and nothing more is written.
+func TestRunCodeWriteErrorStopsTheCode(t *testing.T) {
+	f := newCIFake(t)
+	ci := f.interpreter(t, CodeInterpreterOptions{})
+	errFull := errors.New("disk full")
+	writes := 0
+	exec, err := ci.RunCode(ciCtx(t), "loop", RunCodeOptions{Stdout: writerFunc(func([]byte) (int, error) {
+		writes++
+		return 0, errFull
+	})})
+	if !errors.Is(err, errFull) || errors.Is(err, ErrTimeout) {
+		t.Fatalf("RunCode error = %v, want the write's error and no timeout", err)
+	}
+	if !strings.Contains(err.Error(), "writing stdout") {
+		t.Errorf("error %q does not say which write failed", err)
+	}
+	if writes != 1 {
+		t.Errorf("%d writes, want 1", writes)
+	}
+	if exec == nil || len(exec.Logs.Stdout) == 0 {
+		t.Errorf("partial execution = %+v, want the output so far", exec)
+	}
+	exec, err = ci.RunCode(ciCtx(t), "value:3", RunCodeOptions{})
+	if err != nil || exec.Text() != "3" {
+		t.Errorf("RunCode after the write error = %+v, %v; want the kernel free again", exec, err)
 	}
 }

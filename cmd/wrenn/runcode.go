@@ -72,9 +72,9 @@ variables survive between runs).`,
 			saved := 0
 			var saveErr error
 			exe, err := ci.RunCode(ctx, code, wrenn.RunCodeOptions{
-				Timeout:  timeout,
-				OnStdout: func(s string) { io.WriteString(a.stdout, s) },
-				OnStderr: func(s string) { io.WriteString(a.stderr, s) },
+				Timeout: timeout,
+				Stdout:  a.stdout,
+				Stderr:  a.stderr,
 				OnResult: func(r wrenn.Result) {
 					if err := showResult(a, r, outDir, &saved); err != nil && saveErr == nil {
 						saveErr = err

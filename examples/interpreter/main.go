@@ -72,8 +72,8 @@ func run(ctx context.Context, out io.Writer, pngPath string) (err error) {
 
 	n.Step("Plotting with matplotlib")
 	exec, err = runCode(ctx, ci, plot, wrenn.RunCodeOptions{
-		Timeout:  2 * time.Minute, // the first import of matplotlib is slow
-		OnStdout: func(chunk string) { n.Show("stdout: %s", strings.TrimSpace(chunk)) },
+		Timeout: 2 * time.Minute, // the first import of matplotlib is slow
+		Stdout:  walkthrough.PrefixLines(out, "    stdout: "),
 	})
 	if err != nil {
 		return err
