@@ -1,7 +1,6 @@
 package wrenn
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"time"
 
 	"git.omukk.dev/wrenn/go-sdk/gen"
 	"git.omukk.dev/wrenn/go-sdk/stream"
@@ -65,9 +63,6 @@ type Client struct {
 	// api is the generated client; its requests go through doer, so they
 	// get the same headers, retries and logging as every other request.
 	api *gen.Client
-
-	// sleepHook replaces the wait between retries in tests.
-	sleepHook func(context.Context, time.Duration) error
 }
 
 type settings struct {

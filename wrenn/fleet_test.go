@@ -309,7 +309,7 @@ func TestRetryBudgetStopsRetriesWhenMostRequestsFail(t *testing.T) {
 		}
 		reply(w, http.StatusOK, faultCapsuleJSON)
 	}, WithRetry(RetryPolicy{MaxAttempts: 4}))
-	c.sleepHook = func(context.Context, time.Duration) error { return nil }
+	setSleepHook(t, c, func(context.Context, time.Duration) error { return nil })
 	ctx := testCtx(t)
 	const calls = 200
 	for range calls {

@@ -477,11 +477,19 @@ func deleted(resp *http.Response) *http.Response {
 	}
 }
 
-// sleep waits for d or until ctx ends.
+// sleep waits for d between retries, or until ctx ends.
 func (c *Client) sleep(ctx context.Context, d time.Duration) error {
-	if c.sleepHook != nil {
-		return c.sleepHook(ctx, d)
-	}
+	return retrySleep(c, ctx, d)
+}
+
+// retrySleep is the wait of [Client.sleep]. This package's tests replace it
+// (in hooks_test.go) to record the waits of a client instead of sleeping.
+var retrySleep = func(_ *Client, ctx context.Context, d time.Duration) error {
+	return sleepContext(ctx, d)
+}
+
+// sleepContext waits for d or until ctx ends.
+func sleepContext(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

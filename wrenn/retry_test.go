@@ -16,16 +16,16 @@ import (
 )
 
 // fastRetry retries up to 4 times and records the waits instead of sleeping.
-func fastRetry(c *Client) *[]time.Duration {
+func fastRetry(t testing.TB, c *Client) *[]time.Duration {
 	var mu sync.Mutex
 	waits := &[]time.Duration{}
 	c.retry = RetryPolicy{MaxAttempts: 4, MinDelay: 100 * time.Millisecond, MaxDelay: 2 * time.Second}
-	c.sleepHook = func(ctx context.Context, d time.Duration) error {
+	setSleepHook(t, c, func(ctx context.Context, d time.Duration) error {
 		mu.Lock()
 		*waits = append(*waits, d)
 		mu.Unlock()
 		return ctx.Err()
-	}
+	})
 	return waits
 }
 
@@ -111,7 +111,7 @@ func TestRetries(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var n atomic.Int32
 			_, c := setup(t, statusSequence(&n, tt.body, tt.statuses...))
-			fastRetry(c)
+			fastRetry(t, c)
 			err := tt.call(testCtx(t), c)
 			if tt.wantErr == nil && err != nil {
 				t.Fatalf("unexpected error: %v", err)
@@ -166,7 +166,7 @@ func TestRetryOf502DependsOnWhoAnswered(t *testing.T) {
 				}
 				reply(w, http.StatusOK, `[]`)
 			})
-			fastRetry(c)
+			fastRetry(t, c)
 			_, err := c.Capsules.List(testCtx(t))
 			if tt.wantErr == nil && err != nil {
 				t.Fatalf("unexpected error: %v", err)
@@ -191,7 +191,7 @@ func TestRetryHonoursRetryAfter(t *testing.T) {
 		}
 		reply(w, http.StatusOK, `[]`)
 	})
-	waits := fastRetry(c)
+	waits := fastRetry(t, c)
 	if _, err := c.Capsules.List(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func TestRetryAfterBeyondMaxDelayEndsRetries(t *testing.T) {
 		w.Header().Set("Retry-After", "3600")
 		reply(w, http.StatusServiceUnavailable, apiErrorBody("no_hosts_available", "later"))
 	})
-	fastRetry(c)
+	fastRetry(t, c)
 	_, err := c.Capsules.List(testCtx(t))
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("error = %v", err)
@@ -300,7 +300,7 @@ func TestConnectionErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waits := fastRetry(c)
+	waits := fastRetry(t, c)
 	_, err = c.Capsules.Create(testCtx(t), CreateCapsuleParams{})
 	if err == nil || strings.Contains(err.Error(), testKey) {
 		t.Fatalf("error = %v", err)
@@ -321,7 +321,7 @@ func TestConnectionDroppedAfterSendingIsNotRetriedForCreate(t *testing.T) {
 		}
 	})
 	_ = srv
-	fastRetry(c)
+	fastRetry(t, c)
 	if _, err := c.Capsules.Create(testCtx(t), CreateCapsuleParams{}); err == nil {
 		t.Fatal("want an error")
 	}
@@ -344,7 +344,7 @@ func TestNonReplayableBodyIsNotRetried(t *testing.T) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		reply(w, http.StatusServiceUnavailable, apiErrorBody("no_hosts_available", "later"))
 	})
-	fastRetry(c)
+	fastRetry(t, c)
 	// Uploads stream from a reader that cannot be rewound; even marked
 	// idempotent they are sent once.
 	_, err := handle(c, testCapsuleID).Files.Upload(Idempotent(testCtx(t)), "/tmp/x", strings.NewReader("data"), UploadOptions{})
@@ -386,10 +386,10 @@ func TestZeroDelaysTakeTheDefaults(t *testing.T) {
 		reply(w, http.StatusServiceUnavailable, apiErrorBody("no_hosts_available", "later"))
 	}, WithRetry(RetryPolicy{MaxAttempts: 3}))
 	var waits []time.Duration
-	c.sleepHook = func(ctx context.Context, d time.Duration) error {
+	setSleepHook(t, c, func(ctx context.Context, d time.Duration) error {
 		waits = append(waits, d)
 		return nil
-	}
+	})
 	if _, err := c.Capsules.List(testCtx(t)); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("error = %v", err)
 	}
@@ -418,7 +418,7 @@ func TestZeroRetryFieldsMeanTheDefault(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var n atomic.Int32
 			_, c := setup(t, statusSequence(&n, `[]`, 503, 503, 503, 503, 503), WithRetry(tt.policy))
-			c.sleepHook = func(ctx context.Context, d time.Duration) error { return ctx.Err() }
+			setSleepHook(t, c, func(ctx context.Context, d time.Duration) error { return ctx.Err() })
 			if _, err := c.Capsules.List(testCtx(t)); !errors.Is(err, ErrUnavailable) {
 				t.Fatalf("error = %v", err)
 			}

@@ -131,7 +131,10 @@ func (c *Client) handshakeError(he *stream.HandshakeError) error {
 	return c.apiError(req, resp)
 }
 
-type dialTuningKey struct{}
+// tuneDial, nil outside this package's tests, changes the configuration of
+// a dial made with ctx; the tests (hooks_test.go) shorten the channels'
+// timers through it.
+var tuneDial func(ctx context.Context, cfg *stream.DialConfig)
 
 // dialConfig returns where and how to open the WebSocket at path: the
 // client's base URL (path prefix kept), API key, User-Agent and HTTP client
@@ -145,9 +148,8 @@ func (c *Client) dialConfig(ctx context.Context, path string) stream.DialConfig 
 		HTTPClient: c.http,
 		Dialer:     c.ws,
 	}
-	// Tests shorten the channels' timers through the context.
-	if tune, ok := ctx.Value(dialTuningKey{}).(func(*stream.DialConfig)); ok {
-		tune(&cfg)
+	if tuneDial != nil {
+		tuneDial(ctx, &cfg)
 	}
 	return cfg
 }

@@ -195,11 +195,6 @@ func leakCheck(t *testing.T) {
 	})
 }
 
-// withDialTuning returns ctx carrying a change to the channels' timers.
-func withDialTuning(ctx context.Context, tune func(*stream.DialConfig)) context.Context {
-	return context.WithValue(ctx, dialTuningKey{}, tune)
-}
-
 func collect(t *testing.T, s *CommandStream) ([]StreamEvent, error) {
 	t.Helper()
 	var evs []StreamEvent
