@@ -117,14 +117,16 @@ func (cp *Capsule) setStatus(s Status) {
 	cp.mu.Unlock()
 }
 
-// Refresh fetches the capsule's record (GET /v1/capsules/{id}) and returns it.
-func (cp *Capsule) Refresh(ctx context.Context) (CapsuleInfo, error) {
+// Refresh fetches the capsule's record (GET /v1/capsules/{id}), keeps it as
+// the handle's [Capsule.Info] and returns it. The record returned is the
+// caller's: changing it does not change the handle's.
+func (cp *Capsule) Refresh(ctx context.Context) (*CapsuleInfo, error) {
 	info, err := cp.client.Capsules.Get(ctx, cp.id)
 	if err != nil {
-		return CapsuleInfo{}, err
+		return nil, err
 	}
 	cp.setInfo(info)
-	return *info, nil
+	return info, nil
 }
 
 // IsRunning fetches the capsule's record and reports whether it is running.

@@ -331,3 +331,32 @@ func TestCapsuleCreateSnapshotCapsuleID(t *testing.T) {
 		})
 	}
 }
+
+// TestRefreshReturnsTheCallersRecord: Refresh returns the fetched record as
+// Capsules.Get does, a pointer, keeps a copy as Info, and a change to what
+// it returned does not reach the handle.
+func TestRefreshReturnsTheCallersRecord(t *testing.T) {
+	_, c := setup(t, func(w http.ResponseWriter, r *http.Request) {
+		reply(w, http.StatusOK, capsuleWithStatus("paused"))
+	})
+	ctx := testCtx(t)
+	cp := handle(c, testCapsuleID)
+	got, err := cp.Refresh(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := c.Capsules.Get(ctx, testCapsuleID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Refresh (-Get +Refresh):\n%s", diff)
+	}
+	if diff := cmp.Diff(*want, cp.Info()); diff != "" {
+		t.Errorf("Info after Refresh (-want +got):\n%s", diff)
+	}
+	got.Status = StatusStopped
+	if s := cp.Info().Status; s != StatusPaused {
+		t.Errorf("Info().Status = %s after changing Refresh's record, want %s", s, StatusPaused)
+	}
+}

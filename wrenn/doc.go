@@ -17,6 +17,13 @@
 // HTTP timeout of its own: the context is what bounds a call, and ending it
 // ends the call, its retries and its streams.
 //
+// Parameters and options are structs passed by value whose zero fields
+// mean the default. A call that fetches or makes one record (a capsule's
+// [CapsuleInfo], a [Template], a [FileEntry], a [CommandResult], ...)
+// returns a pointer to a copy that belongs to the caller; lists are slices
+// of values. [Capsule.Info] is not a fetch: it
+// returns the handle's last known record by value, without a request.
+//
 // # Errors
 //
 // Every response outside 2xx becomes an [*APIError] (status, error code,

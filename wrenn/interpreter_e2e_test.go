@@ -319,8 +319,12 @@ func TestCodeInterpretersSideBySide(t *testing.T) {
 			t.Errorf("interpreter %d: Text %q, error %+v; want '%s'", i, execs[i].Text(), execs[i].Error, names[i])
 		}
 		info, err := ci.Refresh(ctx)
-		if err != nil || info.Status != wrenn.StatusRunning {
-			t.Errorf("interpreter %d: status %q, %v after a 4 s cell; want running (kept alive)", i, info.Status, err)
+		if err != nil {
+			t.Errorf("interpreter %d: Refresh: %v", i, err)
+			continue
+		}
+		if info.Status != wrenn.StatusRunning {
+			t.Errorf("interpreter %d: status %q after a 4 s cell; want running (kept alive)", i, info.Status)
 			continue
 		}
 		// The kernel ran in this capsule: the file it wrote is there.
