@@ -52,22 +52,6 @@ const (
 // (the empty string means the same).
 const LanguagePython = jupyter.LanguagePython
 
-// Execution is everything one RunCode call collected from the kernel: rich
-// results, stdout and stderr chunks, the exception the code raised, and the
-// execution count. Its Text method returns the text of the cell's value.
-type Execution = jupyter.Execution
-
-// Result is one rich output (a MIME bundle): text, HTML, PNG, SVG, JSON,
-// ... Formats lists the representations present; PNGBytes decodes a figure.
-type Result = jupyter.Result
-
-// ExecutionError is an exception raised by the code (name, value,
-// traceback). RunCode reports it in Execution.Error, not as its error.
-type ExecutionError = jupyter.ExecutionError
-
-// Logs holds stdout and stderr chunks as the kernel sent them.
-type Logs = jupyter.Logs
-
 // ErrIncompleteExecution is matched by every error that RunCode returns
 // together with a partial [Execution]: the code was stopped or the
 // connection to the kernel was lost before the kernel reported the cell
@@ -599,13 +583,19 @@ func (ci *CodeInterpreter) runLocked(ctx context.Context, code string, timeout t
 		return nil, err
 	}
 	start := time.Now()
-	exec, err := ci.jc.Execute(ctx, kernelID, code, jupyter.ExecuteOptions{
+	jopts := jupyter.ExecuteOptions{
 		Timeout:  timeout,
 		OnStdout: sinks.sink(opts.Stdout, "stdout"),
 		OnStderr: sinks.sink(opts.Stderr, "stderr"),
-		OnResult: opts.OnResult,
-		OnError:  opts.OnError,
-	})
+	}
+	if f := opts.OnResult; f != nil {
+		jopts.OnResult = func(r jupyter.Result) { f(Result(r)) }
+	}
+	if f := opts.OnError; f != nil {
+		jopts.OnError = func(e *jupyter.ExecutionError) { f((*ExecutionError)(e)) }
+	}
+	jexec, err := ci.jc.Execute(ctx, kernelID, code, jopts)
+	exec := execution(jexec)
 	if err == nil {
 		return exec, nil
 	}
