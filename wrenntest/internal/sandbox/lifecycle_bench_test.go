@@ -37,7 +37,7 @@ func BenchmarkDestroy(b *testing.B) {
 func BenchmarkStartCapsule(b *testing.B) {
 	for _, warm := range []int{0, 2} {
 		b.Run("warm="+strconv.Itoa(warm), func(b *testing.B) {
-			rt := newWarmRuntime(b, warm)
+			rt := newRuntimeWith(b, Config{Warm: warm})
 			// The pool fills from the runtime's second capsule on.
 			for _, id := range []string{"bench-first", "bench-second"} {
 				if err := newCapsule(b, rt, id).Destroy(); err != nil {

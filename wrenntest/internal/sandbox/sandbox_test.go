@@ -19,10 +19,20 @@ import (
 
 func newRuntime(t testing.TB) *Runtime {
 	t.Helper()
+	return newRuntimeWith(t, Config{})
+}
+
+// newRuntimeWith starts a runtime with cfg in a temporary data directory
+// (unless cfg names one) and closes it at the end of the test.
+func newRuntimeWith(t testing.TB, cfg Config) *Runtime {
+	t.Helper()
 	if err := CheckTools(); err != nil {
 		t.Skip(err)
 	}
-	rt, err := New(Config{DataDir: t.TempDir()})
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
+	rt, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,23 +8,6 @@ import (
 	"time"
 )
 
-func newWarmRuntime(t testing.TB, warm int) *Runtime {
-	t.Helper()
-	if err := CheckTools(); err != nil {
-		t.Skip(err)
-	}
-	rt, err := New(Config{DataDir: t.TempDir(), Warm: warm})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := rt.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return rt
-}
-
 // waitPool waits until the pool holds want ready capsules and boots none.
 func waitPool(t *testing.T, p *warmPool, want int) {
 	t.Helper()
