@@ -2,6 +2,7 @@ package wrenn
 
 import (
 	"encoding/json"
+	"slices"
 
 	"git.omukk.dev/wrenn/go-sdk/jupyter"
 )
@@ -30,10 +31,8 @@ func (e *Execution) Text() string {
 	if e == nil {
 		return ""
 	}
-	for _, r := range e.Results {
-		if r.IsMainResult {
-			return r.Text
-		}
+	if i := slices.IndexFunc(e.Results, func(r Result) bool { return r.IsMainResult }); i >= 0 {
+		return e.Results[i].Text
 	}
 	return ""
 }
