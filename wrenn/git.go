@@ -1,6 +1,7 @@
 package wrenn
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -360,8 +361,9 @@ type GitCommandError struct {
 	// ExitCode is git's exit status (or the shell's, when the directory
 	// could not be entered).
 	ExitCode int
-	// Stderr and Stdout are the command's output.
-	Stderr, Stdout string
+	// Stderr and Stdout are the command's output, as bytes like every
+	// command output of this package ([CommandResult], [ExitError]).
+	Stderr, Stdout []byte
 }
 
 // Error reports the operation, the exit code and the start of stderr (or of
@@ -372,9 +374,9 @@ func (e *GitCommandError) Error() string {
 
 func (e *GitCommandError) describe(what string) string {
 	msg := "wrenn: git " + e.Op + " " + what
-	detail := snippet([]byte(e.Stderr), 300)
+	detail := snippet(e.Stderr, 300)
 	if detail == "" {
-		detail = snippet([]byte(e.Stdout), 300)
+		detail = snippet(e.Stdout, 300)
 	}
 	if detail != "" {
 		msg += ": " + detail
@@ -458,8 +460,8 @@ func (g *Git) run(ctx context.Context, c gitCall) (*CommandResult, error) {
 	if res.ExitCode == 0 {
 		return res, nil
 	}
-	ce := GitCommandError{Op: c.op, ExitCode: res.ExitCode, Stderr: string(res.Stderr), Stdout: string(res.Stdout)}
-	if c.remote && gitops.IsAuthFailure(ce.Stderr) {
+	ce := GitCommandError{Op: c.op, ExitCode: res.ExitCode, Stderr: res.Stderr, Stdout: res.Stdout}
+	if c.remote && gitops.IsAuthFailure(string(ce.Stderr)) {
 		return nil, &GitAuthError{GitCommandError: ce}
 	}
 	return nil, &ce
@@ -773,7 +775,7 @@ func (g *Git) GetConfig(ctx context.Context, key string, opts GitConfigOptions) 
 	}
 	res, err := g.run(ctx, gitCall{op: op, argv: argv, cwd: opts.Cwd, envs: opts.Envs, timeout: orDefault(opts.Timeout, DefaultGitTimeout)})
 	var ce *GitCommandError
-	if errors.As(err, &ce) && ce.ExitCode == 1 && strings.TrimSpace(ce.Stderr) == "" {
+	if errors.As(err, &ce) && ce.ExitCode == 1 && len(bytes.TrimSpace(ce.Stderr)) == 0 {
 		return "", false, nil
 	}
 	if err != nil {

@@ -167,7 +167,7 @@ func TestGitEndToEndLocalRepository(t *testing.T) {
 	}
 	_, err := g.CheckoutBranch(ctx, "no-such-branch", wrenn.GitOptions{Cwd: repo})
 	var ce *wrenn.GitCommandError
-	if !errors.As(err, &ce) || ce.ExitCode == 0 || ce.Stderr == "" {
+	if !errors.As(err, &ce) || ce.ExitCode == 0 || len(ce.Stderr) == 0 {
 		t.Errorf("checkout of a missing branch: err = %v, want a *GitCommandError with exit code and stderr", err)
 	}
 
@@ -263,7 +263,7 @@ func TestGitEndToEndBareRemote(t *testing.T) {
 	_, err := g.Push(ctx, wrenn.GitPushOptions{Cwd: b})
 	var ce *wrenn.GitCommandError
 	var ae *wrenn.GitAuthError
-	if !errors.As(err, &ce) || errors.As(err, &ae) || !strings.Contains(ce.Stderr, "rejected") {
+	if !errors.As(err, &ce) || errors.As(err, &ae) || !strings.Contains(string(ce.Stderr), "rejected") {
 		t.Errorf("diverged push: err = %v, want a *GitCommandError saying rejected", err)
 	}
 	step("pull rebase")(g.Pull(ctx, wrenn.GitPullOptions{Remote: "origin", Branch: "main", Rebase: true, Cwd: b}))
@@ -375,7 +375,7 @@ func TestGitEndToEndAuthenticatedHTTP(t *testing.T) {
 	if !errors.As(err, &ae) {
 		t.Fatalf("clone with a wrong password: err = %v, want a *GitAuthError", err)
 	}
-	if strings.Contains(err.Error(), wrongPass) || strings.Contains(ae.Stderr, wrongPass) {
+	if strings.Contains(err.Error(), wrongPass) || strings.Contains(string(ae.Stderr), wrongPass) {
 		t.Errorf("the password shows in the error %q", err)
 	}
 	if ok := must[bool](t, "exists")(cp.Files.Exists(ctx, "/workspace/bad")); ok {

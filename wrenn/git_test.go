@@ -427,7 +427,7 @@ func TestGitConfigureUserStopsAtTheFirstFailure(t *testing.T) {
 	})
 	err := g.ConfigureUser(testCtx(t), "Ann", "ann@example.com", GitConfigOptions{})
 	var ce *GitCommandError
-	if !errors.As(err, &ce) || ce.ExitCode != 255 || !strings.Contains(ce.Stderr, "could not lock") {
+	if !errors.As(err, &ce) || ce.ExitCode != 255 || !strings.Contains(string(ce.Stderr), "could not lock") {
 		t.Fatalf("err = %v, want a *GitCommandError with exit 255 and stderr", err)
 	}
 	// "Permission denied" reads like an authentication failure, but a local
@@ -639,7 +639,7 @@ func TestGitClassifiesFailures(t *testing.T) {
 			if !errors.As(err, &ce) {
 				t.Fatalf("err = %v, want a *GitCommandError", err)
 			}
-			want := GitCommandError{Op: "push", ExitCode: tt.reply.Exit, Stderr: tt.reply.Stderr, Stdout: tt.reply.Stdout}
+			want := GitCommandError{Op: "push", ExitCode: tt.reply.Exit, Stderr: []byte(tt.reply.Stderr), Stdout: []byte(tt.reply.Stdout)}
 			if diff := cmp.Diff(want, *ce); diff != "" {
 				t.Errorf("GitCommandError (-want +got):\n%s", diff)
 			}
@@ -681,7 +681,7 @@ func TestGitCredentialsNeverInErrorsOutputOrLogs(t *testing.T) {
 				seen = append(seen, err.Error())
 				var ce *GitCommandError
 				if errors.As(err, &ce) {
-					seen = append(seen, ce.Stderr, ce.Stdout)
+					seen = append(seen, string(ce.Stderr), string(ce.Stdout))
 				}
 			}
 		}
@@ -712,7 +712,7 @@ func TestGitTokenAsUsernameIsRedacted(t *testing.T) {
 	if !errors.As(err, &ae) {
 		t.Fatalf("err = %v, want a *GitAuthError", err)
 	}
-	if strings.Contains(err.Error(), token) || strings.Contains(ae.Stderr, token) {
+	if strings.Contains(err.Error(), token) || strings.Contains(string(ae.Stderr), token) {
 		t.Errorf("the token shows in %q", err)
 	}
 	want := "export GIT_TERMINAL_PROMPT=0 WRENN_GIT_PASSWORD='' WRENN_GIT_USERNAME=" + token +
@@ -1023,7 +1023,7 @@ func TestGitCredentialsOnRealGit(t *testing.T) {
 	if !errors.As(err, &ae) {
 		t.Fatalf("clone with a wrong password: err = %v, want a *GitAuthError", err)
 	}
-	if strings.Contains(err.Error(), "wrong-") || strings.Contains(ae.Stderr, "wrong-") {
+	if strings.Contains(err.Error(), "wrong-") || strings.Contains(string(ae.Stderr), "wrong-") {
 		t.Errorf("the wrong password shows in %q", err)
 	}
 	if _, err := os.Stat(filepath.Join(work, "bad")); !os.IsNotExist(err) {
