@@ -24,10 +24,10 @@ var ErrPeerClosed = errors.New("stream: connection closed by the server")
 // Conn is one WebSocket connection. All writes go through a single lock (one
 // writer at a time) and a goroutine sends a ping every PingInterval; it ends
 // when the connection is closed or reading it has failed. Messages are read
-// by Recv in the caller's goroutine, one Recv at a time: there is no reader
-// goroutine and no read-ahead, so a slow consumer slows the server. Each Recv
+// by recv in the caller's goroutine, one recv at a time: there is no reader
+// goroutine and no read-ahead, so a slow consumer slows the server. Each recv
 // extends the read deadline by ReadTimeout, and so do the pings and pongs the
-// library handles while Recv reads; the read deadline only runs while Recv
+// library handles while recv reads; the read deadline only runs while recv
 // is reading.
 type Conn struct {
 	ws  *websocket.Conn
@@ -35,19 +35,19 @@ type Conn struct {
 
 	wmu sync.Mutex // the single writer
 
-	// Owned by the goroutine in Recv (one at a time).
-	buf      bytes.Buffer  // the message last returned by Recv
-	readErr  error         // sticky: once set, Recv never reads again
+	// Owned by the goroutine in recv (one at a time).
+	buf      bytes.Buffer  // the message last returned by recv
+	readErr  error         // sticky: once set, recv never reads again
 	readDone chan struct{} // closed when readErr is set; ends the ping loop
 
-	// dmu orders read-deadline changes: a context ending during Recv moves
+	// dmu orders read-deadline changes: a context ending during recv moves
 	// the deadline into the past, and the ping and pong handlers running in
 	// the same read must not move it forward again.
 	dmu         sync.Mutex
-	reading     bool // a Recv is reading the socket
+	reading     bool // a recv is reading the socket
 	interrupted bool // that read was cut short by its context
 
-	done      chan struct{} // closed by shutdown; cause set before
+	done      chan struct{} // closed by shutdown (Close, or the Dial context ending); cause set before
 	cause     error
 	once      sync.Once
 	stopAfter func() bool
@@ -175,18 +175,18 @@ func (c *Conn) pingLoop() {
 	}
 }
 
-// Send writes v as one JSON text frame, under the connection's single write
+// send writes v as one JSON text frame, under the connection's single write
 // lock and with the write deadline.
-func (c *Conn) Send(v any) error {
+func (c *Conn) send(v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("stream: encode frame: %w", err)
 	}
-	return c.SendText(b)
+	return c.sendText(b)
 }
 
-// SendText writes b as one text frame (see Send).
-func (c *Conn) SendText(b []byte) error {
+// sendText writes b as one text frame (see send).
+func (c *Conn) sendText(b []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	select {
@@ -206,19 +206,19 @@ func (c *Conn) SendText(b []byte) error {
 	return nil
 }
 
-// Recv reads the next message from the socket, in the caller's goroutine,
-// and returns it; the bytes are valid until the next call to Recv. Calls
+// recv reads the next message from the socket, in the caller's goroutine,
+// and returns it; the bytes are valid until the next call to recv. Calls
 // must not overlap. Pings from the server are answered during the read.
 //
 // It fails with an error wrapping ErrPeerClosed when the server ended the
 // connection, ErrKeepalive when the connection stayed silent for
 // ReadTimeout, ErrFrameTooLarge past the read limit, ErrClosed after Close,
 // or the context's cause when the Dial context ended; these errors are
-// final and returned again by later calls. When ctx ends first, Recv returns
+// final and returned again by later calls. When ctx ends first, recv returns
 // ctx's cause within moments; if a read was under way it is abandoned, and
-// the connection stays open (Send still works) but can no longer be read:
+// the connection stays open (send still works) but can no longer be read:
 // later calls fail with an error wrapping that cause.
-func (c *Conn) Recv(ctx context.Context) ([]byte, error) {
+func (c *Conn) recv(ctx context.Context) ([]byte, error) {
 	if c.readErr != nil {
 		return nil, c.err()
 	}
@@ -273,14 +273,10 @@ func (c *Conn) err() error {
 	}
 }
 
-// Done is closed when the connection has been shut down by this side
-// (Close or the end of the Dial context).
-func (c *Conn) Done() <-chan struct{} { return c.done }
-
 // Close sends a normal-closure close frame (bounded by CloseTimeout; none
 // when CloseTimeout is negative), closes the TCP connection and waits for the
 // connection's goroutines to end. It is safe to call more than once and
-// concurrently with Send and Recv.
+// concurrently with send and recv.
 func (c *Conn) Close() error {
 	c.stopAfter()
 	c.shutdown(ErrClosed, c.cfg.CloseTimeout)

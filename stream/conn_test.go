@@ -33,7 +33,7 @@ func TestWebSocketURL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			u, err := DialConfig{BaseURL: tt.base, Path: tt.path}.WebSocketURL()
+			u, err := DialConfig{BaseURL: tt.base, Path: tt.path}.webSocketURL()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -46,7 +46,7 @@ func TestWebSocketURL(t *testing.T) {
 
 func TestWebSocketURLRejectsBadBase(t *testing.T) {
 	for _, base := range []string{"ftp://h", "http://", "://nope", "http://h/%zz"} {
-		if _, err := (DialConfig{BaseURL: base, Path: "/x"}).WebSocketURL(); err == nil {
+		if _, err := (DialConfig{BaseURL: base, Path: "/x"}).webSocketURL(); err == nil {
 			t.Errorf("%q: no error", base)
 		}
 	}
@@ -228,8 +228,8 @@ func TestPongsKeepASilentConnectionAlive(t *testing.T) {
 		case <-ctx.Done():
 		}
 	}()
-	if _, err := c.Recv(ctx); !errors.Is(err, context.Canceled) {
-		t.Errorf("Recv = %v; want the caller's cancellation after %s of pongs (the connection stays alive on pongs)", err, keepaliveSpan)
+	if _, err := c.recv(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("recv = %v; want the caller's cancellation after %s of pongs (the connection stays alive on pongs)", err, keepaliveSpan)
 	}
 }
 
@@ -264,9 +264,9 @@ func TestServerPingsAreAnsweredAndExtendTheDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	b, err := c.Recv(context.Background())
+	b, err := c.recv(context.Background())
 	if err != nil || string(b) != `{"type":"stdout","data":"late"}` {
-		t.Fatalf("Recv = %q, %v", b, err)
+		t.Fatalf("recv = %q, %v", b, err)
 	}
 	select {
 	case <-pongs:
@@ -338,17 +338,17 @@ func TestCancellationEndsABlockedCall(t *testing.T) {
 			_, err = s.Next()
 			return err
 		}},
-		{"exec waiting for start", []step{{Close: "hold"}}, []string{"stream.StartExec", "stream.(*Conn).Recv"}, func(ctx context.Context, cfg DialConfig) error {
+		{"exec waiting for start", []step{{Close: "hold"}}, []string{"stream.StartExec", "stream.(*Conn).recv"}, func(ctx context.Context, cfg DialConfig) error {
 			_, err := StartExec(ctx, cfg, "sleep", []string{"9"})
 			return err
 		}},
-		{"process Drain", []step{{Server: json.RawMessage(`{"type":"start","pid":1}`)}, {Close: "hold"}}, []string{"stream.(*ProcessStream).Drain"}, func(ctx context.Context, cfg DialConfig) error {
+		{"process drain", []step{{Server: json.RawMessage(`{"type":"start","pid":1}`)}, {Close: "hold"}}, []string{"stream.(*ProcessStream).drain"}, func(ctx context.Context, cfg DialConfig) error {
 			p, err := AttachProcess(ctx, cfg)
 			if err != nil {
 				return err
 			}
 			defer p.Close()
-			_, err = p.Drain(nil, nil)
+			_, err = p.drain(nil, nil)
 			return err
 		}},
 		{"PTY Read", ptyStarted, []string{"stream.(*PTY).Read"}, func(ctx context.Context, cfg DialConfig) error {
@@ -431,7 +431,7 @@ func TestConcurrentSendsAreWholeFrames(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 50 {
-				if err := c.Send(ExecStartFrame("echo", []string{strings.Repeat("y", 300)})); err != nil {
+				if err := c.send(ExecStartFrame("echo", []string{strings.Repeat("y", 300)})); err != nil {
 					t.Error(err)
 					return
 				}
@@ -440,14 +440,14 @@ func TestConcurrentSendsAreWholeFrames(t *testing.T) {
 	}
 	wg.Wait()
 	c.Close()
-	if err := c.Send(ExecClientFrame{Type: TypeStop}); !errors.Is(err, ErrClosed) {
-		t.Errorf("Send after Close = %v, want ErrClosed", err)
+	if err := c.send(ExecClientFrame{Type: TypeStop}); !errors.Is(err, ErrClosed) {
+		t.Errorf("send after Close = %v, want ErrClosed", err)
 	}
-	if _, err := c.Recv(context.Background()); !errors.Is(err, ErrClosed) {
-		t.Errorf("Recv after Close = %v, want ErrClosed", err)
+	if _, err := c.recv(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Errorf("recv after Close = %v, want ErrClosed", err)
 	}
-	if err := c.Send(make(chan int)); err == nil {
-		t.Error("Send of an unencodable value succeeded")
+	if err := c.send(make(chan int)); err == nil {
+		t.Error("send of an unencodable value succeeded")
 	}
 	<-finished
 	if got.Load() != 400 || bad.Load() != 0 {
@@ -476,9 +476,9 @@ func TestCloseSendsNormalClosureFrame(t *testing.T) {
 		t.Errorf("server saw close code %d, want %d", code, websocket.CloseNormalClosure)
 	}
 	select {
-	case <-c.Done():
+	case <-c.done:
 	default:
-		t.Error("Done not closed after Close")
+		t.Error("done not closed after Close")
 	}
 }
 
@@ -524,11 +524,11 @@ func TestWriteTimeoutBoundsSendsToAServerThatStopsReading(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	var werr error
 	for werr == nil && time.Now().Before(deadline) {
-		werr = c.SendText(frame)
+		werr = c.sendText(frame)
 	}
 	var ne net.Error
 	if !errors.As(werr, &ne) || !ne.Timeout() {
-		t.Fatalf("SendText to a server that stopped reading = %v; want a write timeout", werr)
+		t.Fatalf("sendText to a server that stopped reading = %v; want a write timeout", werr)
 	}
 	start := time.Now()
 	c.Close()
@@ -559,9 +559,9 @@ func TestRecvDeliversMessagesWholeAndInOrder(t *testing.T) {
 	defer c.Close()
 	var got []string
 	for range want {
-		b, err := c.Recv(context.Background())
+		b, err := c.recv(context.Background())
 		if err != nil {
-			t.Fatalf("Recv after %d messages: %v", len(got), err)
+			t.Fatalf("recv after %d messages: %v", len(got), err)
 		}
 		got = append(got, string(b))
 	}
@@ -587,21 +587,21 @@ func TestRecvContextEndingMidReadAbandonsReadingOnly(t *testing.T) {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if _, err := c.Recv(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Recv = %v, want context.DeadlineExceeded", err)
+	if _, err := c.recv(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("recv = %v, want context.DeadlineExceeded", err)
 	}
 	deadline, _ := ctx.Deadline()
 	if late := time.Since(deadline); late > 100*time.Millisecond {
-		t.Errorf("Recv returned %v after its context ended, want within 100ms", late)
+		t.Errorf("recv returned %v after its context ended, want within 100ms", late)
 	}
-	if err := c.Send(ExecClientFrame{Type: TypeStop}); err != nil {
-		t.Fatalf("Send after an abandoned read = %v, want the connection still open", err)
+	if err := c.send(ExecClientFrame{Type: TypeStop}); err != nil {
+		t.Fatalf("send after an abandoned read = %v, want the connection still open", err)
 	}
 	if got := <-sent; got != `{"type":"stop"}` {
 		t.Errorf("server got %q", got)
 	}
-	if _, err := c.Recv(context.Background()); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Recv after an abandoned read = %v, want an error wrapping the earlier cause", err)
+	if _, err := c.recv(context.Background()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("recv after an abandoned read = %v, want an error wrapping the earlier cause", err)
 	}
 }
 
@@ -621,14 +621,14 @@ func TestRecvWithAnEndedContextLeavesTheConnectionReadable(t *testing.T) {
 	defer c.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := c.Recv(ctx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Recv with an ended context = %v, want context.Canceled", err)
+	if _, err := c.recv(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("recv with an ended context = %v, want context.Canceled", err)
 	}
-	if err := c.Send(ExecClientFrame{Type: TypeStop}); err != nil {
+	if err := c.send(ExecClientFrame{Type: TypeStop}); err != nil {
 		t.Fatal(err)
 	}
-	b, err := c.Recv(context.Background())
+	b, err := c.recv(context.Background())
 	if err != nil || string(b) != `{"type":"stdout","data":"x"}` {
-		t.Errorf("Recv = %q, %v; want the server's message", b, err)
+		t.Errorf("recv = %q, %v; want the server's message", b, err)
 	}
 }

@@ -120,8 +120,8 @@ func PTYPath(capsuleID string) string {
 	return "/v1/capsules/" + url.PathEscape(capsuleID) + "/pty"
 }
 
-// WebSocketURL turns BaseURL and Path into the ws:// or wss:// URL to dial.
-func (c DialConfig) WebSocketURL() (*url.URL, error) {
+// webSocketURL turns BaseURL and Path into the ws:// or wss:// URL to dial.
+func (c DialConfig) webSocketURL() (*url.URL, error) {
 	u, err := url.Parse(c.BaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("stream: invalid base URL: %w", err)
@@ -185,7 +185,7 @@ func TransportDialer(t *http.Transport) *websocket.Dialer {
 // return ctx's error. A refused handshake is a *HandshakeError.
 func Dial(ctx context.Context, cfg DialConfig) (*Conn, error) {
 	cfg = cfg.withDefaults()
-	u, err := cfg.WebSocketURL()
+	u, err := cfg.webSocketURL()
 	if err != nil {
 		return nil, err
 	}

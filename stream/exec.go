@@ -45,7 +45,7 @@ type Event struct {
 }
 
 // ExecStream is a command running through the exec stream endpoint. Next,
-// Events and Drain must be used from one goroutine at a time; Stop and Close
+// events and drain must be used from one goroutine at a time; Stop and Close
 // may be called from any goroutine and make a blocked Next return.
 type ExecStream struct{ s outputStream }
 
@@ -63,7 +63,7 @@ type outputStream struct {
 	err      error // sticky; io.EOF after exit
 	exitCode int
 	notFound bool   // closing before start means ErrNotFound (process stream)
-	scratch  []byte // Drain's decoding buffer, reused frame after frame
+	scratch  []byte // drain's decoding buffer, reused frame after frame
 }
 
 // StartExec dials cfg (cfg.Path is usually ExecPath(capsuleID)), sends
@@ -109,7 +109,7 @@ func openOutput(ctx context.Context, cfg DialConfig, start any, notFound bool) (
 	}
 	s := &outputStream{c: c, cfg: c.cfg, notFound: notFound}
 	if start != nil {
-		if err := c.Send(start); err != nil {
+		if err := c.send(start); err != nil {
 			// The server may have refused before reading (e.g. "sandbox not
 			// found"); prefer its in-band reason over the write error.
 			var se *ServerError
@@ -136,7 +136,7 @@ func (s *outputStream) waitStart(timeout time.Duration) error {
 		defer cancel()
 	}
 	for {
-		b, err := s.c.Recv(ctx)
+		b, err := s.c.recv(ctx)
 		if err != nil {
 			return s.mapErr(err)
 		}
@@ -243,7 +243,7 @@ func (s *outputStream) read(dst []byte) (Event, error) {
 		return Event{}, s.err
 	}
 	for {
-		b, err := s.c.Recv(context.Background())
+		b, err := s.c.recv(context.Background())
 		if err != nil {
 			return Event{}, s.end(s.mapErr(err))
 		}
@@ -341,19 +341,19 @@ func nonNil(buf []byte) []byte {
 // is a *ServerError; after Stop or Close it is ErrClosed.
 func (e *ExecStream) Next() (Event, error) { return e.s.next() }
 
-// Events yields Next's events until EventExit (included) or an error (yielded
+// events yields Next's events until EventExit (included) or an error (yielded
 // once, then the sequence ends). Breaking early leaves the stream open.
-func (e *ExecStream) Events() iter.Seq2[Event, error] { return e.s.events() }
+func (e *ExecStream) events() iter.Seq2[Event, error] { return e.s.events() }
 
-// Drain writes the remaining stdout and stderr chunks to the given writers
+// drain writes the remaining stdout and stderr chunks to the given writers
 // (nil discards) and returns the exit code (again, if exit was already
 // consumed).
-func (e *ExecStream) Drain(stdout, stderr io.Writer) (int, error) { return e.s.drain(stdout, stderr) }
+func (e *ExecStream) drain(stdout, stderr io.Writer) (int, error) { return e.s.drain(stdout, stderr) }
 
 // Stop sends {"type":"stop"} and closes the connection: this side detaches
 // and the process keeps running in the capsule (the server sends no signal).
 func (e *ExecStream) Stop() error {
-	_ = e.s.c.Send(ExecClientFrame{Type: TypeStop})
+	_ = e.s.c.send(ExecClientFrame{Type: TypeStop})
 	return e.s.c.Close()
 }
 
@@ -367,11 +367,11 @@ func (p *ProcessStream) PID() uint32 { return p.s.pid }
 // Next behaves as ExecStream.Next.
 func (p *ProcessStream) Next() (Event, error) { return p.s.next() }
 
-// Events behaves as ExecStream.Events.
-func (p *ProcessStream) Events() iter.Seq2[Event, error] { return p.s.events() }
+// events behaves as ExecStream.events.
+func (p *ProcessStream) events() iter.Seq2[Event, error] { return p.s.events() }
 
-// Drain behaves as ExecStream.Drain.
-func (p *ProcessStream) Drain(stdout, stderr io.Writer) (int, error) {
+// drain behaves as ExecStream.drain.
+func (p *ProcessStream) drain(stdout, stderr io.Writer) (int, error) {
 	return p.s.drain(stdout, stderr)
 }
 

@@ -25,9 +25,9 @@ func TestExecStreamDeliversEventsInOrderAndEndsAfterExit(t *testing.T) {
 		t.Errorf("PID() = %d, want 4242", s.PID())
 	}
 	var got []Event
-	for ev, err := range s.Events() {
+	for ev, err := range s.events() {
 		if err != nil {
-			t.Fatalf("Events: %v", err)
+			t.Fatalf("events: %v", err)
 		}
 		got = append(got, ev)
 	}
@@ -63,7 +63,7 @@ func TestExecStreamDrainSplitsStdoutAndStderr(t *testing.T) {
 	}
 	defer s.Close()
 	var stdout, stderr bytes.Buffer
-	code, err := s.Drain(&stdout, &stderr)
+	code, err := s.drain(&stdout, &stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,8 +74,8 @@ func TestExecStreamDrainSplitsStdoutAndStderr(t *testing.T) {
 	if code != 3 {
 		t.Errorf("exit code = %d, want 3", code)
 	}
-	if code, err := s.Drain(nil, nil); code != 3 || err != nil {
-		t.Errorf("Drain after exit = %d, %v; want 3, nil again", code, err)
+	if code, err := s.drain(nil, nil); code != 3 || err != nil {
+		t.Errorf("drain after exit = %d, %v; want 3, nil again", code, err)
 	}
 }
 
@@ -87,9 +87,9 @@ func TestExecStreamAcceptsCloseFrameAfterExitAndMissingPID(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	code, err := s.Drain(nil, nil)
+	code, err := s.drain(nil, nil)
 	if err != nil || code != 0 || s.PID() != 0 {
-		t.Errorf("Drain = %d, %v; PID = %d; want 0, nil, 0", code, err, s.PID())
+		t.Errorf("drain = %d, %v; PID = %d; want 0, nil, 0", code, err, s.PID())
 	}
 }
 
@@ -112,13 +112,13 @@ func TestExecStreamEndsWithErrorsNeverHangs(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			_, err = s.Drain(io.Discard, io.Discard)
+			_, err = s.drain(io.Discard, io.Discard)
 			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
-				t.Errorf("Drain error = %v, want %v", err, tt.wantIs)
+				t.Errorf("drain error = %v, want %v", err, tt.wantIs)
 			}
 			var se *ServerError
 			if tt.wantMsg != "" && (!errors.As(err, &se) || se.Message != tt.wantMsg || se.Fatal) {
-				t.Errorf("Drain error = %#v, want non-fatal ServerError %q", err, tt.wantMsg)
+				t.Errorf("drain error = %#v, want non-fatal ServerError %q", err, tt.wantMsg)
 			}
 			if _, again := s.Next(); again == nil || again.Error() != err.Error() {
 				t.Errorf("Next after the end = %v, want the same error %v", again, err)
@@ -193,7 +193,7 @@ func TestProcessStreamAttachesAndReadsUntilExit(t *testing.T) {
 	}
 	defer p.Close()
 	var got []Event
-	for ev, err := range p.Events() {
+	for ev, err := range p.events() {
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -232,9 +232,9 @@ func TestProcessStreamDrain(t *testing.T) {
 	}
 	defer p.Close()
 	var out bytes.Buffer
-	code, err := p.Drain(&out, failingWriter{})
+	code, err := p.drain(&out, failingWriter{})
 	if err == nil {
-		t.Fatalf("Drain = %d, nil; want the stderr writer's error", code)
+		t.Fatalf("drain = %d, nil; want the stderr writer's error", code)
 	}
 	if out.String() != "tick 1\n" {
 		t.Errorf("stdout = %q", out.String())

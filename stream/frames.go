@@ -85,8 +85,8 @@ type PTYServerFrame struct {
 // Bytes decodes the standard-base64 Data of an output frame.
 func (f PTYServerFrame) Bytes() ([]byte, error) { return decodeB64(f.Data) }
 
-// Bytes decodes the standard-base64 Data of an input frame.
-func (f PTYClientFrame) Bytes() ([]byte, error) { return decodeB64(f.Data) }
+// bytes decodes the standard-base64 Data of an input frame.
+func (f PTYClientFrame) bytes() ([]byte, error) { return decodeB64(f.Data) }
 
 func decodeB64(s string) ([]byte, error) {
 	b, err := base64.StdEncoding.DecodeString(s)
@@ -99,8 +99,8 @@ func decodeB64(s string) ([]byte, error) {
 // Code returns the exit code of an exit frame, or -1 when it is missing.
 func (f ExecServerFrame) Code() int { return exitCode(f.ExitCode) }
 
-// Code returns the exit code of an exit frame, or -1 when it is missing.
-func (f PTYServerFrame) Code() int { return exitCode(f.ExitCode) }
+// code returns the exit code of an exit frame, or -1 when it is missing.
+func (f PTYServerFrame) code() int { return exitCode(f.ExitCode) }
 
 func exitCode(p *int32) int {
 	if p == nil {

@@ -116,7 +116,7 @@ func FuzzDecodePTYClientFrame(f *testing.F) {
 		if err != nil {
 			return
 		}
-		_, _ = fr.Bytes()
+		_, _ = fr.bytes()
 		again, err := decodePTYClientFrame(mustJSON(t, fr))
 		if err != nil {
 			t.Fatal(err)
@@ -169,7 +169,7 @@ func TestFrameConstructorsEncodeAsTheNotesSay(t *testing.T) {
 			}
 		})
 	}
-	if ExitFrame(7).Code() != 7 || (ExecServerFrame{Type: TypeExit}).Code() != -1 || PTYExitFrame(2).Code() != 2 {
+	if ExitFrame(7).Code() != 7 || (ExecServerFrame{Type: TypeExit}).Code() != -1 || PTYExitFrame(2).code() != 2 {
 		t.Error("Code() mismatch")
 	}
 }

@@ -101,7 +101,7 @@ func StartPTY(ctx context.Context, cfg DialConfig, opts PTYOptions) (*PTY, error
 // ConnectPTY dials cfg and sends {"type":"connect","tag":tag} to reattach to
 // a running session. The server never answers connect with "started" and
 // says nothing at all for an unknown tag, so the first output, ping or exit
-// frame is the proof of life: WaitLive waits for it, and without any frame
+// frame is the proof of life: waitLive waits for it, and without any frame
 // within LiveTimeout (default 40 s, above the server's 30 s ping period) the
 // session ends with an error matching ErrNotFound and ErrTimeout. There is no
 // replay of output produced while detached.
@@ -139,7 +139,7 @@ func openPTY(ctx context.Context, cfg DialConfig, first PTYClientFrame) (*PTY, e
 		done:     make(chan struct{}),
 		live:     make(chan struct{}),
 	}
-	if err := c.Send(first); err != nil {
+	if err := c.send(first); err != nil {
 		if first.Type == TypeStart {
 			var se *ServerError
 			if werr := p.waitStarted(); errors.As(werr, &se) {
@@ -161,7 +161,7 @@ func (p *PTY) waitStarted() error {
 		defer cancel()
 	}
 	for {
-		b, err := p.c.Recv(ctx)
+		b, err := p.c.recv(ctx)
 		if err != nil {
 			if errors.Is(err, ErrPeerClosed) {
 				return fmt.Errorf("%w: %w", ErrClosedBeforeStart, err)
@@ -229,7 +229,7 @@ func (p *PTY) loop() error {
 				ctx = p.liveCtx // bounded wait for the first sign of life
 			}
 		}
-		b, err := p.c.Recv(ctx)
+		b, err := p.c.recv(ctx)
 		if err == nil {
 			// Output frames, the bulk of a session, skip encoding/json and
 			// are decoded into a buffer reused frame after frame (push
@@ -273,7 +273,7 @@ func (p *PTY) loop() error {
 			}
 		case TypeExit:
 			p.mu.Lock()
-			p.exited, p.exitCode = true, f.Code()
+			p.exited, p.exitCode = true, f.code()
 			p.mu.Unlock()
 			return io.EOF // the client closes after exit (the server waits for it)
 		case TypeError:
@@ -315,7 +315,7 @@ func (p *PTY) push(data []byte) bool {
 		select {
 		case <-p.space:
 		case <-p.waiting:
-		case <-p.c.Done():
+		case <-p.c.done:
 			return false
 		}
 	}
@@ -378,7 +378,7 @@ func (p *PTY) Write(b []byte) (int, error) {
 	n := 0
 	for len(b) > 0 {
 		chunk := b[:min(len(b), MaxInputChunk)]
-		if err := p.c.Send(PTYInputFrame(chunk)); err != nil {
+		if err := p.c.send(PTYInputFrame(chunk)); err != nil {
 			return n, err
 		}
 		n += len(chunk)
@@ -406,16 +406,16 @@ func (p *PTY) control(f PTYClientFrame) error {
 	defer p.inMu.Unlock()
 	gap := p.cfg.ControlGap
 	if gap <= 0 {
-		return p.c.Send(f)
+		return p.c.send(f)
 	}
 	if err := p.quiet(gap - time.Since(p.lastInput)); err != nil {
 		return err
 	}
-	if err := p.c.Send(f); err != nil {
+	if err := p.c.send(f); err != nil {
 		return err
 	}
 	if p.quiet(gap) == nil {
-		_ = p.c.Send(f) // a repeat; losing it is harmless
+		_ = p.c.send(f) // a repeat; losing it is harmless
 	}
 	return nil
 }
@@ -430,16 +430,16 @@ func (p *PTY) quiet(d time.Duration) error {
 	select {
 	case <-t.C:
 		return nil
-	case <-p.c.Done():
+	case <-p.c.done:
 		return p.c.cause
 	}
 }
 
-// WaitLive returns nil once the session has shown a sign of life ("started",
+// waitLive returns nil once the session has shown a sign of life ("started",
 // output, ping or exit). It is useful after ConnectPTY, which cannot know
 // whether the tag exists; it returns the session's error if it ended first,
 // or ctx's error.
-func (p *PTY) WaitLive(ctx context.Context) error {
+func (p *PTY) waitLive(ctx context.Context) error {
 	select {
 	case <-p.live:
 		return nil
@@ -466,7 +466,7 @@ func (p *PTY) WaitLive(ctx context.Context) error {
 // been called, a full buffer stops the connection being read until Read makes
 // room, so a reader loses nothing but must keep reading for Wait to return.
 // A caller that never calls Read and only wants the exit code is not held up
-// by output: while Wait waits, a full buffer is discarded (Discarded counts
+// by output: while Wait waits, a full buffer is discarded (discarded counts
 // the bytes), and the newest output, at most 4 MiB, stays readable.
 func (p *PTY) Wait(ctx context.Context) (int, error) {
 	p.mu.Lock()
@@ -491,9 +491,9 @@ func (p *PTY) Wait(ctx context.Context) (int, error) {
 	return -1, p.endErr
 }
 
-// Discarded returns how many bytes of output were thrown away because Wait
+// discarded returns how many bytes of output were thrown away because Wait
 // waited while nobody had ever called Read and the 4 MiB buffer was full.
-func (p *PTY) Discarded() int64 {
+func (p *PTY) discarded() int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.dropped

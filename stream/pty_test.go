@@ -40,8 +40,8 @@ func TestPTYSessionStartInputResizeOutputExit(t *testing.T) {
 	if p.Tag() != "pty-1a2b3c4d" || p.PID() != 42 {
 		t.Errorf("Tag, PID = %q, %d; want pty-1a2b3c4d, 42", p.Tag(), p.PID())
 	}
-	if err := p.WaitLive(context.Background()); err != nil {
-		t.Errorf("WaitLive after started = %v", err)
+	if err := p.waitLive(context.Background()); err != nil {
+		t.Errorf("waitLive after started = %v", err)
 	}
 	if _, err := p.Write([]byte("echo hi\n")); err != nil {
 		t.Fatal(err)
@@ -98,8 +98,8 @@ func TestPTYConnectTreatsFirstFrameAsProofOfLife(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	if err := p.WaitLive(context.Background()); err != nil {
-		t.Fatalf("WaitLive = %v", err)
+	if err := p.waitLive(context.Background()); err != nil {
+		t.Fatalf("waitLive = %v", err)
 	}
 	out, err := io.ReadAll(p)
 	if err != nil || string(out) != "again" {
@@ -121,9 +121,9 @@ func TestPTYConnectToUnknownTagFailsAfterBoundedWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	err = p.WaitLive(context.Background())
+	err = p.waitLive(context.Background())
 	if !errors.Is(err, ErrNotFound) || !errors.Is(err, ErrTimeout) {
-		t.Errorf("WaitLive = %v, want ErrNotFound and ErrTimeout", err)
+		t.Errorf("waitLive = %v, want ErrNotFound and ErrTimeout", err)
 	}
 	if _, rerr := p.Read(make([]byte, 10)); !errors.Is(rerr, ErrNotFound) {
 		t.Errorf("Read = %v, want ErrNotFound", rerr)
@@ -146,8 +146,8 @@ func TestPTYWaitLiveHonoursContext(t *testing.T) {
 	defer p.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if err := p.WaitLive(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("WaitLive = %v, want context.DeadlineExceeded", err)
+	if err := p.waitLive(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("waitLive = %v, want context.DeadlineExceeded", err)
 	}
 	if _, err := p.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Wait = %v, want context.DeadlineExceeded", err)
@@ -333,7 +333,7 @@ func TestPTYControlFramesNeverInterleaveWithInput(t *testing.T) {
 	for i, f := range frames {
 		switch f.Type {
 		case TypeInput:
-			b, err := f.Bytes()
+			b, err := f.bytes()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -436,8 +436,8 @@ func TestPTYWaitWithoutReadingIsNotHeldUpByUnreadOutput(t *testing.T) {
 	if !bytes.HasSuffix(all, rest) {
 		t.Error("output left readable after Wait is not the newest output")
 	}
-	if got, want := p.Discarded()+int64(len(rest)), int64(len(all)); got != want {
-		t.Errorf("Discarded + readable = %d; want all %d bytes accounted for", got, want)
+	if got, want := p.discarded()+int64(len(rest)), int64(len(all)); got != want {
+		t.Errorf("discarded + readable = %d; want all %d bytes accounted for", got, want)
 	}
 }
 
@@ -486,7 +486,7 @@ func TestPTYWaitWithAReaderLosesNoOutput(t *testing.T) {
 	if got := append(first, rest...); !bytes.Equal(all, got) {
 		t.Errorf("read %d bytes; want all %d in order", len(got), len(all))
 	}
-	if n := p.Discarded(); n != 0 {
-		t.Errorf("Discarded = %d with a reader; want 0", n)
+	if n := p.discarded(); n != 0 {
+		t.Errorf("discarded = %d with a reader; want 0", n)
 	}
 }
