@@ -12,8 +12,8 @@ type Branch struct {
 // per branch, the marker being "*" for the checked-out branch and a space
 // otherwise. Blank lines are skipped, and so is the pseudo-entry git prints
 // for a detached HEAD ("(HEAD detached at X)" or "(no branch...)"). A line
-// without a TAB or with another marker is a *ParseError. No branches give a
-// nil slice.
+// without a TAB or with another marker is an error matching
+// ErrMalformedOutput. No branches give a nil slice.
 func ParseBranches(out string) ([]Branch, error) {
 	var branches []Branch
 	for i, line := range strings.Split(out, "\n") {
@@ -23,7 +23,7 @@ func ParseBranches(out string) ([]Branch, error) {
 		}
 		name, marker, ok := strings.Cut(line, "\t")
 		if !ok || name == "" {
-			return nil, &ParseError{Format: "branches", Line: i + 1, Reason: `line is not "name<TAB>marker"`}
+			return nil, &parseError{Format: "branches", Line: i + 1, Reason: `line is not "name<TAB>marker"`}
 		}
 		var current bool
 		switch marker {
@@ -31,7 +31,7 @@ func ParseBranches(out string) ([]Branch, error) {
 			current = true
 		case " ", "":
 		default:
-			return nil, &ParseError{Format: "branches", Line: i + 1, Reason: "unknown HEAD marker"}
+			return nil, &parseError{Format: "branches", Line: i + 1, Reason: "unknown HEAD marker"}
 		}
 		if strings.HasPrefix(name, "(HEAD detached ") || strings.HasPrefix(name, "(no branch") {
 			continue

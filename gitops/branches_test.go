@@ -42,12 +42,12 @@ func TestParseBranchesRejects(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseBranches(tc.out)
-			var pe *ParseError
+			var pe *parseError
 			if !errors.As(err, &pe) || !errors.Is(err, ErrMalformedOutput) {
-				t.Fatalf("err = %v, want *ParseError", err)
+				t.Fatalf("err = %v, want *parseError", err)
 			}
 			if pe.Line != tc.line || pe.Format != "branches" {
-				t.Errorf("ParseError = %+v, want branches line %d", pe, tc.line)
+				t.Errorf("parseError = %+v, want branches line %d", pe, tc.line)
 			}
 		})
 	}

@@ -59,5 +59,6 @@
 //
 // ParseStatus reads `git status --porcelain=v1 --branch` and ParseBranches
 // reads the output of the command built by BranchesArgs. Both reject
-// malformed input with a *ParseError instead of guessing.
+// malformed input with an error matching ErrMalformedOutput instead of
+// guessing.
 package gitops

@@ -8,7 +8,8 @@ import (
 // ErrInvalidArgument is matched (errors.Is) by every *ValidationError.
 var ErrInvalidArgument = errors.New("gitops: invalid argument")
 
-// ErrMalformedOutput is matched (errors.Is) by every *ParseError.
+// ErrMalformedOutput is matched (errors.Is) by every error a parser returns
+// for output it could not understand.
 var ErrMalformedOutput = errors.New("gitops: malformed git output")
 
 // ValidationError reports an argument a builder refused before any command
@@ -27,19 +28,19 @@ func (e *ValidationError) Error() string {
 // Unwrap returns ErrInvalidArgument.
 func (e *ValidationError) Unwrap() error { return ErrInvalidArgument }
 
-// ParseError reports git output a parser could not understand.
-type ParseError struct {
+// parseError reports git output a parser could not understand.
+type parseError struct {
 	Format string // "status" or "branches"
 	Line   int    // 1-based line number in the output
 	Reason string
 }
 
-func (e *ParseError) Error() string {
+func (e *parseError) Error() string {
 	return fmt.Sprintf("gitops: parse %s: line %d: %s", e.Format, e.Line, e.Reason)
 }
 
 // Unwrap returns ErrMalformedOutput.
-func (e *ParseError) Unwrap() error { return ErrMalformedOutput }
+func (e *parseError) Unwrap() error { return ErrMalformedOutput }
 
 func invalid(op, field, reason string) error {
 	return &ValidationError{Op: op, Field: field, Reason: reason}

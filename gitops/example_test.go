@@ -52,12 +52,12 @@ func ExampleParseStatus() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(st.Branch, st.Upstream, st.Ahead, st.HasConflicts())
+	fmt.Println(st.Branch, st.Upstream, st.Ahead, len(st.Files))
 	for _, f := range st.Files {
 		fmt.Printf("%c%c %-10s %s staged=%v\n", f.Index, f.Worktree, f.Kind, f.Path, f.Staged)
 	}
 	// Output:
-	// main origin/main 1 true
+	// main origin/main 1 3
 	// M  modified   go.mod staged=true
 	// UU conflict   main.go staged=false
 	// ?? untracked  café.txt staged=false

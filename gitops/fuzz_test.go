@@ -47,7 +47,7 @@ func FuzzParseStatus(f *testing.F) {
 				t.Fatalf("conflict reported as staged: %+v", f)
 			}
 		}
-		if st.IsClean() && (st.HasStaged() || st.HasUntracked() || st.HasConflicts()) {
+		if st.isClean() && (st.hasStaged() || st.hasUntracked() || st.hasConflicts()) {
 			t.Fatalf("clean status with changes: %+v", st)
 		}
 	})

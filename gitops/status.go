@@ -67,9 +67,9 @@ type Status struct {
 	Files        []FileStatus
 }
 
-// IsClean reports whether no file is changed, untracked or in conflict
+// isClean reports whether no file is changed, untracked or in conflict
 // (ignored files do not count).
-func (s Status) IsClean() bool {
+func (s Status) isClean() bool {
 	for _, f := range s.Files {
 		if f.Kind != KindIgnored {
 			return false
@@ -78,16 +78,16 @@ func (s Status) IsClean() bool {
 	return true
 }
 
-// HasStaged reports whether any file has a change staged in the index.
-func (s Status) HasStaged() bool { return s.any(func(f FileStatus) bool { return f.Staged }) }
+// hasStaged reports whether any file has a change staged in the index.
+func (s Status) hasStaged() bool { return s.any(func(f FileStatus) bool { return f.Staged }) }
 
-// HasUntracked reports whether any file is untracked.
-func (s Status) HasUntracked() bool {
+// hasUntracked reports whether any file is untracked.
+func (s Status) hasUntracked() bool {
 	return s.any(func(f FileStatus) bool { return f.Kind == KindUntracked })
 }
 
-// HasConflicts reports whether any file is unmerged.
-func (s Status) HasConflicts() bool {
+// hasConflicts reports whether any file is unmerged.
+func (s Status) hasConflicts() bool {
 	return s.any(func(f FileStatus) bool { return f.Kind == KindConflict })
 }
 
@@ -106,7 +106,8 @@ func (s Status) any(pred func(FileStatus) bool) bool {
 // on main" (older git: "Initial commit on main"), "HEAD (no branch)" or
 // "HEAD (detached at X)". Each other line is "XY path" or, for renames and
 // copies, "XY orig -> path"; C-quoted paths ("a\tb", "\303\251") are
-// unquoted. Blank lines are skipped; anything else malformed is a *ParseError.
+// unquoted. Blank lines are skipped; anything else malformed is an
+// error matching ErrMalformedOutput.
 func ParseStatus(out string) (Status, error) {
 	var st Status
 	for i, line := range strings.Split(out, "\n") {
@@ -117,16 +118,16 @@ func ParseStatus(out string) (Status, error) {
 		}
 		if rest, ok := strings.CutPrefix(line, "## "); ok {
 			if i != 0 {
-				return Status{}, &ParseError{Format: "status", Line: n, Reason: "branch header after the first line"}
+				return Status{}, &parseError{Format: "status", Line: n, Reason: "branch header after the first line"}
 			}
 			if err := parseBranchHeader(&st, rest); err != nil {
-				return Status{}, &ParseError{Format: "status", Line: n, Reason: err.Error()}
+				return Status{}, &parseError{Format: "status", Line: n, Reason: err.Error()}
 			}
 			continue
 		}
 		f, err := parseFileLine(line)
 		if err != nil {
-			return Status{}, &ParseError{Format: "status", Line: n, Reason: err.Error()}
+			return Status{}, &parseError{Format: "status", Line: n, Reason: err.Error()}
 		}
 		st.Files = append(st.Files, f)
 	}

@@ -138,12 +138,12 @@ func TestParseStatusRejects(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseStatus(tc.out)
-			var pe *ParseError
+			var pe *parseError
 			if !errors.As(err, &pe) || !errors.Is(err, ErrMalformedOutput) {
-				t.Fatalf("err = %v, want *ParseError", err)
+				t.Fatalf("err = %v, want *parseError", err)
 			}
 			if pe.Line != tc.line || pe.Format != "status" {
-				t.Errorf("ParseError = %+v, want status line %d", pe, tc.line)
+				t.Errorf("parseError = %+v, want status line %d", pe, tc.line)
 			}
 		})
 	}
@@ -167,10 +167,10 @@ func TestStatusHelpers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := [4]bool{st.IsClean(), st.HasStaged(), st.HasUntracked(), st.HasConflicts()}
+			got := [4]bool{st.isClean(), st.hasStaged(), st.hasUntracked(), st.hasConflicts()}
 			want := [4]bool{tc.clean, tc.staged, tc.untracked, tc.conflicts}
 			if got != want {
-				t.Errorf("[IsClean HasStaged HasUntracked HasConflicts] = %v, want %v", got, want)
+				t.Errorf("[isClean hasStaged hasUntracked hasConflicts] = %v, want %v", got, want)
 			}
 		})
 	}
@@ -195,7 +195,7 @@ func TestParseStatusRealGit(t *testing.T) {
 	dir := s.path("repo")
 	s.mustRun("", s.args(InitArgs(InitOptions{Path: dir})))
 
-	if st := status(t, s, dir); !st.NoCommits || st.Branch != "main" || !st.IsClean() {
+	if st := status(t, s, dir); !st.NoCommits || st.Branch != "main" || !st.isClean() {
 		t.Errorf("empty repository: %+v", st)
 	}
 
@@ -280,8 +280,8 @@ func TestParseStatusRealGit(t *testing.T) {
 	if diff := cmp.Diff(want, st, sortFiles); diff != "" {
 		t.Errorf("conflicted status (-want +got):\n%s", diff)
 	}
-	if !st.HasConflicts() || st.HasStaged() {
-		t.Errorf("HasConflicts = %v, HasStaged = %v; want true, false", st.HasConflicts(), st.HasStaged())
+	if !st.hasConflicts() || st.hasStaged() {
+		t.Errorf("hasConflicts = %v, hasStaged = %v; want true, false", st.hasConflicts(), st.hasStaged())
 	}
 	s.mustRun(dir, []string{"git", "merge", "--abort"})
 

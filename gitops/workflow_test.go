@@ -50,7 +50,7 @@ func TestBuildersAgainstRealGit(t *testing.T) {
 	if got := s.mustRun(dir, []string{"git", "log", "-1", "--format=%s|%an"}); got != "--amend is just text|Ada O'Hara\n" {
 		t.Errorf("commit subject|author = %q", got)
 	}
-	if st := status(t, s, dir); !st.IsClean() || st.NoCommits {
+	if st := status(t, s, dir); !st.isClean() || st.NoCommits {
 		t.Errorf("after first commit status = %+v, want clean", st)
 	}
 
@@ -101,16 +101,16 @@ func TestBuildersAgainstRealGit(t *testing.T) {
 	}
 
 	s.mustRun(dir, s.args(AddArgs(AddOptions{All: true})))
-	if st := status(t, s, dir); !st.HasStaged() {
+	if st := status(t, s, dir); !st.hasStaged() {
 		t.Errorf("after add -A status = %+v, want staged", st)
 	}
 	s.mustRun(dir, s.args(RestoreArgs(RestoreOptions{Paths: []string{"a.txt"}, Staged: true})))
 	st = status(t, s, dir)
-	if st.HasStaged() || len(st.Files) != 1 || st.Files[0].Worktree != 'M' {
+	if st.hasStaged() || len(st.Files) != 1 || st.Files[0].Worktree != 'M' {
 		t.Errorf("after restore --staged status = %+v, want unstaged modification", st)
 	}
 	s.mustRun(dir, s.args(RestoreArgs(RestoreOptions{Paths: []string{"a.txt"}})))
-	if st := status(t, s, dir); !st.IsClean() {
+	if st := status(t, s, dir); !st.isClean() {
 		t.Errorf("after restore status = %+v, want clean", st)
 	}
 
@@ -127,7 +127,7 @@ func TestBuildersAgainstRealGit(t *testing.T) {
 	s.writeFile("three\n", work, "a.txt")
 	s.mustRun(dir, s.args(AddArgs(AddOptions{Paths: []string{"a.txt"}})))
 	s.mustRun(dir, s.args(ResetArgs(ResetOptions{Paths: []string{"a.txt"}})))
-	if st := status(t, s, dir); st.HasStaged() {
+	if st := status(t, s, dir); st.hasStaged() {
 		t.Errorf("after reset of a path status = %+v, want nothing staged", st)
 	}
 	s.mustRun(dir, s.args(ResetArgs(ResetOptions{Mode: ResetHard})))
