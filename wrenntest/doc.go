@@ -203,11 +203,9 @@
 // where the server's cgroup delegates them, else the cgroup v1 hierarchies
 // of a hybrid machine, else RLIMIT_NPROC of the capsule's own uid for
 // processes; the disk needs loop devices and mkfs.ext4 (e2fsprogs). Only
-// the server writes the cgroups. With v1 hierarchies, a server started as
-// root sets favordynmods on the machine's cgroup2 mount (Linux 6.0 or
-// later), without which every process joining a cgroup waits for the
-// kernel (about 10 ms of each capsule's start). Exceeding memory kills a
-// process inside the capsule. Every capsule's metadata says what holds on this machine:
+// the server writes the cgroups, and it leaves the machine's cgroup mount
+// options as they are. Exceeding memory kills a process inside the
+// capsule. Every capsule's metadata says what holds on this machine:
 // "wrenn.local/limits" lists the enforced limits of memory, cpu, pids and
 // disk ("none" when none is), "wrenn.local/root" is "overlay" for a whole
 // writable tree, "partial" otherwise.
@@ -215,7 +213,7 @@
 // Warm capsules. From its second create on, the server keeps two capsules
 // booted ahead (disk, cgroups, mounts and init ready, nothing run in them)
 // with the vcpus and memory of the last create, so that a create takes one
-// of them instead of booting: about a millisecond instead of 20 or more.
+// of them instead of booting: about a millisecond instead of 20 to 35.
 // A create with other limits, or from a snapshot template, boots its own;
 // the pool then follows the new limits. The warm capsules are not listed
 // and are removed with the server.

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -128,33 +127,7 @@ func newLimiter(v2dir, name string) *limiter {
 		}
 		l.v1[c] = dir
 	}
-	if len(l.v1) > 0 {
-		favorDynmods()
-	}
 	return l
-}
-
-// favorDynmods sets favordynmods on the cgroup2 mount, when there is one
-// and it is not set yet. Moving a process between cgroups (the capsule's
-// launcher joins its cgroup v1 directories) otherwise waits for an RCU
-// grace period on the kernel's global threadgroup lock: about 10 ms of
-// every capsule's start on a 2-CPU machine, against 0.1 ms with it. The
-// lock is global, so the option on any cgroup2 mount covers the v1
-// hierarchies as well; its cost is slightly slower fork and exit. Kernels
-// before 6.0 do not know the option, and nothing changes.
-func favorDynmods() {
-	mnt, opts := cgroup2MountOptions()
-	if mnt == "" || slices.Contains(opts, "favordynmods") {
-		return
-	}
-	// A cgroup2 remount resets every option it is not given: keep them.
-	keep := []string{"favordynmods"}
-	for _, o := range opts {
-		if o != "rw" && o != "ro" {
-			keep = append(keep, o)
-		}
-	}
-	_ = syscall.Mount("", mnt, "", syscall.MS_REMOUNT, strings.Join(keep, ","))
 }
 
 // dirOf returns the runtime's directory already made in mount (two

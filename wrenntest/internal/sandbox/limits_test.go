@@ -111,22 +111,6 @@ func TestDiskQuotaHolds(t *testing.T) {
 	}
 }
 
-// A runtime whose capsules join cgroup v1 directories sets favordynmods on
-// the cgroup2 mount, keeping the mount's other options.
-func TestV1CgroupsFavorDynmods(t *testing.T) {
-	rt := newRuntime(t)
-	if os.Geteuid() != 0 || len(rt.limits.v1) == 0 {
-		t.Skip("this machine's limits do not use cgroup v1 hierarchies")
-	}
-	mnt, opts := cgroup2MountOptions()
-	if mnt == "" {
-		t.Skip("no cgroup2 mount")
-	}
-	if !slices.Contains(opts, "favordynmods") {
-		t.Fatalf("cgroup2 mount %s has options %v, want favordynmods", mnt, opts)
-	}
-}
-
 // TestNsenterProcessesStartInsideV1Cgroups: where processes start through
 // nsenter (no agent), each one is in every v1 cgroup of its capsule before
 // it runs its command, not only its host-side wrapper: else its memory and
