@@ -94,11 +94,11 @@ type Client struct {
 // New checks cfg and returns a Client. It sends nothing.
 func New(cfg Config) (*Client, error) {
 	if cfg.BaseURL == "" {
-		return nil, &InvalidArgumentError{Name: "BaseURL", Reason: "empty"}
+		return nil, &invalidArgumentError{Name: "BaseURL", Reason: "empty"}
 	}
 	base, err := url.Parse(cfg.BaseURL)
 	if err != nil {
-		return nil, &InvalidArgumentError{Name: "BaseURL", Reason: err.Error()}
+		return nil, &invalidArgumentError{Name: "BaseURL", Reason: err.Error()}
 	}
 	ws := *base
 	switch base.Scheme {
@@ -107,20 +107,20 @@ func New(cfg Config) (*Client, error) {
 	case "https":
 		ws.Scheme = "wss"
 	default:
-		return nil, &InvalidArgumentError{Name: "BaseURL", Reason: fmt.Sprintf("scheme %q is not http or https", base.Scheme)}
+		return nil, &invalidArgumentError{Name: "BaseURL", Reason: fmt.Sprintf("scheme %q is not http or https", base.Scheme)}
 	}
 	if base.Host == "" {
-		return nil, &InvalidArgumentError{Name: "BaseURL", Reason: "no host"}
+		return nil, &invalidArgumentError{Name: "BaseURL", Reason: "no host"}
 	}
 	if base.RawQuery != "" || base.Fragment != "" || base.User != nil {
-		return nil, &InvalidArgumentError{Name: "BaseURL", Reason: "must not carry user info, a query or a fragment"}
+		return nil, &invalidArgumentError{Name: "BaseURL", Reason: "must not carry user info, a query or a fragment"}
 	}
 	base.Path = strings.TrimRight(base.Path, "/")
 	base.RawPath = ""
 	ws.Path = base.Path
 	ws.RawPath = ""
 	if cfg.JupyterTimeout < 0 || cfg.RetryInterval < 0 {
-		return nil, &InvalidArgumentError{Name: "JupyterTimeout/RetryInterval", Reason: "negative"}
+		return nil, &invalidArgumentError{Name: "JupyterTimeout/RetryInterval", Reason: "negative"}
 	}
 	c := &Client{
 		base:           base,
@@ -203,7 +203,7 @@ func statusError(method, path string, resp *http.Response) *StatusError {
 
 func kernelPath(kernelID string) (string, error) {
 	if kernelID == "" {
-		return "", &InvalidArgumentError{Name: "kernelID", Reason: "empty"}
+		return "", &invalidArgumentError{Name: "kernelID", Reason: "empty"}
 	}
 	return "/api/kernels/" + url.PathEscape(kernelID), nil
 }

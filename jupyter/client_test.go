@@ -30,9 +30,9 @@ func TestNewRejectsUnusableConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := New(tt.cfg)
-			var ia *InvalidArgumentError
+			var ia *invalidArgumentError
 			if c != nil || !errors.As(err, &ia) || !errors.Is(err, ErrInvalidArgument) {
-				t.Errorf("New = %v, %v; want *InvalidArgumentError", c, err)
+				t.Errorf("New = %v, %v; want *invalidArgumentError", c, err)
 			}
 		})
 	}
@@ -173,9 +173,9 @@ func TestValidateLanguage(t *testing.T) {
 				}
 				return
 			}
-			var ul *UnsupportedLanguageError
+			var ul *unsupportedLanguageError
 			if !errors.As(err, &ul) || ul.Language != tt.lang || !errors.Is(err, ErrInvalidArgument) {
-				t.Errorf("ValidateLanguage(%q) = %v, want *UnsupportedLanguageError", tt.lang, err)
+				t.Errorf("ValidateLanguage(%q) = %v, want *unsupportedLanguageError", tt.lang, err)
 			}
 		})
 	}
@@ -186,8 +186,8 @@ func TestErrorMessages(t *testing.T) {
 		err  error
 		want string
 	}{
-		{&InvalidArgumentError{Name: "BaseURL", Reason: "empty"}, "jupyter: invalid BaseURL: empty"},
-		{&UnsupportedLanguageError{Language: "r"}, `jupyter: unsupported language "r" (only "python" is supported)`},
+		{&invalidArgumentError{Name: "BaseURL", Reason: "empty"}, "jupyter: invalid BaseURL: empty"},
+		{&unsupportedLanguageError{Language: "r"}, `jupyter: unsupported language "r" (only "python" is supported)`},
 		{&StatusError{Method: "GET", Path: "/api/kernels", StatusCode: 502}, "jupyter: GET /api/kernels: HTTP 502"},
 		{&KernelWaitError{Timeout: time.Second, Attempts: 2, Last: errors.New("refused")}, "jupyter: no kernel after 1s (2 attempts): refused"},
 		{&IncompleteError{Cause: ErrKernelDied}, "jupyter: execution incomplete: jupyter: kernel died; kernel interrupted"},

@@ -25,45 +25,46 @@ var ErrTimeout = timeout.Err
 // kernel reported the request finished (status idle).
 var ErrIncomplete = errors.New("jupyter: execution incomplete")
 
-// InvalidArgumentError reports bad input detected before anything is sent.
+// invalidArgumentError reports bad input detected before anything is sent.
 // It matches ErrInvalidArgument.
-type InvalidArgumentError struct {
+type invalidArgumentError struct {
 	Name   string // the argument or field, e.g. "BaseURL" or "kernelID"
 	Reason string
 }
 
-func (e *InvalidArgumentError) Error() string {
+func (e *invalidArgumentError) Error() string {
 	return fmt.Sprintf("jupyter: invalid %s: %s", e.Name, e.Reason)
 }
 
 // Is reports whether target is ErrInvalidArgument.
-func (e *InvalidArgumentError) Is(target error) bool { return target == ErrInvalidArgument }
+func (e *invalidArgumentError) Is(target error) bool { return target == ErrInvalidArgument }
 
-// UnsupportedLanguageError is returned by ValidateLanguage for any
+// unsupportedLanguageError is returned by ValidateLanguage for any
 // language other than Python. It matches ErrInvalidArgument.
-type UnsupportedLanguageError struct {
+type unsupportedLanguageError struct {
 	Language string
 }
 
-func (e *UnsupportedLanguageError) Error() string {
+func (e *unsupportedLanguageError) Error() string {
 	return fmt.Sprintf("jupyter: unsupported language %q (only %q is supported)", e.Language, LanguagePython)
 }
 
 // Is reports whether target is ErrInvalidArgument.
-func (e *UnsupportedLanguageError) Is(target error) bool { return target == ErrInvalidArgument }
+func (e *unsupportedLanguageError) Is(target error) bool { return target == ErrInvalidArgument }
 
 // LanguagePython is the only language the kernels started by this package
 // run.
 const LanguagePython = "python"
 
 // ValidateLanguage accepts "" (meaning Python) and "python"; any other
-// value gives an *UnsupportedLanguageError rather than being ignored.
+// value gives an error matching ErrInvalidArgument rather than being
+// ignored.
 func ValidateLanguage(language string) error {
 	switch language {
 	case "", LanguagePython:
 		return nil
 	default:
-		return &UnsupportedLanguageError{Language: language}
+		return &unsupportedLanguageError{Language: language}
 	}
 }
 

@@ -41,5 +41,9 @@ func Example() {
 	if exec.Error != nil {
 		log.Fatal(exec.Error.PlainTraceback())
 	}
-	fmt.Println(exec.Text()) // 42
+	for _, r := range exec.Results {
+		if r.IsMainResult {
+			fmt.Println(r.Text) // 42
+		}
+	}
 }

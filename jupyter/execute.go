@@ -138,7 +138,7 @@ func (c *Client) Execute(ctx context.Context, kernelID, code string, opts Execut
 	timeout := opts.Timeout
 	switch {
 	case timeout < 0:
-		return nil, &InvalidArgumentError{Name: "Timeout", Reason: "negative"}
+		return nil, &invalidArgumentError{Name: "Timeout", Reason: "negative"}
 	case timeout == 0:
 		timeout = DefaultExecuteTimeout
 	}
@@ -191,7 +191,7 @@ func (c *Client) Execute(ctx context.Context, kernelID, code string, opts Execut
 		stopBy = time.Now().Add(InterruptTimeout)
 		ictx, icancel := context.WithDeadline(context.WithoutCancel(ctx), stopBy)
 		defer icancel()
-		if err := c.InterruptKernel(ictx, kernelID); err != nil {
+		if err := c.interruptKernel(ictx, kernelID); err != nil {
 			if ictx.Err() != nil {
 				err = fmt.Errorf("no answer within %s: %w", InterruptTimeout, err)
 			}

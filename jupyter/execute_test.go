@@ -435,9 +435,9 @@ func TestExecuteRejectsBadArguments(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := c.Execute(context.Background(), tt.kernelID, "x", tt.opts)
-			var ia *InvalidArgumentError
+			var ia *invalidArgumentError
 			if !errors.As(err, &ia) || !errors.Is(err, ErrInvalidArgument) {
-				t.Errorf("error %v, want *InvalidArgumentError", err)
+				t.Errorf("error %v, want *invalidArgumentError", err)
 			}
 		})
 	}

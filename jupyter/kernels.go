@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// Kernel is one running kernel as the server lists it.
-type Kernel struct {
+// kernel is one running kernel as the server lists it.
+type kernel struct {
 	ID             string    `json:"id"`
 	Name           string    `json:"name"`
 	LastActivity   time.Time `json:"last_activity"`
@@ -17,56 +17,56 @@ type Kernel struct {
 	Connections    int       `json:"connections"`
 }
 
-// CreateKernelParams are the fields of POST /api/kernels.
-type CreateKernelParams struct {
+// createKernelParams are the fields of POST /api/kernels.
+type createKernelParams struct {
 	// Name is the kernel spec; empty means the Config's KernelName
 	// (default "python3").
 	Name string
 }
 
-// ListKernels sends GET /api/kernels once and returns every kernel the
+// listKernels sends GET /api/kernels once and returns every kernel the
 // server runs, including kernels other clients started.
-func (c *Client) ListKernels(ctx context.Context) ([]Kernel, error) {
-	var ks []Kernel
+func (c *Client) listKernels(ctx context.Context) ([]kernel, error) {
+	var ks []kernel
 	if err := c.do(ctx, http.MethodGet, "/api/kernels", nil, &ks); err != nil {
 		return nil, err
 	}
 	return ks, nil
 }
 
-// GetKernel sends GET /api/kernels/{id} once. A kernel the server does
+// getKernel sends GET /api/kernels/{id} once. A kernel the server does
 // not know gives a *StatusError with StatusCode 404.
-func (c *Client) GetKernel(ctx context.Context, kernelID string) (Kernel, error) {
+func (c *Client) getKernel(ctx context.Context, kernelID string) (kernel, error) {
 	p, err := kernelPath(kernelID)
 	if err != nil {
-		return Kernel{}, err
+		return kernel{}, err
 	}
-	var k Kernel
+	var k kernel
 	err = c.do(ctx, http.MethodGet, p, nil, &k)
 	return k, err
 }
 
-// CreateKernel sends POST /api/kernels with body {"name": ...} once, with
+// createKernel sends POST /api/kernels with body {"name": ...} once, with
 // no retry, and returns the new kernel.
-func (c *Client) CreateKernel(ctx context.Context, params CreateKernelParams) (Kernel, error) {
+func (c *Client) createKernel(ctx context.Context, params createKernelParams) (kernel, error) {
 	name := params.Name
 	if name == "" {
 		name = c.kernelName
 	}
-	var k Kernel
+	var k kernel
 	if err := c.do(ctx, http.MethodPost, "/api/kernels", map[string]string{"name": name}, &k); err != nil {
-		return Kernel{}, err
+		return kernel{}, err
 	}
 	if k.ID == "" {
-		return Kernel{}, fmt.Errorf("jupyter: POST /api/kernels: answer has no kernel id")
+		return kernel{}, fmt.Errorf("jupyter: POST /api/kernels: answer has no kernel id")
 	}
 	return k, nil
 }
 
-// InterruptKernel sends POST /api/kernels/{id}/interrupt once: the
+// interruptKernel sends POST /api/kernels/{id}/interrupt once: the
 // server delivers SIGINT (or the kernel's interrupt message) and the
 // running cell ends with a KeyboardInterrupt.
-func (c *Client) InterruptKernel(ctx context.Context, kernelID string) error {
+func (c *Client) interruptKernel(ctx context.Context, kernelID string) error {
 	p, err := kernelPath(kernelID)
 	if err != nil {
 		return err
@@ -115,7 +115,7 @@ func (c *Client) EnsureKernel(ctx context.Context) (string, error) {
 	case <-ctx.Done():
 		return "", fmt.Errorf("jupyter: waiting to start a kernel: %w", ctx.Err())
 	}
-	if id := c.KernelID(); id != "" {
+	if id := c.ownKernelID(); id != "" {
 		return id, nil
 	}
 	deadline := time.Now().Add(c.jupyterTimeout)
@@ -129,7 +129,7 @@ func (c *Client) EnsureKernel(ctx context.Context) (string, error) {
 	}
 	for {
 		actx, cancel := context.WithDeadline(ctx, deadline)
-		k, err := c.CreateKernel(actx, CreateKernelParams{})
+		k, err := c.createKernel(actx, createKernelParams{})
 		cutByDeadline := actx.Err() != nil
 		cancel()
 		if err == nil {
@@ -170,9 +170,9 @@ func (c *Client) EnsureKernel(ctx context.Context) (string, error) {
 	}
 }
 
-// KernelID returns the id of the kernel EnsureKernel started, or "" when
+// ownKernelID returns the id of the kernel EnsureKernel started, or "" when
 // there is none (yet, or since DeleteKernel removed it). It sends nothing.
-func (c *Client) KernelID() string {
+func (c *Client) ownKernelID() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.kernelID

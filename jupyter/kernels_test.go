@@ -283,24 +283,24 @@ func TestKernelRESTCalls(t *testing.T) {
 	c := f.client(t, Config{})
 	ctx := context.Background()
 
-	ks, err := c.ListKernels(ctx)
+	ks, err := c.listKernels(ctx)
 	if err != nil {
-		t.Fatalf("ListKernels: %v", err)
+		t.Fatalf("listKernels: %v", err)
 	}
-	wantList := []Kernel{{ID: "stranger", Name: "python3", LastActivity: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), ExecutionState: "idle", Connections: 1}}
+	wantList := []kernel{{ID: "stranger", Name: "python3", LastActivity: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), ExecutionState: "idle", Connections: 1}}
 	if diff := cmp.Diff(wantList, ks); diff != "" {
-		t.Errorf("ListKernels (-want +got):\n%s", diff)
+		t.Errorf("listKernels (-want +got):\n%s", diff)
 	}
-	k, err := c.CreateKernel(ctx, CreateKernelParams{Name: "other"})
+	k, err := c.createKernel(ctx, createKernelParams{Name: "other"})
 	if err != nil || k.ID != "mine" {
-		t.Fatalf("CreateKernel = %+v, %v", k, err)
+		t.Fatalf("createKernel = %+v, %v", k, err)
 	}
-	got, err := c.GetKernel(ctx, "mine")
+	got, err := c.getKernel(ctx, "mine")
 	if err != nil || got.ExecutionState != "busy" {
-		t.Fatalf("GetKernel = %+v, %v", got, err)
+		t.Fatalf("getKernel = %+v, %v", got, err)
 	}
-	if err := c.InterruptKernel(ctx, "mine"); err != nil {
-		t.Fatalf("InterruptKernel: %v", err)
+	if err := c.interruptKernel(ctx, "mine"); err != nil {
+		t.Fatalf("interruptKernel: %v", err)
 	}
 	if id, err := c.EnsureKernel(ctx); err != nil || id != "mine" {
 		t.Fatalf("EnsureKernel = %q, %v", id, err)
@@ -323,7 +323,7 @@ func TestKernelRESTCalls(t *testing.T) {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(`{"name":"other"}`, f.creates()[0]); diff != "" {
-		t.Errorf("CreateKernel body (-want +got):\n%s", diff)
+		t.Errorf("createKernel body (-want +got):\n%s", diff)
 	}
 }
 
@@ -334,8 +334,8 @@ func TestKernelCallsRejectEmptyID(t *testing.T) {
 	}
 	ctx := context.Background()
 	calls := map[string]func() error{
-		"GetKernel":       func() error { _, err := c.GetKernel(ctx, ""); return err },
-		"InterruptKernel": func() error { return c.InterruptKernel(ctx, "") },
+		"getKernel":       func() error { _, err := c.getKernel(ctx, ""); return err },
+		"interruptKernel": func() error { return c.interruptKernel(ctx, "") },
 		"DeleteKernel":    func() error { return c.DeleteKernel(ctx, "") },
 	}
 	for name, call := range calls {
@@ -353,9 +353,9 @@ func TestRESTErrors(t *testing.T) {
 		t.Fatalf("DeleteKernel with an escaped id: %v", err)
 	}
 	f.srv.Close()
-	_, err := c.ListKernels(ctx)
+	_, err := c.listKernels(ctx)
 	if err == nil || !retryable(err) {
-		t.Errorf("ListKernels on a closed server = %v, want a retryable connection error", err)
+		t.Errorf("listKernels on a closed server = %v, want a retryable connection error", err)
 	}
 }
 
@@ -380,11 +380,11 @@ func TestEnsureKernelWaitersHonourTheirContext(t *testing.T) {
 	if _, err := c.EnsureKernel(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("waiting caller got %v, want context.Canceled", err)
 	}
-	if c.KernelID() != "" {
-		t.Errorf("KernelID %q before the kernel started", c.KernelID())
+	if c.ownKernelID() != "" {
+		t.Errorf("ownKernelID %q before the kernel started", c.ownKernelID())
 	}
 	close(release)
-	if id := <-first; id != "k" || c.KernelID() != "k" {
-		t.Errorf("first caller got %q, KernelID %q; want k", id, c.KernelID())
+	if id := <-first; id != "k" || c.ownKernelID() != "k" {
+		t.Errorf("first caller got %q, ownKernelID %q; want k", id, c.ownKernelID())
 	}
 }

@@ -32,10 +32,10 @@ type Logs struct {
 	Stderr []string
 }
 
-// Text returns the text/plain form of the main result (the value of the
+// text returns the text/plain form of the main result (the value of the
 // cell's last expression, from execute_result), or "" when the cell had
 // none. It does not fall back to display_data results or stdout.
-func (e *Execution) Text() string {
+func (e *Execution) text() string {
 	if e == nil {
 		return ""
 	}

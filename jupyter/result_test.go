@@ -132,8 +132,8 @@ func TestExecutionText(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.exec.Text(); got != tt.want {
-				t.Errorf("Text() = %q, want %q", got, tt.want)
+			if got := tt.exec.text(); got != tt.want {
+				t.Errorf("text() = %q, want %q", got, tt.want)
 			}
 		})
 	}

@@ -211,8 +211,8 @@ func TestRealJupyterServer(t *testing.T) {
 	t.Run("state persists across calls", func(t *testing.T) {
 		first := run(t, "x = 41", 30*time.Second)
 		second := run(t, "x + 1", 30*time.Second)
-		if second.Text() != "42" {
-			t.Errorf("Text() = %q, want 42", second.Text())
+		if second.text() != "42" {
+			t.Errorf("text() = %q, want 42", second.text())
 		}
 		if first.ExecutionCount == 0 || second.ExecutionCount != first.ExecutionCount+1 {
 			t.Errorf("execution counts %d then %d, want consecutive", first.ExecutionCount, second.ExecutionCount)
@@ -226,8 +226,8 @@ func TestRealJupyterServer(t *testing.T) {
 		if diff := cmp.Diff(want, logs); diff != "" {
 			t.Errorf("logs (-want +got):\n%s", diff)
 		}
-		if got.Text() != "" || got.Error != nil {
-			t.Errorf("Text %q, Error %v; want neither", got.Text(), got.Error)
+		if got.text() != "" || got.Error != nil {
+			t.Errorf("text %q, Error %v; want neither", got.text(), got.Error)
 		}
 	})
 
@@ -305,12 +305,12 @@ func TestRealJupyterServer(t *testing.T) {
 			t.Fatalf("second client adopted kernel %s", id)
 		}
 		got, err := other.Execute(ctx, id, "'x' in globals()", ExecuteOptions{})
-		if err != nil || got.Text() != "False" {
-			t.Errorf("fresh kernel sees x: %q, %v", got.Text(), err)
+		if err != nil || got.text() != "False" {
+			t.Errorf("fresh kernel sees x: %q, %v", got.text(), err)
 		}
-		ks, err := c.ListKernels(ctx)
+		ks, err := c.listKernels(ctx)
 		if err != nil || len(ks) != 2 {
-			t.Errorf("ListKernels = %d kernels, %v; want 2", len(ks), err)
+			t.Errorf("listKernels = %d kernels, %v; want 2", len(ks), err)
 		}
 	})
 
@@ -351,8 +351,8 @@ func TestRealJupyterServer(t *testing.T) {
 			t.Errorf("partial execution %+v (stdout callbacks %d), want the first line and a KeyboardInterrupt", got, ticks)
 		}
 		after := run(t, "x", 30*time.Second)
-		if after.Text() != "41" {
-			t.Errorf("after the interrupt: Text() = %q, want 41 (state kept)", after.Text())
+		if after.text() != "41" {
+			t.Errorf("after the interrupt: text() = %q, want 41 (state kept)", after.text())
 		}
 	})
 }
