@@ -91,7 +91,10 @@ type Client struct {
 	kernelID string
 }
 
-// New checks cfg and returns a Client. It sends nothing.
+// New checks cfg and returns a Client. It sends nothing. A cfg it cannot
+// use (a BaseURL that is not an http or https URL with a host and without
+// user info, query or fragment; a negative JupyterTimeout or RetryInterval)
+// gives an error matching ErrInvalidArgument.
 func New(cfg Config) (*Client, error) {
 	if cfg.BaseURL == "" {
 		return nil, &invalidArgumentError{Name: "BaseURL", Reason: "empty"}
