@@ -321,7 +321,7 @@ func (c *Commands) Start(ctx context.Context, cmd string, opts StartOptions) (*P
 		}
 	}
 	for k, v := range opts.Envs {
-		if !envNamePattern.MatchString(k) {
+		if !validEnvName(k) {
 			return nil, &ValidationError{Field: "environment variable name", Value: k, Reason: "want letters, digits and '_', not starting with a digit"}
 		}
 		if err := noNUL("value of environment variable "+k, v); err != nil {

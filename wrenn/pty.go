@@ -105,7 +105,7 @@ func ptyStart(opts PTYOptions) (stream.PTYOptions, error) {
 	// The start frame is JSON, which carries only UTF-8.
 	texts := append([]string{start.Cmd, start.Cwd}, start.Args...)
 	for k, v := range opts.Envs {
-		if !envNamePattern.MatchString(k) {
+		if !validEnvName(k) {
 			return start, &ValidationError{Field: "environment variable name", Value: k, Reason: "want letters, digits and '_', not starting with a digit"}
 		}
 		texts = append(texts, v)

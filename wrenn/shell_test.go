@@ -142,3 +142,14 @@ func TestShellScriptCarriesTheMarker(t *testing.T) {
 		t.Errorf("script = %q", script)
 	}
 }
+
+func TestValidEnvName(t *testing.T) {
+	for k, want := range map[string]bool{
+		"A": true, "_": true, "a_1": true, "PATH": true, "_9": true,
+		"": false, "1A": false, "A-B": false, "A B": false, "É": false, "A=": false, "a\x00": false,
+	} {
+		if got := validEnvName(k); got != want {
+			t.Errorf("validEnvName(%q) = %v, want %v", k, got, want)
+		}
+	}
+}
