@@ -141,19 +141,13 @@ func (r *Runtime) StartCapsule(ctx context.Context, cfg CapsuleConfig) (_ *Capsu
 	c.env = capsuleEnv(cfg.Env)
 	r.capsules[cfg.ID] = c
 	r.mu.Unlock()
-	if warm {
-		r.log.Debug("capsule started", "id", c.id, "init_pid", c.initPID, "warm", true)
-		return c, nil
-	}
-	defer func() {
-		if err != nil {
+	if !warm {
+		if err := r.boot(ctx, c, cfg.RestoreFrom); err != nil {
 			_ = c.Destroy()
+			return nil, err
 		}
-	}()
-	if err := r.boot(ctx, c, cfg.RestoreFrom); err != nil {
-		return nil, err
 	}
-	r.log.Debug("capsule started", "id", c.id, "init_pid", c.initPID)
+	r.log.Debug("capsule started", "id", c.id, "init_pid", c.initPID, "warm", warm)
 	return c, nil
 }
 

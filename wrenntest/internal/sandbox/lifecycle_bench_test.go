@@ -50,7 +50,7 @@ func BenchmarkStartCapsule(b *testing.B) {
 					// The pool refills between creates, as it does
 					// between a user's creates that are not back to back.
 					b.StopTimer()
-					waitFull(b, rt.pool)
+					waitPool(b, rt.pool, rt.pool.size)
 					b.StartTimer()
 				}
 				t0 := time.Now()
@@ -66,19 +66,5 @@ func BenchmarkStartCapsule(b *testing.B) {
 			b.ReportMetric(float64(starts[len(starts)/2].Microseconds())/1000, "p50-ms")
 			b.ReportMetric(float64(starts[len(starts)*99/100].Microseconds())/1000, "p99-ms")
 		})
-	}
-}
-
-func waitFull(b *testing.B, p *warmPool) {
-	for {
-		idle, booting, changed := p.state()
-		if idle == p.size || booting == 0 && idle > 0 {
-			return
-		}
-		select {
-		case <-changed:
-		case <-time.After(2 * startTimeout):
-			b.Fatalf("warm pool: %d ready, %d booting", idle, booting)
-		}
 	}
 }

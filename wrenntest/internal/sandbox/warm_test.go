@@ -9,7 +9,7 @@ import (
 )
 
 // waitPool waits until the pool holds want ready capsules and boots none.
-func waitPool(t *testing.T, p *warmPool, want int) {
+func waitPool(t testing.TB, p *warmPool, want int) {
 	t.Helper()
 	deadline := time.NewTimer(2 * startTimeout)
 	defer deadline.Stop()
