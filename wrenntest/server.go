@@ -138,6 +138,7 @@ type Server struct {
 	// proxy, when set (by a setup hook), gets every request first and
 	// reports whether it handled it (Host-based port proxy).
 	proxy func(w http.ResponseWriter, r *http.Request) bool
+	hub   *hub // the WebSocket routes' and the port proxy's state
 
 	mu        sync.Mutex
 	keys      map[string]string // API key → team id

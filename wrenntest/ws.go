@@ -43,6 +43,7 @@ func init() {
 // the hub's end to the server's.
 func setupStreams(s *Server) {
 	h := newHub(s)
+	s.hub = h
 	s.router.handle(http.MethodGet, "/v1/capsules/{id}/exec/stream", http.HandlerFunc(h.execStream))
 	s.router.handle(http.MethodGet, "/v1/capsules/{id}/processes/{selector}/stream", http.HandlerFunc(h.processStream))
 	s.router.handle(http.MethodGet, "/v1/capsules/{id}/pty", http.HandlerFunc(h.pty))
@@ -69,6 +70,7 @@ type hub struct {
 	mu       sync.Mutex
 	stopped  bool
 	conns    map[net.Conn]struct{}
+	idle     chan struct{} // closed (and replaced) when conns becomes empty
 	sessions map[ptyKey]*ptySession
 	work     sync.WaitGroup
 }
@@ -83,6 +85,7 @@ func newHub(s *Server) *hub {
 		pingEvery: s.cfg.PTYPingInterval,
 		stop:      s.stop,
 		conns:     map[net.Conn]struct{}{},
+		idle:      make(chan struct{}),
 		sessions:  map[ptyKey]*ptySession{},
 	}
 	if h.pingEvery <= 0 {
@@ -122,8 +125,28 @@ func (h *hub) track(c net.Conn) bool {
 
 func (h *hub) untrack(c net.Conn) {
 	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.conns[c]; !ok {
+		return
+	}
 	delete(h.conns, c)
-	h.mu.Unlock()
+	if len(h.conns) == 0 {
+		close(h.idle)
+		h.idle = make(chan struct{})
+	}
+}
+
+// whenIdle returns a channel closed once no connection is tracked: every
+// connection has been read to its end and its messages were handled.
+func (h *hub) whenIdle() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.conns) == 0 {
+		done := make(chan struct{})
+		close(done)
+		return done
+	}
+	return h.idle
 }
 
 // shutdown closes every tracked connection and PTY terminal and waits for
@@ -178,6 +201,8 @@ type wsConn struct {
 	in         chan []byte   // closed when reading ends; readErr says why
 	readErr    error         // valid once in is closed
 	quit       chan struct{} // closed by finish: messages are discarded
+	sinkSet    chan struct{} // closed by deliverTo, after sink is set
+	sink       func([]byte)
 	readerDone chan struct{}
 	wmu        sync.Mutex
 	finished   sync.Once
@@ -216,6 +241,7 @@ func (h *hub) upgrade(w http.ResponseWriter, r *http.Request, pty bool) (*wsConn
 		ws:         ws,
 		in:         make(chan []byte),
 		quit:       make(chan struct{}),
+		sinkSet:    make(chan struct{}),
 		readerDone: make(chan struct{}),
 		pty:        pty,
 		brk:        streamBreak(r),
@@ -237,10 +263,29 @@ func (c *wsConn) readLoop() {
 			return
 		}
 		select {
+		case <-c.sinkSet:
+			c.sink(data)
+			continue
+		default:
+		}
+		select {
 		case c.in <- data:
+		case <-c.sinkSet:
+			c.sink(data)
 		case <-c.quit:
 		}
 	}
+}
+
+// deliverTo makes the reader hand every message from now on, including
+// one it holds, to sink, in order, as soon as it is read, until the
+// connection ends; finish waits for that. sink must not block. A PTY's
+// keystrokes go to the terminal this way, so that input sent just before
+// a detach is delivered before the input of a client that attaches next.
+// Call it once, and not while a call of next is waiting.
+func (c *wsConn) deliverTo(sink func([]byte)) {
+	c.sink = sink
+	close(c.sinkSet)
 }
 
 // next waits for the next client message. It fails with the read error

@@ -209,7 +209,13 @@ func (c *wsClient) collect() (stdout, stderr string, exit stream.ExecServerFrame
 func (c *wsClient) ptyUntil(want string) string {
 	c.t.Helper()
 	var text strings.Builder
+	// A bound on the whole wait, as well as on each frame: a terminal
+	// that never stops printing must not keep the test waiting forever.
+	deadline := time.Now().Add(3 * frameWait)
 	for !strings.Contains(text.String(), want) {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("no %q after %v; the last output: %q", want, 3*frameWait, tail(text.String(), 300))
+		}
 		f := c.pty()
 		switch f.Type {
 		case stream.TypeOutput:
@@ -301,5 +307,24 @@ func (c *client) waitFile(id, path string) {
 	out := c.run(id, "/bin/sh", "-c", `i=0; while [ ! -e "$1" ] && [ $i -lt 2000 ]; do sleep 0.01; i=$((i+1)); done; test -e "$1"`, "sh", path)
 	if out.ExitCode != 0 {
 		c.t.Fatalf("%s did not appear in capsule %s", path, id)
+	}
+}
+
+// tail returns at most the last n bytes of s.
+func tail(s string, n int) string {
+	return s[max(0, len(s)-n):]
+}
+
+// waitStreamsEnded waits until the server has read every WebSocket
+// connection to its end and handled all it read, as it does once the
+// client has closed them all. Input sent by different connections is not
+// ordered otherwise: a test that types, detaches and reattaches waits for
+// this before it reattaches.
+func waitStreamsEnded(t *testing.T, srv *Server) {
+	t.Helper()
+	select {
+	case <-srv.hub.whenIdle():
+	case <-time.After(frameWait):
+		t.Fatalf("the server still holds a WebSocket connection %v after the client closed them all", frameWait)
 	}
 }

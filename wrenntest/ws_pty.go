@@ -151,17 +151,10 @@ func (h *hub) connectPTY(c *wsConn, rec *capsuleRecord, tag string) {
 // is live, and c's input, resize and kill messages to the session, until
 // the client goes away or the server closes.
 func (h *hub) attach(c *wsConn, ps *ptySession, watcher *ptyWatcher) {
-	inputDone := make(chan struct{})
-	go func() {
-		defer close(inputDone)
-		for msg := range c.in {
-			ps.handle(msg)
-		}
-	}()
+	c.deliverTo(ps.handle)
 	defer func() {
 		ps.unwatch(watcher)
 		c.finish()
-		<-inputDone
 	}()
 	ping := time.NewTicker(h.pingEvery)
 	defer ping.Stop()

@@ -108,6 +108,7 @@ func TestPTYDetachReattachByTagAndKill(t *testing.T) {
 	ws, started := startPTY(t, srv, id, stream.PTYClientFrame{Cmd: "/bin/bash", Args: []string{"--norc"}})
 	ws.input("export MARK=kept\n")
 	ws.conn.Close() // detach: the session lives on
+	waitStreamsEnded(t, srv)
 
 	procs := c.processes(id)
 	i := slices.IndexFunc(procs, func(p processJSON) bool { return p.Tag == started.Tag })
@@ -219,5 +220,36 @@ func TestPTYSessionEndsWithItsCapsule(t *testing.T) {
 	c.expect(c.do("DELETE", "/v1/capsules/"+id, nil), http.StatusNoContent, "")
 	if code := ws.ptyExit(); code != -1 {
 		t.Errorf("exit code %d, want -1", code)
+	}
+}
+
+// Input that reached the server before the client went away reaches the
+// terminal, even when the client's close resets the connection while the
+// server is sending output (a close with unread data sends RST, and the
+// server's next send fails at once).
+func TestPTYInputSentJustBeforeADetachIsKept(t *testing.T) {
+	wsLeakCheck(t)
+	srv, c := newTestServer(t)
+	id := c.create(nil).ID
+	for i := range 20 {
+		// A flood of output keeps the server sending; head takes the
+		// three keystrokes sent before the detach and ends the flood,
+		// and the report waits for one more keystroke after the
+		// reattach.
+		ws, started := startPTY(t, srv, id, stream.PTYClientFrame{
+			Cmd: "/bin/sh", Args: []string{"-c", "stty raw -echo; while :; do echo tick; done & head -c 3 >/tmp/keys; kill $!; head -c 1 >/dev/null; echo; echo \"got-$(cat /tmp/keys)\""},
+		})
+		ws.ptyUntil("tick")
+		ws.input("abc")
+		ws.conn.Close() // unread output: the close resets the connection
+		waitStreamsEnded(t, srv)
+
+		again := connectPTY(t, srv, id, started.Tag)
+		again.input("x")
+		again.ptyUntil("got-abc") // without "abc", head is still waiting
+		if code := again.ptyExit(); code != 0 {
+			t.Fatalf("run %d: exit code %d, want 0", i, code)
+		}
+		again.conn.Close()
 	}
 }
