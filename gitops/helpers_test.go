@@ -117,3 +117,36 @@ func (s *gitSandbox) writeFile(content string, elem ...string) {
 		s.t.Fatal(err)
 	}
 }
+
+// isClean reports whether no file is changed, untracked or in conflict
+// (ignored files do not count).
+func (s Status) isClean() bool {
+	for _, f := range s.Files {
+		if f.Kind != KindIgnored {
+			return false
+		}
+	}
+	return true
+}
+
+// hasStaged reports whether any file has a change staged in the index.
+func (s Status) hasStaged() bool { return s.any(func(f FileStatus) bool { return f.Staged }) }
+
+// hasUntracked reports whether any file is untracked.
+func (s Status) hasUntracked() bool {
+	return s.any(func(f FileStatus) bool { return f.Kind == KindUntracked })
+}
+
+// hasConflicts reports whether any file is unmerged.
+func (s Status) hasConflicts() bool {
+	return s.any(func(f FileStatus) bool { return f.Kind == KindConflict })
+}
+
+func (s Status) any(pred func(FileStatus) bool) bool {
+	for _, f := range s.Files {
+		if pred(f) {
+			return true
+		}
+	}
+	return false
+}

@@ -67,39 +67,6 @@ type Status struct {
 	Files        []FileStatus
 }
 
-// isClean reports whether no file is changed, untracked or in conflict
-// (ignored files do not count).
-func (s Status) isClean() bool {
-	for _, f := range s.Files {
-		if f.Kind != KindIgnored {
-			return false
-		}
-	}
-	return true
-}
-
-// hasStaged reports whether any file has a change staged in the index.
-func (s Status) hasStaged() bool { return s.any(func(f FileStatus) bool { return f.Staged }) }
-
-// hasUntracked reports whether any file is untracked.
-func (s Status) hasUntracked() bool {
-	return s.any(func(f FileStatus) bool { return f.Kind == KindUntracked })
-}
-
-// hasConflicts reports whether any file is unmerged.
-func (s Status) hasConflicts() bool {
-	return s.any(func(f FileStatus) bool { return f.Kind == KindConflict })
-}
-
-func (s Status) any(pred func(FileStatus) bool) bool {
-	for _, f := range s.Files {
-		if pred(f) {
-			return true
-		}
-	}
-	return false
-}
-
 // ParseStatus parses the output of StatusArgs (`git status --porcelain=v1
 // --branch`, without -z). The optional first line "## ..." describes the
 // branch: "main", "main...origin/main [ahead 1, behind 2]", "No commits yet

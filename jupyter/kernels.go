@@ -24,28 +24,6 @@ type createKernelParams struct {
 	Name string
 }
 
-// listKernels sends GET /api/kernels once and returns every kernel the
-// server runs, including kernels other clients started.
-func (c *Client) listKernels(ctx context.Context) ([]kernel, error) {
-	var ks []kernel
-	if err := c.do(ctx, http.MethodGet, "/api/kernels", nil, &ks); err != nil {
-		return nil, err
-	}
-	return ks, nil
-}
-
-// getKernel sends GET /api/kernels/{id} once. A kernel the server does
-// not know gives a *StatusError with StatusCode 404.
-func (c *Client) getKernel(ctx context.Context, kernelID string) (kernel, error) {
-	p, err := kernelPath(kernelID)
-	if err != nil {
-		return kernel{}, err
-	}
-	var k kernel
-	err = c.do(ctx, http.MethodGet, p, nil, &k)
-	return k, err
-}
-
 // createKernel sends POST /api/kernels with body {"name": ...} once, with
 // no retry, and returns the new kernel.
 func (c *Client) createKernel(ctx context.Context, params createKernelParams) (kernel, error) {

@@ -32,21 +32,6 @@ type Logs struct {
 	Stderr []string
 }
 
-// text returns the text/plain form of the main result (the value of the
-// cell's last expression, from execute_result), or "" when the cell had
-// none. It does not fall back to display_data results or stdout.
-func (e *Execution) text() string {
-	if e == nil {
-		return ""
-	}
-	for _, r := range e.Results {
-		if r.IsMainResult {
-			return r.Text
-		}
-	}
-	return ""
-}
-
 // ExecutionError is an exception raised by the code in the kernel (a
 // Jupyter "error" message). It implements error so a caller can return
 // it, but Execute reports it in Execution.Error, not as its error.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"iter"
 	"time"
 )
 
@@ -44,8 +43,8 @@ type Event struct {
 	ExitCode int    // EventExit; -1 when the process was killed by a signal
 }
 
-// ExecStream is a command running through the exec stream endpoint. Next,
-// events and drain must be used from one goroutine at a time; Stop and Close
+// ExecStream is a command running through the exec stream endpoint. Next
+// must be used from one goroutine at a time; Stop and Close
 // may be called from any goroutine and make a blocked Next return.
 type ExecStream struct{ s outputStream }
 
@@ -62,8 +61,7 @@ type outputStream struct {
 	started  bool
 	err      error // sticky; io.EOF after exit
 	exitCode int
-	notFound bool   // closing before start means ErrNotFound (process stream)
-	scratch  []byte // drain's decoding buffer, reused frame after frame
+	notFound bool // closing before start means ErrNotFound (process stream)
 }
 
 // StartExec dials cfg (cfg.Path is usually ExecPath(capsuleID)), sends
@@ -270,50 +268,6 @@ func (s *outputStream) end(err error) error {
 	return err
 }
 
-func (s *outputStream) events() iter.Seq2[Event, error] {
-	return func(yield func(Event, error) bool) {
-		for {
-			ev, err := s.next()
-			if err == io.EOF {
-				return
-			}
-			if !yield(ev, err) || err != nil {
-				return
-			}
-		}
-	}
-}
-
-func (s *outputStream) drain(stdout, stderr io.Writer) (int, error) {
-	for {
-		ev, err := s.read(nonNil(s.scratch))
-		if err == io.EOF {
-			return s.exitCode, nil // exit was already consumed
-		}
-		if cap(ev.Data) > cap(s.scratch) {
-			s.scratch = ev.Data[:0] // the writers do not keep what they are given
-		}
-		if err != nil {
-			return -1, err
-		}
-		var w io.Writer
-		switch ev.Kind {
-		case EventExit:
-			return ev.ExitCode, nil
-		case EventStdout:
-			w = stdout
-		case EventStderr:
-			w = stderr
-		}
-		if w != nil {
-			if _, err := w.Write(ev.Data); err != nil {
-				s.end(ErrClosed)
-				return -1, fmt.Errorf("stream: write output: %w", err)
-			}
-		}
-	}
-}
-
 // PID is the process id from the "start" frame (0 if the server omitted it).
 func (e *ExecStream) PID() uint32 { return e.s.pid }
 
@@ -341,15 +295,6 @@ func nonNil(buf []byte) []byte {
 // is a *ServerError; after Stop or Close it is ErrClosed.
 func (e *ExecStream) Next() (Event, error) { return e.s.next() }
 
-// events yields Next's events until EventExit (included) or an error (yielded
-// once, then the sequence ends). Breaking early leaves the stream open.
-func (e *ExecStream) events() iter.Seq2[Event, error] { return e.s.events() }
-
-// drain writes the remaining stdout and stderr chunks to the given writers
-// (nil discards) and returns the exit code (again, if exit was already
-// consumed).
-func (e *ExecStream) drain(stdout, stderr io.Writer) (int, error) { return e.s.drain(stdout, stderr) }
-
 // Stop sends {"type":"stop"} and closes the connection: this side detaches
 // and the process keeps running in the capsule (the server sends no signal).
 func (e *ExecStream) Stop() error {
@@ -366,14 +311,6 @@ func (p *ProcessStream) PID() uint32 { return p.s.pid }
 
 // Next behaves as ExecStream.Next.
 func (p *ProcessStream) Next() (Event, error) { return p.s.next() }
-
-// events behaves as ExecStream.events.
-func (p *ProcessStream) events() iter.Seq2[Event, error] { return p.s.events() }
-
-// drain behaves as ExecStream.drain.
-func (p *ProcessStream) drain(stdout, stderr io.Writer) (int, error) {
-	return p.s.drain(stdout, stderr)
-}
 
 // Close detaches: the connection closes and the process keeps running.
 func (p *ProcessStream) Close() error { return p.s.c.Close() }

@@ -101,9 +101,8 @@ func StartPTY(ctx context.Context, cfg DialConfig, opts PTYOptions) (*PTY, error
 // ConnectPTY dials cfg and sends {"type":"connect","tag":tag} to reattach to
 // a running session. The server never answers connect with "started" and
 // says nothing at all for an unknown tag, so the first output, ping or exit
-// frame is the proof of life: waitLive waits for it, and without any frame
-// within LiveTimeout (default 40 s, above the server's 30 s ping period) the
-// session ends with an error matching ErrNotFound and ErrTimeout. There is no
+// frame is the proof of life: without any frame within LiveTimeout (default
+// 40 s, above the server's 30 s ping period) the session ends with an error matching ErrNotFound and ErrTimeout. There is no
 // replay of output produced while detached.
 func ConnectPTY(ctx context.Context, cfg DialConfig, tag string) (*PTY, error) {
 	if tag == "" {
@@ -435,28 +434,6 @@ func (p *PTY) quiet(d time.Duration) error {
 	}
 }
 
-// waitLive returns nil once the session has shown a sign of life ("started",
-// output, ping or exit). It is useful after ConnectPTY, which cannot know
-// whether the tag exists; it returns the session's error if it ended first,
-// or ctx's error.
-func (p *PTY) waitLive(ctx context.Context) error {
-	select {
-	case <-p.live:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-p.done:
-	}
-	select {
-	case <-p.live:
-		return nil
-	default:
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.endErr
-}
-
 // Wait blocks until the session ends and returns the exit code. If the
 // session ended without "exit" (Close, an error, a lost connection) the error
 // says why; if ctx ends first, Wait returns ctx's error and the session goes
@@ -466,8 +443,7 @@ func (p *PTY) waitLive(ctx context.Context) error {
 // been called, a full buffer stops the connection being read until Read makes
 // room, so a reader loses nothing but must keep reading for Wait to return.
 // A caller that never calls Read and only wants the exit code is not held up
-// by output: while Wait waits, a full buffer is discarded (discarded counts
-// the bytes), and the newest output, at most 4 MiB, stays readable.
+// by output: while Wait waits, a full buffer is discarded, and the newest output, at most 4 MiB, stays readable.
 func (p *PTY) Wait(ctx context.Context) (int, error) {
 	p.mu.Lock()
 	p.waiters++
@@ -489,14 +465,6 @@ func (p *PTY) Wait(ctx context.Context) (int, error) {
 		return p.exitCode, nil
 	}
 	return -1, p.endErr
-}
-
-// discarded returns how many bytes of output were thrown away because Wait
-// waited while nobody had ever called Read and the 4 MiB buffer was full.
-func (p *PTY) discarded() int64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.dropped
 }
 
 // Done is closed when the session has ended for this client.
