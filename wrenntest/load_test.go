@@ -249,14 +249,17 @@ func TestNoOutputLostUnderLoad(t *testing.T) {
 	}
 }
 
-// attached starts script as a background process that waits for a file,
-// attaches to its output stream, then creates the file: the stream must
-// carry all of the output from the start.
+// attached starts script as a background process that waits at a gate,
+// attaches to its output stream, then opens the gate: the stream must carry
+// all of the output from the start. The gate is a FIFO, which either side
+// may create first: the script blocks opening it until the opener writes,
+// without a polling loop (fifty loops forking sleep a hundred times a
+// second each slowed the whole test down).
 func (lc *loadClient) attached(ctx context.Context, id, tok, script string) (stdout, stderr string, code int32, err error) {
 	gate := "/tmp/gate-" + tok
 	var bg execOut
 	if err := lc.post(ctx, "/v1/capsules/"+id+"/exec", map[string]any{
-		"cmd": "/bin/sh", "args": []string{"-c", fmt.Sprintf("while [ ! -e %s ]; do sleep 0.01; done; %s", gate, script)},
+		"cmd": "/bin/sh", "args": []string{"-c", fmt.Sprintf("mkfifo %[1]s 2>/dev/null; read _ <%[1]s; rm -f %[1]s; %[2]s", gate, script)},
 		"background": true, "tag": tok,
 	}, http.StatusAccepted, &bg); err != nil {
 		return "", "", 0, fmt.Errorf("start: %w", err)
@@ -278,7 +281,7 @@ func (lc *loadClient) attached(ctx context.Context, id, tok, script string) (std
 	case r := <-done:
 		return "", "", 0, fmt.Errorf("attach: %v", r.err)
 	}
-	if _, err := lc.run(ctx, id, "touch "+gate); err != nil {
+	if _, err := lc.run(ctx, id, fmt.Sprintf("mkfifo %[1]s 2>/dev/null; echo >%[1]s", gate)); err != nil {
 		return "", "", 0, fmt.Errorf("open gate: %w", err)
 	}
 	r := <-done
