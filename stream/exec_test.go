@@ -275,4 +275,15 @@ func TestLiveStreamsDoNotKeepTheAPIKey(t *testing.T) {
 			}
 		}
 	}
+	// Read the recording to its end, so that the replay server is not
+	// cut off mid-transcript by the close.
+	for {
+		ev, err := s.Next()
+		if err != nil {
+			t.Fatalf("after the checks: %v", err)
+		}
+		if ev.Kind == EventExit {
+			break
+		}
+	}
 }
