@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // liveHandle is the contract of the package documentation ("Live
@@ -58,9 +59,50 @@ var handleKinds = []handleKind{
 			return nil, nil, err
 		}
 		return term, func(ctx context.Context) (liveHandle, error) {
-			return cp.ConnectPTY(ctx, term.Tag())
+			again, err := cp.ConnectPTY(ctx, term.Tag())
+			if err != nil {
+				return nil, err
+			}
+			if err := awaitEcho(again); err != nil {
+				again.Close()
+				return nil, err
+			}
+			return again, nil
 		}, nil
 	}},
+}
+
+// awaitEcho types a keystroke on a reattached terminal and reads until the
+// terminal echoes it. The server does not answer a reattach, and output
+// (the exit included) reaches a connection only once the server has
+// attached it: a test that makes the process end right after ConnectPTY
+// could otherwise miss the exit. The echo comes after the attach, since the
+// server reads the keystroke after the reattach message.
+func awaitEcho(term *PTY) error {
+	if _, err := term.Write([]byte("+")); err != nil {
+		return fmt.Errorf("typing on the reattached terminal: %w", err)
+	}
+	found := make(chan error, 1)
+	go func() {
+		var seen []byte
+		buf := make([]byte, 4096)
+		for !bytes.Contains(seen, []byte("+")) {
+			n, err := term.Read(buf)
+			seen = append(seen, buf[:n]...)
+			if err != nil {
+				found <- fmt.Errorf("reading the echo on the reattached terminal (got %q): %w", seen, err)
+				return
+			}
+		}
+		found <- nil
+	}()
+	select {
+	case err := <-found:
+		return err
+	case <-time.After(30 * time.Second):
+		term.Close() // ends the Read
+		return fmt.Errorf("no echo on the reattached terminal after 30s")
+	}
 }
 
 var lifecycleN atomic.Int32
