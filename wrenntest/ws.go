@@ -280,9 +280,9 @@ func (c *wsConn) readLoop() {
 // deliverTo makes the reader hand every message from now on, including
 // one it holds, to sink, in order, as soon as it is read, until the
 // connection ends; finish waits for that. sink must not block. A PTY's
-// keystrokes go to the terminal this way, so that input sent just before
-// a detach is delivered before the input of a client that attaches next.
-// Call it once, and not while a call of next is waiting.
+// keystrokes go to the terminal this way, so that input read just before a
+// detach is not lost (input of two connections still has no order of its
+// own). Call it once, and not while a call of next is waiting.
 func (c *wsConn) deliverTo(sink func([]byte)) {
 	c.sink = sink
 	close(c.sinkSet)
