@@ -82,27 +82,10 @@ func awaitEcho(term *PTY) error {
 	if _, err := term.Write([]byte("+")); err != nil {
 		return fmt.Errorf("typing on the reattached terminal: %w", err)
 	}
-	found := make(chan error, 1)
-	go func() {
-		var seen []byte
-		buf := make([]byte, 4096)
-		for !bytes.Contains(seen, []byte("+")) {
-			n, err := term.Read(buf)
-			seen = append(seen, buf[:n]...)
-			if err != nil {
-				found <- fmt.Errorf("reading the echo on the reattached terminal (got %q): %w", seen, err)
-				return
-			}
-		}
-		found <- nil
-	}()
-	select {
-	case err := <-found:
-		return err
-	case <-time.After(30 * time.Second):
-		term.Close() // ends the Read
-		return fmt.Errorf("no echo on the reattached terminal after 30s")
+	if seen, err := awaitTerm(term, "+", 30*time.Second); err != nil {
+		return fmt.Errorf("no echo on the reattached terminal (got %q): %w", seen, err)
 	}
+	return nil
 }
 
 var lifecycleN atomic.Int32

@@ -473,7 +473,22 @@ func TestE2EStreamCancellationEndsABlockedWait(t *testing.T) {
 // readTerm reads from term until its output contains want, within 10 s.
 func readTerm(t *testing.T, term *PTY, want string) string {
 	t.Helper()
-	got := make(chan string, 1)
+	s, err := awaitTerm(term, want, 10*time.Second)
+	if err != nil {
+		t.Fatalf("%v (output: %q)", err, s)
+	}
+	return s
+}
+
+// awaitTerm reads from term until its output contains want and returns
+// the output read. A read error, or no want within wait (which closes term
+// to end the read), is an error returned with the output read so far.
+func awaitTerm(term *PTY, want string, wait time.Duration) (string, error) {
+	type result struct {
+		seen string
+		err  error
+	}
+	got := make(chan result, 1)
 	go func() {
 		var seen []byte
 		buf := make([]byte, 4096)
@@ -481,23 +496,20 @@ func readTerm(t *testing.T, term *PTY, want string) string {
 			n, err := term.Read(buf)
 			seen = append(seen, buf[:n]...)
 			if err != nil {
-				got <- string(seen) + fmt.Sprintf(" [read error: %v]", err)
+				got <- result{string(seen), fmt.Errorf("reading the terminal for %q: %w", want, err)}
 				return
 			}
 		}
-		got <- string(seen)
+		got <- result{seen: string(seen)}
 	}()
 	select {
-	case s := <-got:
-		if !strings.Contains(s, want) {
-			t.Fatalf("terminal output %q lacks %q", s, want)
-		}
-		return s
-	case <-time.After(10 * time.Second):
+	case r := <-got:
+		return r.seen, r.err
+	case <-time.After(wait):
 		term.Close() // ends the reader
-		t.Fatalf("no %q in the terminal output within 10s (output: %q)", want, <-got)
+		r := <-got
+		return r.seen, fmt.Errorf("no %q in the terminal output within %s", want, wait)
 	}
-	return ""
 }
 
 func TestE2EPTYBash(t *testing.T) {
