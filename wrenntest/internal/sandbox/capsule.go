@@ -975,7 +975,30 @@ func (c *Capsule) freeze(on bool) error {
 				break
 			}
 		}
+		// A SIGSTOP takes effect only once its target runs again; on a
+		// busy machine that can be after Pause returned, even after a
+		// Resume that found the process still running. Wait until every
+		// stopped process has stopped (or exited), as the cgroup path
+		// waits for "frozen 1".
+		deadline := time.Now().Add(5 * time.Second)
+		for pid := range seen {
+			for !stoppedOrGone(procState(pid)) {
+				if time.Now().After(deadline) {
+					return errors.New("sandbox: freeze: capsule did not stop in time")
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
 		return nil
+	}
+	// Continue every process not stopped before the pause once, whatever
+	// its state: a SIGCONT also discards a SIGSTOP still pending, which
+	// would otherwise stop the process after the loop below has ended
+	// and leave it stopped for ever.
+	for _, pid := range append(c.members(), c.wrapperPIDs()...) {
+		if pid > 0 && !c.stoppedBefore[pid] {
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+		}
 	}
 	// nsenter (outside the namespace) stops itself when it sees its child
 	// stopped, possibly after being continued: keep continuing every
@@ -1009,6 +1032,16 @@ func (c *Capsule) wrapperPIDs() []int {
 		pids = append(pids, p.wrapperPID)
 	}
 	return pids
+}
+
+// stoppedOrGone reports whether a process in state st (from procState)
+// has stopped, by a signal or under a tracer, or no longer runs.
+func stoppedOrGone(st byte) bool {
+	switch st {
+	case 'T', 't', 'Z', 'X', 0:
+		return true
+	}
+	return false
 }
 
 // procState returns the state letter of /proc/<pid>/stat, 0 if unknown.

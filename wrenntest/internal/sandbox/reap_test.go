@@ -131,6 +131,16 @@ func testPauseWaitsForStarts(t *testing.T, cgroups bool) {
 		if err := c.Pause(); err != nil {
 			t.Fatal(err)
 		}
+		if !cgroups {
+			// A paused capsule's processes have stopped, not only been
+			// sent SIGSTOP: a stop still pending when Resume looks would
+			// take effect after it and never be continued.
+			for _, pid := range c.members() {
+				if st := procState(pid); !stoppedOrGone(st) {
+					t.Errorf("pid %d in state %c after Pause returned", pid, st)
+				}
+			}
+		}
 		// What was being started when Pause began has started; every
 		// later Start is refused at once.
 		for i, ch := range results {
