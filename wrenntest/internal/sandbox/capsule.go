@@ -959,10 +959,20 @@ func (c *Capsule) freeze(on bool) error {
 				c.stoppedBefore[pid] = true
 			}
 		}
-		// Repeat until no new process shows up: a process may fork while
-		// the others are being stopped.
+		// Stop every process, wait until each has stopped, then look
+		// again: a process may have forked after the list was read, and
+		// its child runs until it is stopped too. A stopped process
+		// cannot fork (a fork interrupted by the stop is restarted only
+		// once the parent runs again), so a scan that finds no new
+		// process after every known one has stopped ends the pause.
+		//
+		// A SIGSTOP takes effect only once its target runs again; on a
+		// busy machine that can be after Pause returned, even after a
+		// Resume that found the process still running. Hence the wait,
+		// as the cgroup path waits for "frozen 1".
+		deadline := time.Now().Add(5 * time.Second)
 		seen := map[int]bool{}
-		for range 10 {
+		for {
 			fresh := false
 			for _, pid := range c.members() {
 				if !seen[pid] {
@@ -972,24 +982,17 @@ func (c *Capsule) freeze(on bool) error {
 				}
 			}
 			if !fresh {
-				break
+				return nil
 			}
-		}
-		// A SIGSTOP takes effect only once its target runs again; on a
-		// busy machine that can be after Pause returned, even after a
-		// Resume that found the process still running. Wait until every
-		// stopped process has stopped (or exited), as the cgroup path
-		// waits for "frozen 1".
-		deadline := time.Now().Add(5 * time.Second)
-		for pid := range seen {
-			for !stoppedOrGone(procState(pid)) {
-				if time.Now().After(deadline) {
-					return errors.New("sandbox: freeze: capsule did not stop in time")
+			for pid := range seen {
+				for !haltedByStop(pid) {
+					if time.Now().After(deadline) {
+						return fmt.Errorf("sandbox: freeze: capsule did not stop in time (pid %d in state %c)", pid, procState(pid))
+					}
+					time.Sleep(time.Millisecond)
 				}
-				time.Sleep(time.Millisecond)
 			}
 		}
-		return nil
 	}
 	// Continue every process not stopped before the pause once, whatever
 	// its state: a SIGCONT also discards a SIGSTOP still pending, which
@@ -1034,12 +1037,41 @@ func (c *Capsule) wrapperPIDs() []int {
 	return pids
 }
 
-// stoppedOrGone reports whether a process in state st (from procState)
-// has stopped, by a signal or under a tracer, or no longer runs.
-func stoppedOrGone(st byte) bool {
-	switch st {
+// haltedByStop reports whether the process pid has stopped, by a signal
+// or under a tracer, no longer runs, or cannot run again before it stops.
+//
+// The last case is a shell that started a command with vfork: once its
+// child has been stopped before exec, the parent sleeps uninterruptibly
+// (state D) until the child execs or exits, which cannot happen before
+// Resume. Its SIGSTOP stays pending, so it stops the moment it wakes and
+// runs no code of its own in between.
+func haltedByStop(pid int) bool {
+	switch procState(pid) {
 	case 'T', 't', 'Z', 'X', 0:
 		return true
+	case 'D':
+		return stopPending(pid)
+	}
+	return false
+}
+
+// stopPending reports whether a SIGSTOP is pending for the process pid,
+// sent to it or to its thread group.
+func stopPending(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+	const bit = uint64(1) << (syscall.SIGSTOP - 1)
+	for line := range strings.Lines(string(data)) {
+		name, val, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || (name != "ShdPnd" && name != "SigPnd") {
+			continue
+		}
+		mask, err := strconv.ParseUint(strings.TrimSpace(val), 16, 64)
+		if err == nil && mask&bit != 0 {
+			return true
+		}
 	}
 	return false
 }

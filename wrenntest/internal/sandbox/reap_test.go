@@ -136,8 +136,8 @@ func testPauseWaitsForStarts(t *testing.T, cgroups bool) {
 			// sent SIGSTOP: a stop still pending when Resume looks would
 			// take effect after it and never be continued.
 			for _, pid := range c.members() {
-				if st := procState(pid); !stoppedOrGone(st) {
-					t.Errorf("pid %d in state %c after Pause returned", pid, st)
+				if !haltedByStop(pid) {
+					t.Errorf("pid %d in state %c after Pause returned", pid, procState(pid))
 				}
 			}
 		}

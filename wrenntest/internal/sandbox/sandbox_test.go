@@ -425,6 +425,82 @@ func testPause(t *testing.T, cgroups bool) {
 	}
 }
 
+// TestPauseWhileAShellStartsCommands pauses a shell that starts commands
+// as fast as it can. A shell that starts them with vfork sleeps
+// uninterruptibly while its child has not yet run exec; if the child is
+// stopped in that window, the shell cannot stop until Resume, and Pause
+// must still return.
+func TestPauseWhileAShellStartsCommands(t *testing.T) {
+	for _, cgroups := range []bool{true, false} {
+		t.Run("cgroups="+strconv.FormatBool(cgroups), func(t *testing.T) {
+			rt := newRuntime(t)
+			if !cgroups {
+				rt.disableCgroups()
+			} else if !rt.UsesCgroups() {
+				t.Skip("no writable cgroup v2 hierarchy here; the signal fallback is tested")
+			}
+			c := newCapsule(t, rt, "pausefork")
+			script := "i=0; while :; do /bin/true; i=$((i+1)); if [ $((i%20)) -eq 0 ]; then echo $i; fi; done"
+			p, err := c.Start(Spec{Cmd: "sh", Args: []string{"-c", script}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sub := p.Subscribe()
+			defer sub.Close()
+			var pending string
+			highest := 0
+			// next waits for the shell to print a count above min.
+			next := func(min int) {
+				t.Helper()
+				timeout := time.NewTimer(10 * time.Second)
+				defer timeout.Stop()
+				for highest <= min {
+					select {
+					case ch, ok := <-sub.C:
+						if !ok {
+							code, err := p.Wait(context.Background())
+							t.Fatalf("the shell ended: exit %d, %v", code, err)
+						}
+						pending += string(ch.Data)
+						for {
+							line, rest, ok := strings.Cut(pending, "\n")
+							if !ok {
+								break
+							}
+							pending = rest
+							n, err := strconv.Atoi(line)
+							if err != nil || n <= highest {
+								t.Fatalf("shell printed %q after %d", line, highest)
+							}
+							highest = n
+						}
+					case <-timeout.C:
+						t.Fatalf("no count above %d within 10s", min)
+					}
+				}
+			}
+			next(0)
+			for cycle := range 40 {
+				if err := c.Pause(); err != nil {
+					t.Fatalf("cycle %d: Pause: %v", cycle, err)
+				}
+				if !cgroups {
+					for _, pid := range c.members() {
+						if !haltedByStop(pid) {
+							t.Errorf("cycle %d: pid %d in state %c after Pause returned", cycle, pid, procState(pid))
+						}
+					}
+				}
+				seen := highest
+				if err := c.Resume(); err != nil {
+					t.Fatalf("cycle %d: Resume: %v", cycle, err)
+				}
+				next(seen)
+			}
+		})
+	}
+}
+
 func TestSnapshotRestoresWritableState(t *testing.T) {
 	rt := newRuntime(t)
 	c := newCapsule(t, rt, "snapsrc")
