@@ -148,16 +148,33 @@ func (f *fakeFS) upload(t *testing.T, w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusBadRequest, apiErrorBody("invalid_request", "expected multipart/form-data with boundary"))
 		return
 	}
+	// A body cut short is not the client's mistake to report here: a
+	// client whose source failed aborts the request, possibly before
+	// the first part reached the server. Parts that arrive whole must
+	// come in order.
 	first, err := mr.NextPart()
-	if err != nil || first.FormName() != "path" {
+	if err != nil && err != io.EOF {
+		reply(w, http.StatusBadRequest, apiErrorBody("invalid_request", "reading the body: "+err.Error()))
+		return
+	}
+	if err == io.EOF || first.FormName() != "path" {
 		t.Errorf("first part = %v, %v; want the path part", first, err)
 		reply(w, http.StatusBadRequest, apiErrorBody("invalid_request", "path field is required"))
 		return
 	}
-	p, _ := io.ReadAll(first)
+	p, err := io.ReadAll(first)
+	if err != nil {
+		reply(w, http.StatusBadRequest, apiErrorBody("invalid_request", "reading the body: "+err.Error()))
+		return
+	}
 	file, err := mr.NextPart()
-	if err != nil || file.FormName() != "file" {
+	if err != nil && err != io.EOF {
+		reply(w, http.StatusBadRequest, apiErrorBody("invalid_request", "reading the body: "+err.Error()))
+		return
+	}
+	if err == io.EOF || file.FormName() != "file" {
 		t.Errorf("second part = %v, %v; want the file part", file, err)
+		reply(w, http.StatusBadRequest, apiErrorBody("invalid_request", "file field is required"))
 		return
 	}
 	h := sha256.New()
