@@ -258,12 +258,19 @@ func TestCodeInterpreterEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The kernel may send one print as two stream messages
+		// ("sleeping", then "\n"): pause at the first only; a second
+		// Pause would find the capsule paused already.
 		var pauseErr error
+		paused := false
 		start := time.Now()
 		exec, err := watched.RunCode(ctx, "import time\nprint('sleeping', flush=True)\ntime.sleep(60)", wrenn.RunCodeOptions{
 			Timeout: 90 * time.Second,
 			Stdout: writerFunc(func(b []byte) (int, error) {
-				pauseErr = watched.Pause(ctx)
+				if !paused {
+					paused = true
+					pauseErr = watched.Pause(ctx)
+				}
 				return len(b), nil
 			}),
 		})
