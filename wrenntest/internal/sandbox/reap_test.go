@@ -22,13 +22,8 @@ func TestProcessKilledWhileStoppedIsReaped(t *testing.T) {
 }
 
 func testKilledWhileStopped(t *testing.T, cgroups, paused bool) {
-	rt := newRuntime(t)
+	rt := pauseRuntime(t, cgroups)
 	rt.noAgent = true // the nsenter wrapper's behaviour
-	if !cgroups {
-		rt.disableCgroups()
-	} else if !rt.UsesCgroups() {
-		t.Skip("no writable cgroup v2 hierarchy here; the signal fallback is tested")
-	}
 	c := newCapsule(t, rt, "reap")
 	p, err := c.Start(Spec{Cmd: "sleep", Args: []string{"600"}})
 	if err != nil {
@@ -86,12 +81,7 @@ func TestPauseWaitsForStartsInFlight(t *testing.T) {
 }
 
 func testPauseWaitsForStarts(t *testing.T, cgroups bool) {
-	rt := newRuntime(t)
-	if !cgroups {
-		rt.disableCgroups()
-	} else if !rt.UsesCgroups() {
-		t.Skip("no writable cgroup v2 hierarchy here; the signal fallback is tested")
-	}
+	rt := pauseRuntime(t, cgroups)
 	c := newCapsule(t, rt, "race")
 	// Starters start processes back to back and report each Start's error.
 	const starters = 3
@@ -232,13 +222,8 @@ func startHostSleep(t *testing.T) *exec.Cmd {
 func TestStoppedProcessStaysStoppedAcrossPauseAndResume(t *testing.T) {
 	for _, cgroups := range []bool{true, false} {
 		t.Run("cgroups="+strconv.FormatBool(cgroups), func(t *testing.T) {
-			rt := newRuntime(t)
+			rt := pauseRuntime(t, cgroups)
 			rt.noAgent = true // the nsenter wrapper's behaviour
-			if !cgroups {
-				rt.disableCgroups()
-			} else if !rt.UsesCgroups() {
-				t.Skip("no writable cgroup v2 hierarchy here; the signal fallback is tested")
-			}
 			c := newCapsule(t, rt, "stopped")
 			stopped, err := c.Start(Spec{Cmd: "sleep", Args: []string{"600"}})
 			if err != nil {
@@ -287,13 +272,8 @@ func waitState(t *testing.T, pid int, state byte) {
 func TestDestroyReapsAStoppedProcessWithoutForce(t *testing.T) {
 	for _, cgroups := range []bool{true, false} {
 		t.Run("cgroups="+strconv.FormatBool(cgroups), func(t *testing.T) {
-			rt := newRuntime(t)
+			rt := pauseRuntime(t, cgroups)
 			rt.noAgent = true // the nsenter wrapper's behaviour
-			if !cgroups {
-				rt.disableCgroups()
-			} else if !rt.UsesCgroups() {
-				t.Skip("no writable cgroup v2 hierarchy here; the signal fallback is tested")
-			}
 			c := newCapsule(t, rt, "destroy")
 			p, err := c.Start(Spec{Cmd: "sleep", Args: []string{"600"}})
 			if err != nil {

@@ -22,6 +22,21 @@ func newRuntime(t testing.TB) *Runtime {
 	return newRuntimeWith(t, Config{})
 }
 
+// pauseRuntime starts a runtime whose capsules pause through the cgroup
+// freezer (cgroups) or through the signal fallback (!cgroups). It skips the
+// test when the freezer is asked for and this machine has no cgroup v2
+// hierarchy the runtime may write.
+func pauseRuntime(t testing.TB, cgroups bool) *Runtime {
+	t.Helper()
+	rt := newRuntime(t)
+	if !cgroups {
+		rt.disableCgroups()
+	} else if !rt.UsesCgroups() {
+		t.Skip("no writable cgroup v2 hierarchy here; the signal fallback is tested")
+	}
+	return rt
+}
+
 // newRuntimeWith starts a runtime with cfg in a temporary data directory
 // (unless cfg names one) and closes it at the end of the test.
 func newRuntimeWith(t testing.TB, cfg Config) *Runtime {
@@ -380,12 +395,7 @@ func TestPauseFreezesAndResumeThaws(t *testing.T) {
 }
 
 func testPause(t *testing.T, cgroups bool) {
-	rt := newRuntime(t)
-	if !cgroups {
-		rt.disableCgroups()
-	} else if !rt.UsesCgroups() {
-		t.Skip("no writable cgroup v2 hierarchy here; the signal fallback is tested")
-	}
+	rt := pauseRuntime(t, cgroups)
 	c := newCapsule(t, rt, "pause")
 	p, err := c.Start(Spec{Cmd: "sh", Args: []string{"-c", "while :; do echo tick; sleep 0.01; done"}})
 	if err != nil {
@@ -433,12 +443,7 @@ func testPause(t *testing.T, cgroups bool) {
 func TestPauseWhileAShellStartsCommands(t *testing.T) {
 	for _, cgroups := range []bool{true, false} {
 		t.Run("cgroups="+strconv.FormatBool(cgroups), func(t *testing.T) {
-			rt := newRuntime(t)
-			if !cgroups {
-				rt.disableCgroups()
-			} else if !rt.UsesCgroups() {
-				t.Skip("no writable cgroup v2 hierarchy here; the signal fallback is tested")
-			}
+			rt := pauseRuntime(t, cgroups)
 			c := newCapsule(t, rt, "pausefork")
 			script := "i=0; while :; do /bin/true; i=$((i+1)); if [ $((i%20)) -eq 0 ]; then echo $i; fi; done"
 			p, err := c.Start(Spec{Cmd: "sh", Args: []string{"-c", script}})
